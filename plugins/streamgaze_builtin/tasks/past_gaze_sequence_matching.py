@@ -1,0 +1,1 @@
+"""Task past_gaze_sequence_matching (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task past_object_transition_prediction (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task past_scene_recall (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task present_future_action_prediction (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task present_object_attribute_recognition (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task present_object_identification_easy (answer logic to come)."""

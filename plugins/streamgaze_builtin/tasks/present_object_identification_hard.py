@@ -1,0 +1,1 @@
+"""Task present_object_identification_hard (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task proactive_gaze_triggered_alert (answer logic to come)."""

@@ -1,0 +1,1 @@
+"""Task proactive_object_appearance_alert (answer logic to come)."""

@@ -1,0 +1,131 @@
+"""Names: the key of a text, singularisation, synonyms, and the conflict rule that keeps one option correct.
+
+All word lists are YAML data in ``streamgaze/data`` (tasks.md 1.3 and 1.5). Keys are what the engine compares;
+display texts are what questions show.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from importlib.resources import files
+from typing import Iterable, Literal
+
+import yaml
+
+Kind = Literal["object", "attribute", "label", "sequence"]
+
+_STRIP = " \t\r\n.,;:!?\"'`‘’“”"
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=None)
+def word_list(name: str) -> dict:
+    """One YAML file of ``streamgaze/data``, parsed once."""
+    return yaml.safe_load(files("streamgaze.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def clean(text: str) -> str:
+    """NFKC, lower case, ``_`` as space, surrounding punctuation and quotes stripped, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", str(text)).lower().replace("_", " ")
+    return _SPACES.sub(" ", text.strip(_STRIP)).strip(_STRIP)
+
+
+@lru_cache(maxsize=None)
+def _plural_data() -> tuple[dict, frozenset]:
+    data = word_list("plural")
+    return dict(data["irregular"]), frozenset(data["invariant"])
+
+
+def singularise(word: str) -> str:
+    irregular, invariant = _plural_data()
+    if word in irregular:
+        return irregular[word]
+    if word in invariant or len(word) <= 3:
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("oes"):
+        return word[:-2]
+    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=None)
+def _synonyms() -> dict[str, str]:
+    table = {}
+    for group in word_list("synonyms")["groups"]:
+        canonical = clean(group[0])
+        for name in group:
+            table[clean(name)] = canonical
+    return table
+
+
+@lru_cache(maxsize=65536)
+def key(text: str, kind: Kind = "object") -> str:
+    """The comparison key of a text (tasks.md 1.3)."""
+    cleaned = clean(text)
+    if kind == "sequence" or not cleaned:
+        return cleaned
+    words = cleaned.split(" ")
+    if kind == "label":
+        return " ".join([words[0]] + [singularise(w) for w in words[1:]])
+    words[-1] = singularise(words[-1])
+    joined = " ".join(words)
+    return _synonyms().get(joined, joined)
+
+
+def display(text: str, kind: Kind = "object") -> str:
+    """What a question shows: an object's canonical name; a label's or value's cleaned text."""
+    return key(text, kind) if kind == "object" else clean(text)
+
+
+@lru_cache(maxsize=None)
+def _confusable() -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(key(v, "attribute") for v in pair) for pair in word_list("confusable")["pairs"])
+
+
+def _sub_phrase(short: str, long: str) -> bool:
+    return f" {short} " in f" {long} "
+
+
+@lru_cache(maxsize=262144)
+def conflict(a: str, b: str, kind: Kind = "object") -> bool:
+    """True when two texts cannot both be options: equal keys, one a whole-word sub-phrase of the other,
+    or a listed confusable pair. Sequences (GSM) conflict only when equal."""
+    ka, kb = key(a, kind), key(b, kind)
+    if ka == kb:
+        return True
+    if kind == "sequence":
+        return False
+    if _sub_phrase(ka, kb) or _sub_phrase(kb, ka):
+        return True
+    return frozenset((ka, kb)) in _confusable()
+
+
+def conflicts_any(text: str, others: Iterable[str], kind: Kind = "object") -> bool:
+    return any(conflict(text, other, kind) for other in others)
+
+
+def in_list(name: str, list_name: str) -> bool:
+    """Whether a name matches a word list by its mode: ``head`` (last words), ``word`` or ``exact``."""
+    data = word_list(list_name)
+    k = key(name)
+    entries = [key(e) for e in data["entries"]]
+    mode = data.get("mode", "exact")
+    if mode == "exact":
+        return k in entries
+    if mode == "word":
+        return any(_sub_phrase(e, k) for e in entries)
+    return any(k == e or k.endswith(" " + e) for e in entries)
+
+
+def sorted_by_key(names: Iterable[str], kind: Kind = "object") -> list[str]:
+    """Unique by key (first spelling wins), sorted by key: the order every draw starts from."""
+    seen: dict[str, str] = {}
+    for n in names:
+        seen.setdefault(key(n, kind), n)
+    return [seen[k] for k in sorted(seen)]

@@ -1,0 +1,204 @@
+"""The timeline of one video as tasks see it: episodes with disjoint object roles, and actions.
+
+`Timeline.before(t)` is the causal view H(t) (tasks.md 0): episodes and actions with ``t_start < t``.
+The engine hands every candidate such a view, cut at its question time.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Mapping
+
+from ..errors import InputError
+from . import names
+
+
+def ms(t: float) -> float:
+    """Times are rounded to 1 ms when read and derived, so comparisons are exact."""
+    return round(float(t), 3)
+
+
+@dataclass(frozen=True)
+class Episode:
+    id: str
+    t_start: float
+    t_end: float
+    gazed: str | None
+    fov: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    x: float | None = None
+    y: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.gazed is not None
+
+    @property
+    def duration(self) -> float:
+        return ms(self.t_end - self.t_start)
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        """FOV(e) as question text lists it: the gazed name first, then the fov names sorted."""
+        return ((self.gazed,) if self.gazed else ()) + tuple(sorted(self.fov))
+
+    @property
+    def fov_set(self) -> frozenset[str]:
+        return frozenset(self.group)
+
+    @property
+    def out_set(self) -> frozenset[str]:
+        return frozenset(self.outside)
+
+    @property
+    def seen_set(self) -> frozenset[str]:
+        return self.fov_set | self.out_set
+
+
+@dataclass(frozen=True)
+class Action:
+    t_start: float
+    t_end: float
+    label: str
+
+
+@dataclass(frozen=True)
+class AttributeRow:
+    """One labeller row's attributes for a name: ``{attribute: value or [values]}``."""
+
+    name: str
+    episode_id: str
+    t_start: float
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    video_id: str
+    dataset: str
+    duration_s: float
+    episodes: tuple[Episode, ...]
+    actions: tuple[Action, ...] = ()
+    attribute_rows: tuple[AttributeRow, ...] = ()
+    cut_s: float | None = field(default=None, compare=False)
+
+    def before(self, t: float) -> "Timeline":
+        """H(t): what happened before ``t`` (episodes and actions with ``t_start < t``)."""
+        t = ms(t)
+        return Timeline(
+            self.video_id,
+            self.dataset,
+            self.duration_s,
+            tuple(e for e in self.episodes if e.t_start < t),
+            tuple(a for a in self.actions if a.t_start < t),
+            tuple(r for r in self.attribute_rows if r.t_start < t),
+            cut_s=t,
+        )
+
+    @cached_property
+    def usable(self) -> tuple[Episode, ...]:
+        return tuple(e for e in self.episodes if e.usable)
+
+    def episode(self, episode_id: str) -> Episode:
+        for e in self.episodes:
+            if e.id == episode_id:
+                return e
+        raise KeyError(episode_id)
+
+    @cached_property
+    def gazed_names(self) -> frozenset[str]:
+        return frozenset(e.gazed for e in self.usable)
+
+    @cached_property
+    def fov_names(self) -> frozenset[str]:
+        return frozenset().union(*(e.fov_set for e in self.episodes))
+
+    @cached_property
+    def out_names(self) -> frozenset[str]:
+        return frozenset().union(*(e.out_set for e in self.episodes))
+
+    @cached_property
+    def seen_names(self) -> frozenset[str]:
+        return self.fov_names | self.out_names
+
+    def attributes_of(self, name: str) -> tuple[AttributeRow, ...]:
+        return tuple(r for r in self.attribute_rows if r.name == name)
+
+
+def make_episode(
+    episode_id: str,
+    t_start: float,
+    t_end: float,
+    roles: Iterable[tuple[str, str]],
+    x: float | None = None,
+    y: float | None = None,
+) -> Episode:
+    """An episode from raw ``(name, role)`` rows: names keyed, human names deleted, roles made disjoint
+    (a name keeps its first role in the order gazed > fov > outside), one gazed name at most."""
+    by_role: dict[str, list[str]] = {"gazed": [], "fov": [], "outside": []}
+    for name, role in roles:
+        k = names.key(name)
+        if k and not names.in_list(k, "human"):
+            by_role[role].append(k)
+    gazed = sorted(set(by_role["gazed"]))
+    # More than one gazed row: the first by key is representative, the rest were in the FOV too.
+    representative = gazed[0] if gazed else None
+    taken = set(gazed)
+    fov = sorted(set(gazed[1:] + by_role["fov"]) - {representative})
+    taken |= set(fov)
+    outside = sorted(set(by_role["outside"]) - taken)
+    return Episode(episode_id, ms(t_start), ms(t_end), representative, tuple(fov), tuple(outside), x, y)
+
+
+def load_timelines(store, video_ids: list[str] | None = None) -> list[Timeline]:
+    """Every video's timeline from the store, in video_id order. Overlapping episodes are a load error."""
+    con = store.con
+    videos = con.execute("SELECT video_id, coalesce(dataset, ''), coalesce(duration_s, 0) FROM videos ORDER BY video_id").fetchall()
+    ep_rows = con.execute(
+        "SELECT video_id, episode_id, t_start, t_end, x, y FROM episodes ORDER BY video_id, t_start, t_end, episode_id"
+    ).fetchall()
+    obj_rows = con.execute(
+        "SELECT video_id, episode_id, name, role, attributes FROM objects ORDER BY video_id, episode_id, role, name"
+    ).fetchall()
+    act_rows = con.execute(
+        "SELECT video_id, t_start, t_end, label FROM actions ORDER BY video_id, t_start, t_end, label"
+    ).fetchall()
+    objects: dict[tuple[str, str], list] = {}
+    for vid, eid, name, role, attrs in obj_rows:
+        objects.setdefault((vid, eid), []).append((name, role, attrs))
+    timelines = []
+    for video_id, dataset, duration in videos:
+        if video_ids is not None and video_id not in video_ids:
+            continue
+        episodes, attr_rows = [], []
+        for vid, eid, t0, t1, x, y in ep_rows:
+            if vid != video_id:
+                continue
+            rows = objects.get((vid, eid), [])
+            episode = make_episode(eid, t0, t1, [(n, r) for n, r, _ in rows if r in ("gazed", "fov", "outside")], x, y)
+            if episodes and episode.t_start < episodes[-1].t_end:
+                raise InputError(
+                    store.path, f"episodes {episodes[-1].id} and {eid} of video {video_id!r} overlap", column="episodes"
+                )
+            episodes.append(episode)
+            for name, _role, attrs in rows:
+                values = _parse_attributes(attrs)
+                k = names.key(name)
+                if values and k:
+                    attr_rows.append(AttributeRow(k, eid, episode.t_start, values))
+        actions = tuple(
+            Action(ms(t0), ms(t1), label) for vid, t0, t1, label in act_rows if vid == video_id and label
+        )
+        timelines.append(Timeline(video_id, dataset, ms(duration), tuple(episodes), actions, tuple(attr_rows)))
+    return timelines
+
+
+def _parse_attributes(text) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text) if isinstance(text, str) else dict(text)
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}

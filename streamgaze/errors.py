@@ -1,0 +1,46 @@
+"""Errors that reach the user as one line and exit code 2.
+
+Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeError`: click prints
+``Error: <message>`` and exits 2. The message names the file (and row, column or field) and the problem.
+"""
+from __future__ import annotations
+
+import click
+
+
+class StreamGazeError(click.ClickException):
+    """A problem the user can fix; one line, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class InputError(StreamGazeError):
+    """Bad input data: ``InputError(path, problem, row=..., column=...)``."""
+
+    def __init__(self, path, problem: str, *, row: int | None = None, column: str | None = None):
+        where = str(path)
+        if row is not None:
+            where += f": row {row}"
+        if column is not None:
+            where += f": column {column!r}"
+        self.path, self.problem, self.row, self.column = str(path), problem, row, column
+        super().__init__(f"{where}: {problem}")
+
+
+class SpecError(StreamGazeError):
+    """A task spec or template that cannot be used: names the file, the field and the reason."""
+
+    def __init__(self, path, field: str | None, problem: str):
+        where = f"{path}: {field}" if field else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+class PluginError(StreamGazeError):
+    """An exception raised inside a plugin, named by plugin and by what it was doing."""
+
+    def __init__(self, plugin: str, what: str, exc: BaseException):
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r} failed in {what}: {type(exc).__name__}: {exc}")

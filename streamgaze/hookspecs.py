@@ -1,0 +1,70 @@
+"""The hooks a streamgaze plugin may implement.
+
+Every hook is a *provider*: it takes no arguments and returns a ``dict`` of name -> object (or, for
+spec files, a list of paths). The host collects the dicts of every plugin into one registry per kind
+(`streamgaze.plugins.registry`); a name provided twice is an error naming both plugins.
+Built-in plugins are registered exactly like third-party ones, through the ``streamgaze`` entry-point group.
+"""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("streamgaze")
+hookimpl = pluggy.HookimplMarker("streamgaze")
+
+
+@hookspec
+def streamgaze_task_specs():
+    """Task spec files (``<task_id>.yaml``, with the ``.j2`` template beside it) this plugin provides.
+
+    Called when task specs are loaded. Returns a list of paths.
+    """
+
+
+@hookspec
+def streamgaze_answer_logic():
+    """Answer logic for tasks: ``{name: TaskLogic}`` (see `streamgaze.engine.TaskLogic`).
+
+    Called when task specs are loaded; a spec names its logic in ``logic:``.
+    """
+
+
+@hookspec
+def streamgaze_gaze_loaders():
+    """Ingest formats: ``{format_name: Loader}`` (see `streamgaze.ingest.Loader`).
+
+    Called by ``streamgaze ingest FORMAT``.
+    """
+
+
+@hookspec
+def streamgaze_fixation_detectors():
+    """Fixation detectors: ``{name: Detector}`` (see `streamgaze.fixations.Detector`).
+
+    Called by ``streamgaze fixations --detector`` and `streamgaze.fixations.detect`.
+    """
+
+
+@hookspec
+def streamgaze_object_labellers():
+    """Object labellers: ``{name: Labeller}`` (see `streamgaze.objects.Labeller`).
+
+    Called by ``streamgaze objects --labeller``.
+    """
+
+
+@hookspec
+def streamgaze_models():
+    """Model adapters: ``{name: factory}``; ``factory(spec: str, options: ModelOptions) -> Model``.
+
+    A name ending in ``:`` takes an argument (``openai:`` serves ``openai:gpt-4o``).
+    Called by ``streamgaze eval --model``.
+    """
+
+
+@hookspec
+def streamgaze_validators():
+    """Question validators: ``{name: Validator}``; each returns keep, or drop with a reason.
+
+    Called by ``streamgaze generate`` after a question is built; validators never edit a question.
+    """

@@ -1,0 +1,130 @@
+"""Task specs: a YAML file per task, validated by a pydantic model, with its Jinja template beside it.
+
+Specs come from plugins (`streamgaze_task_specs`) and name their answer logic by registered name
+(`streamgaze_answer_logic`). A bad spec fails at load time with the file, the field and the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import plugins
+from .engine import TaskLogic
+from .errors import PluginError, SpecError
+from .templates import load_template
+
+Family = Literal["past", "present", "proactive"]
+
+
+class TaskSpec(BaseModel):
+    """The YAML of one task. ``params`` are the task's own parameters (validated by its logic's ``Params``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: int = Field(1, ge=1)
+    family: Family
+    ability: str
+    description: str = ""
+    template: str
+    logic: str
+    ask_at: Literal["episode_end", "present", "first_episode"] = Field(
+        description="question time: the decisive episode's end; min(end, start + present_offset_s); "
+        "or the start of the video's first usable episode"
+    )
+    option_kind: Literal["object", "attribute", "label", "sequence", "none"] = "object"
+    max_per_video: int | None = Field(None, ge=1)
+    cap_policy: Literal["earliest", "select"] = "earliest"
+    present_offset_s: float = Field(1.0, ge=0)
+    present_window_s: float = Field(60.0, gt=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+    validators: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    spec: TaskSpec
+    path: Path
+    template: jinja2.Template
+    logic: TaskLogic
+    params: BaseModel
+    source: plugins.Source
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+def _field_error(path: Path, exc: ValidationError, prefix: str = "") -> SpecError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return SpecError(path, prefix + loc, err["msg"])
+
+
+def read_spec(path: Path) -> TaskSpec:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(path, None, f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SpecError(where, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise SpecError(path, None, "a task spec must be a YAML mapping")
+    try:
+        spec = TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _field_error(path, exc) from None
+    if spec.id != path.stem:
+        raise SpecError(path, "id", f"{spec.id!r} must equal the file name {path.stem!r}")
+    return spec
+
+
+def load_spec(path: Path, source: plugins.Source, logics: dict[str, plugins.Entry]) -> LoadedTask:
+    spec = read_spec(path)
+    if spec.logic not in logics:
+        raise SpecError(path, "logic", f"no answer logic {spec.logic!r} is registered; available: {', '.join(logics) or 'none'}")
+    logic = logics[spec.logic].obj
+    try:
+        params = logic.Params.model_validate(spec.params)
+    except ValidationError as exc:
+        raise _field_error(path, exc, "params.") from None
+    template = load_template(path, spec.template, frozenset(logic.context_fields))
+    return LoadedTask(spec, path, template, logic, params, source)
+
+
+def load_task_specs(only: list[str] | None = None, extra_paths: list[Path] | None = None) -> list[LoadedTask]:
+    """Every registered task (plus specs in ``extra_paths``), sorted by id; ``only`` selects ids."""
+    plg = plugins.get_plugins()
+    logics = plg.registry("answer_logic")
+    found: list[tuple[Path, plugins.Source]] = []
+    for source, paths in plg.collect("streamgaze_task_specs"):
+        found += [(Path(p), source) for p in paths]
+    for extra in extra_paths or []:
+        extra = Path(extra)
+        files = sorted(extra.glob("*.yaml")) if extra.is_dir() else [extra]
+        found += [(f, plugins.Source(str(extra), "local", "-")) for f in files]
+    tasks: dict[str, LoadedTask] = {}
+    for path, source in found:
+        try:
+            task = load_spec(path, source, logics)
+        except SpecError:
+            raise
+        except Exception as exc:
+            raise PluginError(source.plugin, f"loading spec {path}", exc) from exc
+        if task.id in tasks:
+            other = tasks[task.id]
+            raise SpecError(path, "id", f"task {task.id!r} is also provided by {other.source.plugin!r} ({other.path})")
+        tasks[task.id] = task
+    if only:
+        missing = [t for t in only if t not in tasks]
+        if missing:
+            raise SpecError("--tasks", None, f"unknown task(s) {', '.join(missing)}; available: {', '.join(sorted(tasks))}")
+        return [tasks[t] for t in sorted(only)]
+    return [tasks[t] for t in sorted(tasks)]
