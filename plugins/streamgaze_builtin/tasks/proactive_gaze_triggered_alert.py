@@ -1,1 +1,61 @@
-"""Task proactive_gaze_triggered_alert (answer logic to come)."""
+"""GTA (tasks.md 2.9): alert when the user gazes at a target; polled at test points for Yes/No."""
+from __future__ import annotations
+
+from streamgaze import hookimpl
+from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
+from streamgaze.engine.proactive import ProactiveParams, test_points
+from streamgaze_builtin import spec_path
+
+TASK_ID = "proactive_gaze_triggered_alert"
+
+
+class GazeTriggeredAlert(TaskLogic):
+    Params = ProactiveParams
+    context_fields = frozenset({"target"})
+
+    def candidates(self, video, params):
+        first = video.usable[0]
+        for target in sorted(video.gazed_names):
+            yield Candidate(target, episode=first, data={"target": target})
+
+    def build(self, cand, past, params, rng, *, video):
+        target, time_s = cand.data["target"], past.cut_s
+        # The events are in the future by definition (the exception of tasks.md 1.1): read from `video`.
+        gazes = [e for e in video.usable if e.gazed == target]
+        if gazes[0].t_start <= time_s:
+            return Skip("gazed_at_question")
+        if names.in_list(target, "fixture") or names.in_list(target, "vague"):
+            return Skip("fixture_or_vague")
+        onset = gazes[0]
+        if onset.t_start > time_s + params.proactive_max_after_s:
+            return Skip("no_onset")
+        events = [(e.t_start, e.t_end) for e in gazes]
+        duration = video.duration_s or video.episodes[-1].t_end
+        points, dropped = [], []
+        window = params.proactive_poll_s
+        for p in test_points(onset, events, time_s, duration, params):
+            near = any(target in e.fov and e.t_start <= p["t_s"] and e.t_end > p["t_s"] - window for e in video.episodes)
+            if p["expected"] == "no" and near:
+                dropped.append({"t_s": p["t_s"], "reason": "target_in_fov"})
+            else:
+                points.append(p)
+        return Draft(
+            test_points=points,
+            context={"target": target},
+            evidence={
+                "target": target,
+                "onset_s": onset.t_start,
+                "event_intervals": [list(ev) for ev in events],
+                "dropped_points": dropped,
+            },
+        )
+
+
+@hookimpl
+def streamgaze_task_specs():
+    return [spec_path(TASK_ID)]
+
+
+@hookimpl
+def streamgaze_answer_logic():
+    return {"gaze_triggered_alert": GazeTriggeredAlert()}

@@ -1,0 +1,293 @@
+"""From task specs and a store to question files: the part of every task the engine owns.
+
+For each task and video (in id order) and each candidate (in time order): place the question in time, cut
+the causal view, let the task's logic decide, then draw (answer, distractors, option order) from the
+candidate's own generator, letter, render, dedup, cap, count skips. Output is byte-identical across runs.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import PluginError, StreamGazeError
+from ..progress import stage
+from ..templates import render
+from . import Candidate, Draft, Skip, names
+from .rng import candidate_rng, choice
+from .timeline import Timeline, load_timelines, ms
+
+OPTION_COUNT = 4
+LETTERS = "ABCDEFGH"
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    family: str
+    items: list[dict] = field(default_factory=list)
+    skips: Counter = field(default_factory=Counter)  # (video_id, reason) -> n
+    params: dict = field(default_factory=dict)
+
+    def skip_totals(self) -> dict[str, int]:
+        totals: Counter = Counter()
+        for (_video, reason), n in self.skips.items():
+            totals[reason] += n
+        return dict(sorted(totals.items()))
+
+
+def question_time(task, cand: Candidate, video: Timeline) -> float:
+    """tasks.md 1.2: past at the decisive episode's end; present once the user has looked for a moment;
+    proactive when the video's first usable episode starts."""
+    spec = task.spec
+    if spec.ask_at == "first_episode":
+        return video.usable[0].t_start
+    e = cand.episode
+    if spec.ask_at == "episode_end":
+        return e.t_end
+    return ms(min(e.t_end, e.t_start + spec.present_offset_s))
+
+
+def clip_for(task, time_s: float) -> list[float]:
+    if task.spec.family == "present":
+        return [ms(max(0.0, time_s - task.spec.present_window_s)), time_s]
+    return [0.0, time_s]
+
+
+def draw_distractors(
+    rng: np.random.Generator, answer: str, exclude: Iterable[str], pool: Iterable[str], fallback: Iterable[str], kind
+) -> list[str]:
+    """tasks.md 1.4: per part (primary, then fallback) sort by key, drop what conflicts with X, walk a
+    permutation, accept what conflicts with no option accepted so far. At most 3."""
+    x = [answer, *exclude]
+    chosen: list[str] = []
+    for part in (pool, fallback):
+        if len(chosen) == OPTION_COUNT - 1:
+            break
+        candidates = [p for p in names.sorted_by_key(part, kind) if not names.conflicts_any(p, x, kind)]
+        if not candidates:
+            continue
+        for i in rng.permutation(len(candidates)):
+            item = candidates[int(i)]
+            if not names.conflicts_any(item, [answer, *chosen], kind):
+                chosen.append(item)
+                if len(chosen) == OPTION_COUNT - 1:
+                    break
+    return chosen
+
+
+def _valid_fixed_distractors(answer: str, distractors: list[str], exclude: Iterable[str], kind) -> bool:
+    options = [answer, *distractors]
+    if len(distractors) != OPTION_COUNT - 1:
+        return False
+    for i, a in enumerate(options):
+        if any(names.conflict(a, b, kind) for b in options[i + 1 :]):
+            return False
+    return not any(names.conflicts_any(d, exclude, kind) for d in distractors)
+
+
+def finish(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: float) -> dict | Skip:
+    """Turn a task's draft into a question line (or a skip the engine owns)."""
+    spec = task.spec
+    kind = draft.kind or (spec.option_kind if spec.option_kind != "none" else "object")
+    item: dict[str, Any] = {
+        "id": f"{spec.id}/{video.video_id}/{cand.key}",
+        "task": spec.id,
+        "family": spec.family,
+        "video_id": video.video_id,
+    }
+    if draft.test_points is not None:
+        points = [{"t_s": ms(p["t_s"]), "expected": p["expected"]} for p in draft.test_points]
+        expected = {p["expected"] for p in points}
+        if expected != {"yes", "no"}:
+            return Skip("one_sided_points")
+        options, answer, answer_text = [], "", ""
+        context = dict(draft.context)
+    else:
+        answer_raw = draft.answer if draft.answer is not None else choice(rng, draft.answer_pool, kind)
+        exclude = list(draft.exclude)
+        if draft.distractors is not None:
+            distractors = list(draft.distractors)
+            if not _valid_fixed_distractors(answer_raw, distractors, exclude, kind):
+                return Skip("too_few_distractors")
+        else:
+            distractors = draw_distractors(rng, answer_raw, exclude, draft.pool, draft.fallback, kind)
+            if len(distractors) < OPTION_COUNT - 1:
+                return Skip("too_few_distractors")
+        order = rng.permutation(OPTION_COUNT)
+        raw = [answer_raw, *distractors]
+        options = [names.display(raw[int(i)], kind) for i in order]
+        answer = LETTERS[int(np.flatnonzero(order == 0)[0])]
+        answer_text = names.display(answer_raw, kind)
+        context = {**draft.context}
+        points = None
+    context["options"] = options
+    evidence = draft.evidence(answer_raw) if callable(draft.evidence) and draft.test_points is None else draft.evidence
+    item["question"] = render(task.template, context, spec.id, f"video {video.video_id}, t={time_s}")
+    item.update(
+        options=options,
+        answer=answer,
+        answer_text=answer_text,
+        time_s=time_s,
+        clip=clip_for(task, time_s),
+        evidence=_plain(evidence),
+    )
+    if points is not None:
+        item["test_points"] = points
+    return item
+
+
+def _plain(value):
+    """Evidence as JSON-ready data with a stable order (sets sorted)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return ms(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -> tuple[list[dict], Counter]:
+    """All questions of one task on one video, and the skip counts by reason."""
+    spec, logic, params = task.spec, task.logic, task.params
+    skips: Counter = Counter()
+    built: list[tuple[Candidate, dict]] = []
+    if not video.usable:
+        return [], skips
+    seen_keys: set[tuple[str, tuple[str, ...]]] = set()
+    try:
+        candidates = list(logic.candidates(video, params))
+    except StreamGazeError:
+        raise
+    except Exception as exc:
+        raise PluginError(task.source.plugin, f"task {spec.id} candidates (video {video.video_id})", exc) from exc
+    for cand in candidates:
+        time_s = ms(question_time(task, cand, video))
+        rng = candidate_rng(seed, video.video_id, spec.id, cand.key)
+        past = video.before(time_s)
+        try:
+            result = logic.build(cand, past, params, rng, video=video)
+            if isinstance(result, Draft):
+                result = finish(task, video, cand, result, rng, time_s)
+        except StreamGazeError:
+            raise
+        except Exception as exc:
+            raise PluginError(task.source.plugin, f"task {spec.id} (video {video.video_id}, candidate {cand.key})", exc) from exc
+        if isinstance(result, Skip):
+            skips[result.reason] += 1
+            continue
+        for validator in validators:
+            verdict = validator(result)
+            if verdict:
+                skips[verdict] += 1
+                break
+        else:
+            dedup = (result["question"], tuple(sorted(names.key(o, "sequence") for o in result["options"])))
+            if dedup in seen_keys and result["options"]:
+                skips["duplicate"] += 1
+                continue
+            seen_keys.add(dedup)
+            built.append((cand, result))
+    items = [item for _, item in built]
+    cap = spec.max_per_video
+    if cap is not None and len(items) > cap:
+        if spec.cap_policy == "select":
+            keep_idx = sorted(
+                int(i) for i in candidate_rng(seed, video.video_id, spec.id, "select").choice(len(items), cap, replace=False)
+            )
+            items = [items[i] for i in keep_idx]
+        else:
+            items = items[:cap]
+        skips["cap"] += len(built) - cap
+    return items, skips
+
+
+def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
+    """Run every task over every video of the store; returns the results in task id order."""
+    timelines = load_timelines(store)
+    results = []
+    with stage("generate", total=len(tasks) * max(len(timelines), 1)) as advance:
+        for task in tasks:
+            result = TaskResult(task.id, task.spec.family, params=_resolved_params(task))
+            for video in timelines:
+                items, skips = run_task_on_video(task, video, seed)
+                result.items += items
+                for reason, n in skips.items():
+                    result.skips[(video.video_id, reason)] += n
+                advance(1)
+            results.append(result)
+    return results
+
+
+def _resolved_params(task) -> dict:
+    spec = task.spec
+    engine = {k: getattr(spec, k) for k in ("ask_at", "max_per_video", "cap_policy", "present_offset_s", "present_window_s")}
+    return {**engine, **task.params.model_dump()}
+
+
+def dumps(item: dict) -> str:
+    return json.dumps(item, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+
+
+def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) -> dict:
+    """Question files, the generation report, and qa_items/qa_skips in one transaction."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"seed": seed, "tasks": {}}
+    for r in results:
+        (out_dir / f"{r.task_id}.jsonl").write_text("".join(dumps(i) + "\n" for i in r.items), encoding="utf-8")
+        letters = Counter(i["answer"] for i in r.items if i["answer"])
+        report["tasks"][r.task_id] = {
+            "family": r.family,
+            "questions": len(r.items),
+            "skipped": r.skip_totals(),
+            "answer_letters": dict(sorted(letters.items())),
+            "params": r.params,
+        }
+    (out_dir / "generation_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    ids = [r.task_id for r in results]
+    with store.transaction() as con:
+        con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [ids])
+        con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [ids])
+        rows = [
+            (i["id"], i["task"], i["family"], i["video_id"], i["time_s"], i["clip"][0], i["clip"][1], i["question"],
+             i["answer"], i["answer_text"], dumps(i))
+            for r in results for i in r.items
+        ]
+        if rows:
+            con.executemany("INSERT INTO qa_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        skip_rows = [(r.task_id, v, reason, n) for r in results for (v, reason), n in sorted(r.skips.items())]
+        if skip_rows:
+            con.executemany("INSERT INTO qa_skips VALUES (?, ?, ?, ?)", skip_rows)
+    return report
+
+
+def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None) -> dict:
+    """``streamgaze generate``: load specs (fails before touching anything), generate, write."""
+    from ..spec import load_task_specs
+    from ..store import open_store
+
+    tasks = load_task_specs(only=only, extra_paths=extra_specs)
+    with open_store(store_path, read_only=True) as ro:
+        results = generate(ro, tasks, seed=seed)
+    with open_store(store_path) as store:
+        return write_outputs(store, results, Path(out_dir), seed)
+
+
+def print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("task", "family", "questions", "skipped (by reason)")
+    for task_id, r in report["tasks"].items():
+        skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items()) or "-"
+        table.add_row(task_id, r["family"], str(r["questions"]), skipped)
+    Console().print(table)
