@@ -74,7 +74,7 @@ def read_spec(path: Path) -> TaskSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecError(where, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise SpecError(where, None, f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
         raise SpecError(path, None, "a task spec must be a YAML mapping")
     try:

@@ -1,0 +1,121 @@
+"""The task engine on the toy timeline of tasks.md 0.1, and its guarantees: determinism, causality, one correct option."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamgaze.engine import rng as rng_mod
+from streamgaze.engine.generate import run_generate
+from streamgaze.testing import toy_store
+
+
+FOUNDATION = ["past_object_transition_prediction", "present_object_identification_hard", "proactive_gaze_triggered_alert"]
+
+
+@pytest.fixture(scope="module")
+def toy_qa(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    toy_store(root / "toy.duckdb").close()
+    report = run_generate(root / "toy.duckdb", root / "qa", seed=0, only=FOUNDATION)
+    items = {}
+    for f in sorted((root / "qa").glob("*.jsonl")):
+        items[f.stem] = [json.loads(line) for line in f.read_text().splitlines()]
+    return report, items, root
+
+
+def test_candidate_rng_is_stable_and_keyed():
+    a = rng_mod.candidate_rng(0, "v", "t", "e1").integers(1 << 30, size=4)
+    b = rng_mod.candidate_rng(0, "v", "t", "e1").integers(1 << 30, size=4)
+    c = rng_mod.candidate_rng(0, "v", "t", "e2").integers(1 << 30, size=4)
+    assert (a == b).all() and not (a == c).all()
+
+
+def test_choice_sorts_by_key_before_drawing():
+    draws = {rng_mod.choice(np.random.default_rng(5), pool) for pool in (["b", "a", "c"], ["c", "b", "a"])}
+    assert len(draws) == 1
+
+
+def test_every_question_has_one_correct_option(toy_qa):
+    _, items, _ = toy_qa
+    for task, lines in items.items():
+        for q in lines:
+            assert q["clip"][1] == q["time_s"] and q["clip"][0] >= 0
+            if q["family"] == "proactive":
+                assert q["options"] == [] and q["answer"] == ""
+                assert {p["expected"] for p in q["test_points"]} == {"yes", "no"}
+                continue
+            assert len(q["options"]) == 4 and len(set(q["options"])) == 4
+            assert q["options"]["ABCD".index(q["answer"])] == q["answer_text"]
+
+
+def test_otp_matches_the_worked_example(toy_qa):
+    report, items, _ = toy_qa
+    otp = {q["id"].rsplit("/", 1)[1]: q for q in items["past_object_transition_prediction"]}
+    assert sorted(otp) == ["e1>e2", "e2>e3", "e3>e4", "e5>e6"]
+    assert report["tasks"]["past_object_transition_prediction"]["skipped"] == {"answer_in_group": 1}
+    q = otp["e3>e4"]
+    assert q["time_s"] == 44.0 and q["clip"] == [0.0, 44.0] and q["answer_text"] == "kettle"
+    assert q["question"] == "What object does the user gaze at next after looking at the bowl, spoon?"
+    assert set(q["options"]) - {"kettle"} <= {"cutting board", "fridge", "knife", "sink", "toaster", "tomato"}
+    assert set(otp["e2>e3"]["options"]) == {"bowl", "fridge", "kettle", "sink"}
+    assert set(otp["e1>e2"]["options"]) - {"tomato"} <= {"bowl", "fridge", "kettle", "sink"}
+
+
+def test_oih_matches_the_worked_example(toy_qa):
+    _, items, _ = toy_qa
+    oih = {q["evidence"]["episode"]: q for q in items["present_object_identification_hard"]}
+    assert len(oih) == 6
+    q = oih["e4"]
+    assert q["time_s"] == 41.0 and q["clip"] == [0.0, 41.0] and q["question"] == "What is this?"
+    assert set(q["options"]) == {"kettle", "fridge", "sink", "toaster"} and q["answer_text"] == "kettle"
+    assert oih["e5"]["clip"] == [11.0, 71.0]
+
+
+def test_gta_matches_the_worked_example(toy_qa):
+    report, items, _ = toy_qa
+    (q,) = items["proactive_gaze_triggered_alert"]
+    assert q["time_s"] == 4.0 and q["clip"] == [0.0, 4.0]
+    assert q["evidence"]["target"] in {"bowl", "kettle", "mug", "tomato"}
+    assert report["tasks"]["proactive_gaze_triggered_alert"]["skipped"] == {
+        "cap": 3, "fixture_or_vague": 1, "gazed_at_question": 1}
+    if q["evidence"]["target"] == "kettle":
+        assert [(p["t_s"], p["expected"]) for p in q["test_points"]] == [
+            (21.0, "no"), (31.0, "no"), (41.0, "yes"), (51.0, "yes"), (61.0, "no")]
+    if q["evidence"]["target"] == "mug":
+        assert 51.0 in [p["t_s"] for p in q["evidence"]["dropped_points"]]
+
+
+def test_qa_items_and_skips_land_in_the_store(toy_qa):
+    _, items, root = toy_qa
+    from streamgaze.store import open_store
+
+    with open_store(root / "toy.duckdb", read_only=True) as store:
+        n = store.con.execute("SELECT count(*) FROM qa_items").fetchone()[0]
+        skips = store.rows("SELECT reason, sum(n) AS n FROM qa_skips WHERE task = 'past_object_transition_prediction' GROUP BY reason")
+    assert n == sum(len(v) for v in items.values())
+    assert skips == [{"reason": "answer_in_group", "n": 1}]
+
+
+GENERATE = """
+import sys
+from streamgaze.testing import toy_store
+from streamgaze.engine.generate import run_generate
+toy_store(sys.argv[1] + '/toy.duckdb').close()
+run_generate(sys.argv[1] + '/toy.duckdb', sys.argv[1] + '/qa', seed=7)
+"""
+
+
+def test_question_files_are_byte_identical_across_hash_seeds(tmp_path):
+    outputs = []
+    for hash_seed in ("0", "1", "12345"):
+        out = tmp_path / hash_seed
+        out.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "STREAMGAZE_PROGRESS": "0"}
+        subprocess.run([sys.executable, "-c", GENERATE, str(out)], check=True, env=env)
+        outputs.append({f.name: f.read_bytes() for f in sorted((out / "qa").iterdir())})
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert any(len(b) > 0 for b in outputs[0].values())
