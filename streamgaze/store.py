@@ -110,7 +110,7 @@ class Store:
             self.con.unregister("_incoming")
 
     def query(self, sql: str, params: list | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).fetch_arrow_table()
+        return self.con.execute(sql, params or []).to_arrow_table()
 
     def rows(self, sql: str, params: list | None = None) -> list[dict]:
         cur = self.con.execute(sql, params or [])

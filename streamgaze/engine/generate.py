@@ -6,6 +6,7 @@ candidate's own generator, letter, render, dedup, cap, count skips. Output is by
 """
 from __future__ import annotations
 
+import inspect
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -80,6 +81,38 @@ def draw_distractors(
     return chosen
 
 
+def distractors_assured(
+    answer: str, exclude: Iterable[str], pool: Iterable[str], fallback: Iterable[str], kind, n: int = OPTION_COUNT - 1
+) -> bool:
+    """Non-drawing check: True when `draw_distractors` gets ``n`` distractors whatever permutations it draws.
+
+    The walk falls short only if it accepts fewer than ``n`` items that block everything else: a maximal
+    conflict-free set of the primary part, extended by one of what is left of the fallback. Such sets have
+    fewer than ``n`` members, so trying all small subsets is cheap.
+    """
+    from itertools import combinations
+
+    x = [answer, *exclude]
+    parts = [[p for p in names.sorted_by_key(part, kind) if not names.conflicts_any(p, x, kind)] for part in (pool, fallback)]
+    primary, second = parts
+
+    def free(items) -> bool:
+        return all(not names.conflict(a, b, kind) for i, a in enumerate(items) for b in items[i + 1 :])
+
+    def blocks(chosen, items) -> bool:
+        return all(names.conflicts_any(p, chosen, kind) for p in items)
+
+    for k in range(n):
+        for sp in combinations(primary, k):
+            if not (free(sp) and blocks(sp, primary)):
+                continue
+            rest = [f for f in second if not names.conflicts_any(f, sp, kind)]
+            for j in range(n - k):
+                if any(free(sf) and blocks(sf, rest) for sf in combinations(rest, j)):
+                    return False
+    return True
+
+
 def _valid_fixed_distractors(answer: str, distractors: list[str], exclude: Iterable[str], kind) -> bool:
     options = [answer, *distractors]
     if len(distractors) != OPTION_COUNT - 1:
@@ -126,7 +159,7 @@ def finish(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: fl
         context = {**draft.context}
         points = None
     context["options"] = options
-    evidence = draft.evidence(answer_raw) if callable(draft.evidence) and draft.test_points is None else draft.evidence
+    evidence = _evidence(draft, answer_raw, distractors) if draft.test_points is None else draft.evidence
     item["question"] = render(task.template, context, spec.id, f"video {video.video_id}, t={time_s}")
     item.update(
         options=options,
@@ -139,6 +172,21 @@ def finish(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: fl
     if points is not None:
         item["test_points"] = points
     return item
+
+
+def _evidence(draft: Draft, answer_raw: str, distractors: list[str]):
+    """Evidence may be a mapping, a function of the drawn answer, or of the answer and the distractors
+    (a function taking two positional parameters, e.g. NFI's ``distractors_gazed_in``)."""
+    if not callable(draft.evidence):
+        return draft.evidence
+    try:
+        params = inspect.signature(draft.evidence).parameters.values()
+    except (TypeError, ValueError):
+        return draft.evidence(answer_raw)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params):
+        return draft.evidence(answer_raw, list(distractors))
+    return draft.evidence(answer_raw)
 
 
 def _plain(value):

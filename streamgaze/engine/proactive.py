@@ -31,3 +31,13 @@ def test_points(
         if time_s <= t <= last:
             points.append({"t_s": t, "expected": expected_at(t, events, p.proactive_poll_s)})
     return points
+
+
+def video_end(video) -> float:
+    """The latest possible test point: the video's duration, or its last episode's end when it is unknown."""
+    return video.duration_s or video.episodes[-1].t_end
+
+
+def alert_points(video, onset: Episode, events: list[tuple[float, float]], time_s: float, p: ProactiveParams) -> list[dict]:
+    """`test_points` of an alert task on a whole video (the horizon ends at `video_end`)."""
+    return test_points(onset, events, time_s, video_end(video), p)

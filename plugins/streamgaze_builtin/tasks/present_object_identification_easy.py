@@ -1,1 +1,56 @@
-"""Task present_object_identification_easy (answer logic to come)."""
+"""OI-E (tasks.md 2.5): what is the user looking at, with objects seen earlier (or never in the video) as distractors?"""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamgaze import hookimpl
+from streamgaze.engine import Candidate, Draft, TaskLogic, longest_gaze_per_name, names
+from streamgaze_builtin import spec_path
+
+TASK_ID = "present_object_identification_easy"
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    present_one_per_object: bool = Field(True, description="one question per gazed name (its longest gaze)")
+    fallback_list: str = Field("fallback", description="word list (streamgaze/data) of fallback distractors")
+
+
+class GazedAmongSeenBefore(TaskLogic):
+    Params = Params
+
+    def candidates(self, video, params):
+        episodes = longest_gaze_per_name(video) if params.present_one_per_object else video.usable
+        for e in episodes:
+            yield Candidate(e.id, episode=e)
+
+    def build(self, cand, past, params, rng, *, video):
+        e = cand.episode
+        # Seen before, not in view now (causal: `past` is H(time_s)).
+        primary = sorted(past.seen_names - e.seen_set)
+        # Names that occur anywhere in the video are never "easy" fallbacks (exclusions may see the whole video).
+        everywhere = sorted(video.seen_names)
+        fallback = [
+            f for f in names.word_list(params.fallback_list)["entries"] if not names.conflicts_any(f, everywhere)
+        ]
+        primary_keys = frozenset(names.key(p) for p in primary)
+
+        def evidence(answer, distractors):
+            sources = {"seen" if names.key(d) in primary_keys else "fallback" for d in distractors}
+            return {
+                "episode": e.id,
+                "object": e.gazed,
+                "distractor_source": [s for s in ("seen", "fallback") if s in sources],
+            }
+
+        return Draft(answer=e.gazed, pool=primary, fallback=fallback, exclude=e.seen_set, evidence=evidence)
+
+
+@hookimpl
+def streamgaze_task_specs():
+    return [spec_path(TASK_ID)]
+
+
+@hookimpl
+def streamgaze_answer_logic():
+    return {"gazed_among_seen_before": GazedAmongSeenBefore()}

@@ -1,0 +1,342 @@
+"""Ingest: gaze files, action labels and scene-video metadata into the store.
+
+``ingest(store, fmt, paths, video=..., video_id=..., dataset=...)`` looks up the loader plugin for ``fmt``
+(hook ``streamgaze_gaze_loaders``; ``streamgaze formats`` lists them), lets it parse the files into arrow
+tables, validates every table, and only then opens the store and replaces the video's rows of those tables
+in one transaction. Bad input raises one `InputError` naming the file (and row/column) and leaves the store
+file untouched; ingesting the same data twice replaces it.
+
+Rules every loader's output goes through (`validate_gaze`):
+
+- ``t_s`` must be finite; a NaN/empty time is an error naming its row.
+- Times must not decrease: a decreasing time is an error naming its row.
+- **Duplicate timestamps are dropped** (the first sample at a time is kept, later ones dropped); the summary
+  says how many. Devices (Pupil, Ego4D) occasionally repeat a timestamp; keeping both would give zero dt and
+  an undefined velocity.
+- Invalid samples keep their row with ``valid = false``; ``in_frame`` = 0 <= x <= 1 and 0 <= y <= 1.
+
+Row numbers in messages are **file line numbers** (the header is line 1, the first data row line 2).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .errors import InputError, StreamGazeError
+from .video import VideoInfo, probe_video
+
+GAZE_COLUMNS = ("video_id", "t_s", "x", "y", "valid", "in_frame")
+ACTION_COLUMNS = ("video_id", "t_start", "t_end", "label")
+
+
+@dataclass
+class LoadContext:
+    """What a loader gets: the user's paths, the video id (if already known) and the probed video (if any).
+
+    A loader appends human-readable remarks to ``notes`` (they end up in the summary line), may set
+    ``video_id`` when it knows better than the default, and may set ``video_path`` to a video it found
+    beside the gaze file (used when ``--video`` was not given).
+    """
+
+    paths: list[Path]
+    video_id: str | None = None
+    video: VideoInfo | None = None
+    dataset: str | None = None
+    notes: list[str] = field(default_factory=list)
+    video_path: Path | None = None
+    video_overrides: dict = field(default_factory=dict)
+
+
+class Loader(Protocol):
+    """An ingest format. The docstring's first line is shown by ``streamgaze formats``.
+
+    ``loader(ctx)`` returns ``{table_name: pyarrow.Table}`` with the store's columns (``gaze(video_id, t_s,
+    x, y, valid, in_frame)``, ``actions(video_id, t_start, t_end, label)``, ...). ``video_id`` may be left
+    out (ingest fills it). A loader raises `InputError` for bad files; it never touches the store.
+    Optional attribute ``default_video_id(paths) -> str``.
+    """
+
+    def __call__(self, ctx: LoadContext) -> dict[str, pa.Table]: ...
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CSV helpers for loaders (pyarrow.csv; no Python row loops)
+
+
+def require_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a folder, expected a file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file")
+    return path
+
+
+def read_header(path: Path, delimiter: str = ",") -> list[str]:
+    """The header's column names (one line read)."""
+    require_file(path)
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        row = next(csv.reader(fh, delimiter=delimiter), None)
+    if not row or not any(c.strip() for c in row):
+        raise InputError(path, "no header line", row=1)
+    return [c.strip() for c in row]
+
+
+def read_csv_columns(
+    path: Path,
+    columns: dict[str, pa.DataType],
+    *,
+    optional: dict[str, pa.DataType] | None = None,
+    rename: dict[str, str] | None = None,
+    delimiter: str = ",",
+) -> pa.Table:
+    """Read the named columns with fixed types; a missing column, bad value or no data row is an `InputError`.
+
+    ``rename`` maps file column names to output names. Empty cells and ``nan`` become nulls.
+    """
+    header = read_header(path, delimiter)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputError(path, f"missing column (has: {', '.join(header)})", row=1, column=missing[0])
+    optional = {k: v for k, v in (optional or {}).items() if k in header}
+    types = {**columns, **optional}
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(types), column_types=types, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        msg = str(exc).splitlines()[0]
+        col, row = None, None
+        cm = re.search(r"In CSV column #(\d+)", msg)
+        if cm:
+            idx = int(cm.group(1))
+            col = header[idx] if idx < len(header) else None  # Arrow's index counts the file's columns
+            if col in types:
+                row = _first_bad_row(path, col, types[col], delimiter)
+        msg = re.sub(r"^In CSV column #\d+: ", "", msg)
+        raise InputError(path, f"cannot parse: {msg}", row=row, column=col) from None
+    if table.num_rows == 0:
+        raise InputError(path, "no data rows")
+    if rename:
+        table = table.rename_columns([rename.get(c, c) for c in table.column_names])
+    return table
+
+
+def _first_bad_row(path: Path, col: str, typ: pa.DataType, delimiter: str) -> int | None:
+    """Error path only: the line number of the first value of ``col`` that does not convert to ``typ``."""
+    try:
+        raw = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(include_columns=[col], column_types={col: pa.string()}),
+        )[col]
+    except pa.ArrowInvalid:
+        return None
+    for i, v in enumerate(raw.to_pylist()):
+        if v is None or v.strip() == "":
+            continue
+        try:
+            pa.scalar(v).cast(typ)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i + 2
+    return None
+
+
+def to_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A float64 numpy array with nulls as NaN."""
+    return np.asarray(pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def check_times(path: Path, t: np.ndarray, name: str = "t_s", *, line_offset: int = 2) -> None:
+    """Finite and non-decreasing (line numbers: data row i is line i + ``line_offset``)."""
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise InputError(path, "time is missing or not a number", row=int(bad[0]) + line_offset, column=name)
+    dec = np.flatnonzero(np.diff(t) < 0)
+    if dec.size:
+        i = int(dec[0]) + 1
+        raise InputError(
+            path, f"time goes backwards ({t[i]:.6f} after {t[i - 1]:.6f})", row=i + line_offset, column=name
+        )
+
+
+def gaze_table(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, valid: np.ndarray | None = None) -> pa.Table:
+    """The store's gaze columns; ``valid`` also requires finite x and y; ``in_frame`` is 0 <= x, y <= 1."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    valid = finite if valid is None else (np.asarray(valid, dtype=bool) & finite)
+    with np.errstate(invalid="ignore"):
+        in_frame = finite & (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
+    return pa.table(
+        {
+            "t_s": pa.array(t_s, pa.float64()),
+            "x": pa.array(x, pa.float64(), from_pandas=True),
+            "y": pa.array(y, pa.float64(), from_pandas=True),
+            "valid": pa.array(valid, pa.bool_()),
+            "in_frame": pa.array(in_frame, pa.bool_()),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation of loader output
+
+
+def validate_gaze(path: Path, table: pa.Table, notes: list[str]) -> pa.Table:
+    """Check and normalise a gaze table: finite, non-decreasing times; duplicates dropped (noted)."""
+    for c in ("t_s", "x", "y", "valid"):
+        if c not in table.column_names:
+            raise StreamGazeError(f"loader bug: gaze table lacks column {c!r}")
+    t = to_float(table["t_s"])
+    check_times(path, t)
+    dup = np.zeros(len(t), dtype=bool)
+    dup[1:] = np.diff(t) == 0
+    n_dup = int(dup.sum())
+    if n_dup:
+        table = table.filter(pa.array(~dup))
+        notes.append(f"dropped {n_dup} duplicate-timestamp samples (kept the first)")
+    if "in_frame" not in table.column_names:
+        x, y = to_float(table["x"]), to_float(table["y"])
+        with np.errstate(invalid="ignore"):
+            inf = np.isfinite(x) & np.isfinite(y) & (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
+        table = table.append_column("in_frame", pa.array(inf))
+    return table
+
+
+def validate_actions(path: Path, table: pa.Table) -> pa.Table:
+    t0, t1 = to_float(table["t_start"]), to_float(table["t_end"])
+    for name, t in (("t_start", t0), ("t_end", t1)):
+        bad = np.flatnonzero(~np.isfinite(t))
+        if bad.size:
+            raise InputError(path, "time is missing or not a number", row=int(bad[0]) + 2, column=name)
+    bad = np.flatnonzero(t1 < t0)
+    if bad.size:
+        raise InputError(path, "t_end is before t_start", row=int(bad[0]) + 2, column="t_end")
+    labels = table["label"]
+    empty = np.flatnonzero(~np.asarray(pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(labels)), 0).to_numpy(zero_copy_only=False) > 0))
+    if empty.size:
+        raise InputError(path, "empty label", row=int(empty[0]) + 2, column="label")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _with_video_id(table: pa.Table, video_id: str) -> pa.Table:
+    if "video_id" in table.column_names:
+        table = table.drop_columns(["video_id"])
+    return table.add_column(0, "video_id", pa.array([video_id] * table.num_rows, pa.string()))
+
+
+def _default_video_id(loader, paths: list[Path], video: Path | None) -> str:
+    if video is not None:
+        return Path(video).stem
+    fn = getattr(loader, "default_video_id", None)
+    if fn is not None:
+        return fn(paths)
+    p = Path(paths[0]).absolute()
+    return p.name if p.is_dir() else p.parent.name
+
+
+def get_loader(fmt: str):
+    from .plugins import lookup
+
+    return lookup("gaze_loaders", fmt).obj
+
+
+def ingest(
+    store_path: str | Path,
+    fmt: str,
+    paths: list[Path],
+    *,
+    video: str | Path | None = None,
+    video_id: str | None = None,
+    dataset: str | None = None,
+) -> str:
+    """Parse ``paths`` in format ``fmt`` (and probe ``video``), validate, then write all tables at once.
+
+    Returns a one-line summary: rows per table, video id, gaze rate (from the median dt), fraction valid.
+    """
+    loader = get_loader(fmt)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("PATH", "no input files given")
+    for p in paths:
+        if not p.exists():
+            raise InputError(p, "no such file or folder")
+    info = probe_video(video) if video is not None else None
+    vid = video_id or _default_video_id(loader, paths, Path(video) if video else None)
+    ctx = LoadContext(paths=paths, video_id=vid, video=info, dataset=dataset)
+    tables = loader(ctx)
+    if info is None and ctx.video_path is not None:
+        info = probe_video(ctx.video_path)
+        ctx.notes.append(f"video {ctx.video_path.name} found beside the gaze file")
+    vid = ctx.video_id or vid
+    src = paths[0]
+
+    out: dict[str, pa.Table] = {}
+    for name, table in tables.items():
+        if name == "gaze":
+            table = validate_gaze(src, table, ctx.notes)
+        elif name == "actions":
+            table = validate_actions(src, table)
+        out[name] = _with_video_id(table, vid)
+
+    if info is not None:
+        fps, n_frames, duration = info.fps, info.n_frames, info.duration_s
+        ov = ctx.video_overrides
+        if ov.get("fps"):
+            fps = ov["fps"]
+            duration = ov.get("duration_s", n_frames / fps)
+        out["videos"] = pa.table(
+            {
+                "video_id": [vid],
+                "dataset": [dataset or fmt],
+                "path": [str(info.path)],
+                "fps": pa.array([fps], pa.float64()),
+                "width": pa.array([info.width], pa.int32()),
+                "height": pa.array([info.height], pa.int32()),
+                "duration_s": pa.array([duration], pa.float64()),
+                "n_frames": pa.array([n_frames], pa.int32()),
+            }
+        )
+    if not out:
+        raise InputError(src, f"format {fmt!r} produced no data")
+
+    from .store import open_store
+
+    with open_store(store_path) as store:
+        with store.transaction():
+            for name, table in out.items():
+                store.replace_video_rows(name, [vid], table)
+
+    return _summary(fmt, vid, out, ctx.notes)
+
+
+def _summary(fmt: str, vid: str, out: dict[str, pa.Table], notes: list[str]) -> str:
+    parts = [f"{name} {t.num_rows} rows" for name, t in out.items()]
+    if "gaze" in out and out["gaze"].num_rows:
+        g = out["gaze"]
+        t = to_float(g["t_s"])
+        dt = np.diff(t)
+        rate = f"{1.0 / np.median(dt):.1f} Hz" if dt.size and np.median(dt) > 0 else "n/a"
+        valid = float(np.mean(g["valid"].to_numpy(zero_copy_only=False)))
+        parts.append(f"gaze rate {rate} (median dt), {valid:.1%} valid")
+    line = f"ingested {fmt} as video {vid!r}: " + ", ".join(parts)
+    if notes:
+        line += "; " + "; ".join(notes)
+    return line
