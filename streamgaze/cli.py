@@ -198,11 +198,12 @@ def render() -> None:
 @STORE
 @click.option("--video-id", help="Video to render (default: every video).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def render_overlay_cmd(store: Path, video_id: str | None, out_dir: Path) -> None:
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.1, 1.0), help="Output size as a fraction of the video's (encoding dominates the time).")
+def render_overlay_cmd(store: Path, video_id: str | None, out_dir: Path, scale: float) -> None:
     """Write the scene video with the gaze dot and the FOV circle drawn on every frame."""
     from .render import render_overlay
 
-    for path in render_overlay(store, out_dir, video_id=video_id):
+    for path in render_overlay(store, out_dir, video_id=video_id, scale=scale):
         click.echo(path)
 
 

@@ -19,6 +19,8 @@ from .errors import PluginError, SpecError
 from .templates import load_template
 
 Family = Literal["past", "present", "proactive"]
+# Engine timing a task's logic may read: a logic whose Params declare one of these gets the spec's value.
+ENGINE_TIMING = ("present_offset_s", "present_window_s")
 
 
 class TaskSpec(BaseModel):
@@ -91,8 +93,12 @@ def load_spec(path: Path, source: plugins.Source, logics: dict[str, plugins.Entr
     if spec.logic not in logics:
         raise SpecError(path, "logic", f"no answer logic {spec.logic!r} is registered; available: {', '.join(logics) or 'none'}")
     logic = logics[spec.logic].obj
+    shared = {k: getattr(spec, k) for k in ENGINE_TIMING if k in logic.Params.model_fields}
+    for k in shared:
+        if k in spec.params:
+            raise SpecError(path, f"params.{k}", f"set {k} at the top level of the spec; the engine owns it")
     try:
-        params = logic.Params.model_validate(spec.params)
+        params = logic.Params.model_validate({**spec.params, **shared})
     except ValidationError as exc:
         raise _field_error(path, exc, "params.") from None
     template = load_template(path, spec.template, frozenset(logic.context_fields))

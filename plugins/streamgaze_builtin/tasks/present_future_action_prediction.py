@@ -18,9 +18,7 @@ class Params(BaseModel):
     fap_min_labels: int = Field(4, ge=1, description="... and this many distinct label keys")
     fap_lookback: int = Field(3, ge=1, description="usable episodes looked back over, up to the asked one")
     fap_max_context: int = Field(3, ge=1, description="context objects kept (the last ones)")
-    fap_context_window_s: float = Field(
-        60.0, gt=0, description="context episodes start inside the clip; keep equal to the spec's present_window_s"
-    )
+    present_window_s: float = Field(60.0, gt=0, description="the spec's clip length; context episodes start inside it")
     fap_min_gap_s: float = Field(3.0, ge=0)
     fap_max_gap_s: float = Field(60.0, gt=0)
     fap_drop_leaky_context: bool = True
@@ -45,7 +43,7 @@ def _assess(e, view, video, params, used: frozenset[str]):
     if len(video.actions) < params.fap_min_actions or len(labels) < params.fap_min_labels:
         return Skip("few_actions")
     time_s = e.t_end
-    clip_start = ms(max(0.0, time_s - params.fap_context_window_s))
+    clip_start = ms(max(0.0, time_s - params.present_window_s))
     upto = [u for u in view.usable if u.t_start <= e.t_start]
     context_eps = [u for u in upto[-params.fap_lookback :] if u.t_start >= clip_start]
     objects: list[str] = []

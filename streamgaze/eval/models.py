@@ -1,0 +1,86 @@
+"""The model protocol: what the runner sends (`Request`), what a model returns (raw text), and how a
+``--model`` name finds its factory among the ``streamgaze_models`` plugins.
+
+A factory is ``factory(spec: str, options: ModelOptions) -> Model``; ``spec`` is the part after the colon for
+names like ``openai:gpt-4o`` (empty for plain names). A model is any object with
+
+- ``async def ask(self, request: Request) -> str`` (the raw reply; raise to signal a failure, see `retryable`),
+- ``uses_frames: bool`` (False: the runner skips frame extraction, e.g. the baselines and ``text-only:``),
+- ``uses_prompt: bool`` (False: the runner does not build prompts; baselines),
+- optional ``endpoint: str | None`` (recorded in run.json, never a key) and ``async def aclose(self)``.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ..errors import StreamGazeError
+
+
+@dataclass
+class ModelOptions:
+    """Options every factory receives (from the ``eval`` command line)."""
+
+    base_url: str | None = None
+    seed: int = 0
+    max_tokens: int = 16
+    timeout_s: float = 60.0
+    temperature: float = 0.0
+
+
+@dataclass
+class Request:
+    """One question (or one proactive test point) as the model sees it."""
+
+    question_id: str
+    point_idx: int  # -1 for multiple choice
+    prompt: str
+    images: list[bytes] = field(default_factory=list)  # JPEG bytes, in time order
+    frame_times: list[float] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # display texts; empty for proactive points
+    proactive: bool = False
+    task: str = ""
+
+
+@runtime_checkable
+class Model(Protocol):
+    uses_frames: bool
+    uses_prompt: bool
+
+    async def ask(self, request: Request) -> str: ...
+
+
+class RetryableError(Exception):
+    """Raise from ``ask`` for a transient failure the runner should retry (rate limit, overload)."""
+
+
+def retryable(exc: BaseException) -> bool:
+    """429, 408, 5xx, timeouts and dropped connections are retried; anything else fails at once."""
+    if isinstance(exc, (RetryableError, asyncio.TimeoutError, TimeoutError, ConnectionError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return status in (408, 409, 429) or status >= 500
+    name = type(exc).__name__
+    return "Timeout" in name or "Connection" in name
+
+
+def get_model(name: str, options: ModelOptions):
+    """Find ``name`` (``random``, ``openai:gpt-4o``, ...) among the registered model factories and build it."""
+    from ..plugins import registry
+
+    entries = registry("models")
+    if name in entries:
+        return entries[name].obj("", options)
+    if ":" in name:
+        prefix, spec = name.split(":", 1)
+        entry = entries.get(prefix + ":")
+        if entry is not None:
+            if not spec:
+                raise StreamGazeError(f"model {name!r} needs a model name after the colon, e.g. {prefix}:gpt-4o")
+            return entry.obj(spec, options)
+    available = ", ".join(k + ("<model>" if k.endswith(":") else "") for k in entries) or "none"
+    raise StreamGazeError(f"unknown model {name!r}; available: {available}")

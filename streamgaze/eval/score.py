@@ -1,0 +1,224 @@
+"""Scoring (tasks.md 3.5): accuracy per task over *every* question of the QA files a run refers to (missing,
+unparsed, refused and errored answers count as wrong), proactive tasks as a micro average over test points,
+bootstrap 95 % intervals, family means, the overall mean of task accuracies, and completeness.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .runner import PREDICTIONS, RUN, items_of, load_questions, read_predictions, sha256_file
+
+TASK_IDS = (
+    "past_non_fixated_object_identification",
+    "past_object_transition_prediction",
+    "past_gaze_sequence_matching",
+    "past_scene_recall",
+    "present_object_identification_easy",
+    "present_object_identification_hard",
+    "present_object_attribute_recognition",
+    "present_future_action_prediction",
+    "proactive_gaze_triggered_alert",
+    "proactive_object_appearance_alert",
+)
+BOOTSTRAP = 1000
+MAX_LISTED = 20
+
+
+def bootstrap_ci(correct: np.ndarray, resamples: int = BOOTSTRAP, seed: int = 0) -> list[float]:
+    """Percentile 95 % interval of the mean of 0/1 outcomes over ``resamples`` resamples with replacement.
+
+    For 0/1 data a resample's count of ones is Binomial(n, p), so it is drawn as such (same distribution as
+    index resampling, O(resamples) instead of O(resamples * n))."""
+    n = len(correct)
+    if n == 0:
+        return [0.0, 0.0]
+    p = float(np.mean(correct))
+    rng = np.random.default_rng(seed)
+    means = rng.binomial(n, p, size=resamples) / n
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return [round(float(min(lo, p)), 4), round(float(max(hi, p)), 4)]
+
+
+def _run_info(run_dir: Path) -> dict:
+    path = run_dir / RUN
+    if not path.exists():
+        raise InputError(run_dir, f"not an eval run folder (no {RUN})")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+
+
+def score_run(run_dir) -> dict:
+    """The scores of one run folder (the contract's ``score --json`` object, plus detail)."""
+    run_dir = Path(run_dir)
+    info = _run_info(run_dir)
+    files = info.get("question_files") or {}
+    qa_dir = Path(info.get("qa_dir", ""))
+    if not all((qa_dir / name).exists() for name in files) and info.get("qa_dir_relative"):
+        qa_dir = run_dir / info["qa_dir_relative"]  # the whole tree was moved
+    questions: dict[str, list[dict]] = {}
+    changed = []
+    for name, digest in sorted(files.items()):
+        path = qa_dir / name
+        if not path.exists():
+            raise InputError(path, f"question file of run {run_dir} is gone")
+        if sha256_file(path) != digest:
+            changed.append(name)
+        for q in load_questions(path):
+            questions.setdefault(q["task"], []).append(q)
+        questions.setdefault(Path(name).stem, [])
+    latest: dict[tuple[str, int], dict] = {}
+    for row in read_predictions(run_dir / PREDICTIONS):
+        latest[(row["question_id"], int(row.get("point_idx", -1)))] = row
+
+    tasks = {}
+    for seed, (task, qs) in enumerate(sorted(questions.items())):
+        tasks[task] = _score_task(task, qs, latest, seed)
+    scored = {t: s for t, s in tasks.items() if s["n"] > 0}
+    families: dict[str, list[float]] = {}
+    for t, s in scored.items():
+        families.setdefault(s["family"], []).append(s["accuracy"])
+    missing_tasks = [t for t in TASK_IDS if t not in scored or tasks[t]["answered"] == 0]
+    missing_tasks += [t for t, s in tasks.items() if t not in TASK_IDS and (s["n"] == 0 or s["answered"] == 0)]
+    overall = round(float(np.mean([s["accuracy"] for s in scored.values()])), 4) if scored else 0.0
+    return {
+        "overall": overall,
+        "complete": not missing_tasks,
+        "tasks_scored": f"{sum(1 for s in scored.values() if s['answered'])}/{len(set(TASK_IDS) | set(tasks))}",
+        "missing_tasks": missing_tasks,
+        "tasks": tasks,
+        "families": {f: round(float(np.mean(v)), 4) for f, v in sorted(families.items())},
+        "model": info.get("model"),
+        "gaze_prompt": info.get("gaze_prompt"),
+        "run": str(run_dir),
+        "questions_changed": changed,
+    }
+
+
+def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
+    items = [it for q in qs for it in items_of(q)]
+    proactive = any(it.proactive for it in items)
+    outcomes = []
+    missing_ids = []
+    parsed_letters: Counter = Counter()
+    for it in items:
+        row = latest.get(it.key)
+        if row is None:
+            outcomes.append("missing")
+            missing_ids.append(it.q["id"] if it.point_idx < 0 else f"{it.q['id']}#{it.point_idx}")
+            continue
+        outcomes.append(row.get("outcome") or "error")
+        if row.get("parsed"):
+            parsed_letters[row["parsed"]] += 1
+    counts = Counter(outcomes)
+    correct = np.array([o == "correct" for o in outcomes], dtype=float)
+    n = len(items)
+    family = (qs[0].get("family") if qs else None) or task.split("_", 1)[0]
+    out = {
+        "accuracy": round(float(correct.mean()), 4) if n else None,
+        "n": n,
+        "correct": counts["correct"],
+        "wrong": counts["wrong"],
+        "unparsed": counts["unparsed"],
+        "refused": counts["refused"],
+        "errors": counts["error"],
+        "missing": counts["missing"],
+        "answered": n - counts["missing"],
+        "ci95": bootstrap_ci(correct, seed=seed),
+        "family": family,
+        "kind": "proactive" if proactive else "mcq",
+        "n_questions": len(qs),
+        "missing_ids": missing_ids[:MAX_LISTED],
+    }
+    if proactive:
+        expected = [it.expected for it in items]
+        yes_exp = sum(e == "yes" for e in expected) / n if n else 0.0
+        replies = [latest[it.key].get("parsed") for it in items if it.key in latest]
+        out["yes_rate"] = round(sum(r == "yes" for r in replies) / len(replies), 4) if replies else None
+        out["expected_yes_rate"] = round(yes_exp, 4)
+        out["chance"] = round(max(yes_exp, 1 - yes_exp), 4) if n else None  # majority-class rate
+        per_q = []
+        for q in qs:
+            pts = [o == "correct" for it, o in zip(items, outcomes) if it.q["id"] == q["id"]]
+            if pts:
+                per_q.append(all(pts))
+        out["question_accuracy"] = round(float(np.mean(per_q)), 4) if per_q else None
+        out["parsed_answers"] = dict(sorted(parsed_letters.items()))
+    else:
+        out["chance"] = round(float(np.mean([1 / max(len(q["options"]), 1) for q in qs])), 4) if qs else 0.25
+        out["answer_letters"] = dict(sorted(Counter(q["answer"] for q in qs).items()))
+        out["parsed_letters"] = dict(sorted(parsed_letters.items()))
+    return out
+
+
+def _names(run_dirs: list[Path]) -> list[str]:
+    names = [p.resolve().name for p in run_dirs]
+    if len(set(names)) < len(names):
+        names = [f"{p.resolve().parent.name}/{p.resolve().name}" for p in run_dirs]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in run_dirs]
+    return names
+
+
+def score_runs(run_dirs) -> dict:
+    """``{run name: score_run(dir)}``; names are the folder names (made unique)."""
+    run_dirs = [Path(p) for p in run_dirs]
+    return {name: score_run(p) for name, p in zip(_names(run_dirs), run_dirs)}
+
+
+CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
+
+
+def score_command(runs, as_json: bool = False, report_dir=None) -> dict:
+    """``streamgaze score``: one JSON object (``--json``) or a table; writes report.md (and the chart)."""
+    from .report import write_report
+
+    scores = score_runs(runs)
+    out_dir = Path(report_dir) if report_dir else Path(runs[0])
+    paths = write_report(scores, out_dir)
+    if as_json:
+        import click
+
+        obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
+        click.echo(json.dumps(obj, indent=None, sort_keys=False))
+        return scores
+    _print_table(scores)
+    from ..progress import console
+
+    for p in paths:
+        console.print(f"report: {p}")
+    return scores
+
+
+def _print_table(scores: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    names = list(scores)
+    table = Table("task", "n", *names, title="accuracy (95% CI)")
+    tasks = sorted({t for s in scores.values() for t in s["tasks"]})
+    for t in tasks:
+        cells = []
+        n = ""
+        for name in names:
+            s = scores[name]["tasks"].get(t)
+            if s is None or s["accuracy"] is None:
+                cells.append("-")
+                continue
+            n = str(s["n"])
+            extra = f" ({s['missing']} missing)" if s["missing"] else ""
+            cells.append(f"{s['accuracy']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]{extra}")
+        table.add_row(t, n, *cells)
+    fams = sorted({f for s in scores.values() for f in s["families"]})
+    for f in fams:
+        table.add_row(f"family: {f}", "", *(f"{scores[n]['families'].get(f, float('nan')):.3f}" for n in names))
+    table.add_row("overall", "", *(
+        f"{scores[n]['overall']:.3f}" + ("" if scores[n]["complete"] else f" incomplete ({scores[n]['tasks_scored']} tasks)")
+        for n in names))
+    Console().print(table)

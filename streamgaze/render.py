@@ -1,0 +1,201 @@
+"""Gaze drawn on video: the one drawing function (green gaze dot, red FOV circle) and the overlay renderer.
+
+`draw_gaze` is shared by ``streamgaze render overlay`` and the eval's ``--gaze-prompt overlay`` mode, so both
+show exactly the same marks. `gaze_at` finds, for many frame times at once, the valid gaze sample nearest
+each time within a tolerance (numpy searchsorted, no per-frame Python search).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+FOV_RADIUS = 0.12  # of the frame width; the default FOV circle radius
+DOT_RADIUS = 0.012  # of the frame width (at least 3 px)
+GREEN = (0, 255, 0)  # BGR
+RED = (0, 0, 255)
+
+
+@dataclass
+class GazeTrack:
+    """The valid gaze samples of one video, sorted by time (normalised top-left coordinates)."""
+
+    t: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    @classmethod
+    def from_store(cls, store, video_id: str) -> "GazeTrack":
+        """``store`` is an open `streamgaze.store.Store`."""
+        cols = fetch_numpy(
+            store,
+            "SELECT t_s, x, y FROM gaze WHERE video_id = ? AND valid AND x IS NOT NULL AND y IS NOT NULL "
+            "AND isfinite(x) AND isfinite(y) ORDER BY t_s",
+            [video_id],
+        )
+        return cls(*cols)
+
+    def at(self, times, max_dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return gaze_at(self.t, self.x, self.y, times, max_dt)
+
+    def between(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        """x, y of the valid samples with t0 <= t <= t1."""
+        i0 = int(np.searchsorted(self.t, t0, side="left"))
+        i1 = int(np.searchsorted(self.t, t1, side="right"))
+        return self.x[i0:i1], self.y[i0:i1]
+
+
+def resolve_video_path(store_path, path) -> Path:
+    """A stored video path; a relative one is taken from the store's folder when it exists there."""
+    src = Path(path or "")
+    if not src.is_absolute():
+        beside = Path(store_path).parent / src
+        if beside.exists() or not src.exists():
+            return beside
+    return src
+
+
+def fetch_numpy(store, sql: str, params: list) -> list[np.ndarray]:
+    """The columns of a query as float arrays (NULL -> NaN)."""
+    data = store.con.execute(sql, params).fetchnumpy()
+    out = []
+    for col in data.values():
+        arr = np.ma.filled(np.ma.asarray(col).astype(float), np.nan) if np.ma.isMaskedArray(col) else np.asarray(col, dtype=float)
+        out.append(arr)
+    return out
+
+
+def gaze_at(gt: np.ndarray, gx: np.ndarray, gy: np.ndarray, times, max_dt: float):
+    """For each time: (x, y, found) of the sample nearest in time, if within ``max_dt``; ``gt`` sorted."""
+    times = np.asarray(times, dtype=float)
+    found = np.zeros(times.shape, dtype=bool)
+    x = np.full(times.shape, np.nan)
+    y = np.full(times.shape, np.nan)
+    if len(gt) == 0 or times.size == 0:
+        return x, y, found
+    right = np.clip(np.searchsorted(gt, times), 0, len(gt) - 1)
+    left = np.clip(right - 1, 0, len(gt) - 1)
+    use_left = np.abs(gt[left] - times) <= np.abs(gt[right] - times)
+    idx = np.where(use_left, left, right)
+    found = np.abs(gt[idx] - times) <= max_dt + 1e-9
+    x = np.where(found, gx[idx], np.nan)
+    y = np.where(found, gy[idx], np.nan)
+    return x, y, found
+
+
+def draw_gaze(frame: np.ndarray, x: float, y: float, fov_radius: float = FOV_RADIUS) -> np.ndarray:
+    """Draw (in place, and return) a filled green dot at the gaze point and a red FOV circle around it.
+
+    ``x, y`` normalised top-left; ``fov_radius`` a fraction of the frame width. NaN draws nothing.
+    """
+    import cv2
+
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return frame
+    h, w = frame.shape[:2]
+    cx, cy = int(round(x * w)), int(round(y * h))
+    thick = max(1, int(round(w / 320)))
+    cv2.circle(frame, (cx, cy), max(2, int(round(fov_radius * w))), RED, thick, cv2.LINE_AA)
+    cv2.circle(frame, (cx, cy), max(3, int(round(DOT_RADIUS * w))), GREEN, -1, cv2.LINE_AA)
+    return frame
+
+
+def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radius: float = FOV_RADIUS,
+                   scale: float = 1.0) -> list[Path]:
+    """Write ``<video_id>_overlay.mp4`` (mp4v) for one video or every video of the store; returns the paths.
+
+    ``scale`` < 1 writes a smaller video (encoding dominates the time)."""
+    from .store import open_store
+
+    out_dir = Path(out_dir)
+    with open_store(store_path, read_only=True) as store:
+        videos = store.rows("SELECT video_id, path, fps FROM videos ORDER BY video_id")
+        if video_id is not None:
+            videos = [v for v in videos if v["video_id"] == video_id]
+            if not videos:
+                raise InputError(store_path, f"no video {video_id!r} in the store")
+        tracks = {v["video_id"]: GazeTrack.from_store(store, v["video_id"]) for v in videos}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for v in videos:
+        src = resolve_video_path(store_path, v["path"])
+        written.append(_render_one(src, v, tracks[v["video_id"]], out_dir, fov_radius, scale))
+    return written
+
+
+def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius: float, scale: float) -> Path:
+    """Decode and draw in a thread, encode in this one (OpenCV releases the GIL in both), bounded queue."""
+    import queue
+    import threading
+
+    import cv2
+
+    from .progress import stage
+
+    cap = cv2.VideoCapture(str(src))
+    if not cap.isOpened():
+        raise InputError(src, f"cannot open the video of {v['video_id']!r}")
+    fps = float(v["fps"] or cap.get(cv2.CAP_PROP_FPS) or 30.0)
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    size = (max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)) if scale != 1.0 else (w, h)
+    # Gaze for every frame at once (frame i is shown at i / fps).
+    gx, gy, _ = track.at(np.arange(max(n, 1)) / fps, 1.0 / fps)
+    out = out_dir / f"{v['video_id']}_overlay.mp4"
+    tmp = out.with_name(out.stem + ".part.mp4")
+    frames: queue.Queue = queue.Queue(maxsize=64)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            i = 0
+            while not stop.is_set():
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                if size != (w, h):
+                    frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+                if i < len(gx):
+                    draw_gaze(frame, gx[i], gy[i], fov_radius)
+                else:  # the container under-reported its frame count
+                    x, y, _ = track.at([i / fps], 1.0 / fps)
+                    draw_gaze(frame, x[0], y[0], fov_radius)
+                frames.put(frame)
+                i += 1
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            failure.append(exc)
+        finally:
+            frames.put(None)
+
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    reader = threading.Thread(target=produce, daemon=True)
+    reader.start()
+    try:
+        with stage(f"overlay {v['video_id']}"[:24], total=n or None) as advance:
+            k = 0
+            while True:
+                frame = frames.get()
+                if frame is None:
+                    break
+                writer.write(frame)
+                k += 1
+                if k % 64 == 0:
+                    advance(64)
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                frames.get_nowait()
+            except queue.Empty:
+                reader.join(0.05)
+        writer.release()
+        cap.release()
+    if failure:
+        tmp.unlink(missing_ok=True)
+        raise failure[0]
+    tmp.replace(out)
+    return out

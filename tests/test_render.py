@@ -1,0 +1,72 @@
+"""Overlay rendering: one output per video, gaze dot where the store says, fast vectorised lookup."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from streamgaze.cli import cli
+from streamgaze.errors import InputError
+from streamgaze.render import draw_gaze, gaze_at, render_overlay
+from streamgaze.store import open_store
+
+FPS, N, W, H = 10.0, 30, 160, 120
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for _ in range(N):
+        writer.write(np.full((H, W, 3), 40, dtype=np.uint8))
+    writer.release()
+    t = np.arange(0, N / FPS, 1 / 60)
+    x = np.where(t < 1.5, 0.25, 0.75)
+    path = tmp_path / "store.duckdb"
+    with open_store(path) as st, st.transaction():
+        st.insert("videos", pa.table({"video_id": ["clip"], "dataset": ["t"], "path": ["clip.mp4"], "fps": [FPS],
+                                      "width": [W], "height": [H], "duration_s": [N / FPS]}))
+        st.insert("gaze", pa.table({"video_id": ["clip"] * len(t), "t_s": t, "x": x, "y": np.full(len(t), 0.5),
+                                    "valid": ~((t > 2.2) & (t < 2.6))}))
+    return path
+
+
+def test_gaze_at_nearest_within_tolerance():
+    gt = np.array([0.0, 1.0, 2.0])
+    x, y, found = gaze_at(gt, np.array([0.1, 0.2, 0.3]), np.array([0.4, 0.5, 0.6]), [0.05, 0.6, 1.45, 5.0], 0.5)
+    assert found.tolist() == [True, True, True, False]
+    assert x[:3].tolist() == [0.1, 0.2, 0.2] and np.isnan(x[3])
+
+
+def test_draw_gaze_marks():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    draw_gaze(frame, 0.5, 0.5)
+    assert tuple(frame[50, 100]) == (0, 255, 0)
+    r = round(0.12 * 200)
+    assert frame[50, 100 + r, 2] > 100  # red circle at the FOV radius
+    blank = np.zeros((10, 10, 3), np.uint8)
+    assert not draw_gaze(blank, float("nan"), 0.5).any()
+
+
+def test_render_overlay(store, tmp_path):
+    (out,) = render_overlay(store, tmp_path / "out")
+    assert out.name == "clip_overlay.mp4"
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    assert len(frames) == N
+    green = lambda f, x: f[H // 2, int(x * W), 1] > 150 and f[H // 2, int(x * W), 2] < 120  # noqa: E731
+    assert green(frames[5], 0.25) and not green(frames[5], 0.75)
+    assert green(frames[20], 0.75)
+    assert not green(frames[24], 0.75)  # 2.4 s: gaze invalid, no dot
+    with pytest.raises(InputError):
+        render_overlay(store, tmp_path / "out", video_id="nope")
+    result = CliRunner().invoke(cli, ["render", "overlay", "--store", str(store), "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 0 and "clip_overlay.mp4" in result.output
