@@ -130,7 +130,7 @@ def test_nothing_after_the_question_time_changes_a_question(tasks, data, video):
     for task in tasks:
         for q in questions(task, video):
             t = q["time_s"]
-            past_eps = [e for e in video.episodes if e.t_start < t]
+            past_eps = [e for e in video.episodes if e.t_start <= t]
             future = data.draw(episode_stream(max([t] + [e.t_end for e in past_eps]), data.draw(st.integers(0, 6)),
                                               first_index=len(past_eps) + 1))
             actions = [a for a in video.actions if a.t_start < t] + data.draw(action_stream(t, t + 120))
