@@ -1,0 +1,2 @@
+"""Built-in validators plugin (to come)."""
+from streamgaze import hookimpl  # noqa: F401
