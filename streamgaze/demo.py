@@ -13,6 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .progress import stage
+
 console = Console()
 BASELINES = ("random", "first-option")
 
@@ -23,7 +25,6 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
     from .eval.runner import run_eval
     from .eval.score import score_runs
     from .fixations import run_fixations
-    from .ingest import ingest
     from .objects import run_objects
     from .render import render_overlay
     from .synthetic import make_world
@@ -38,16 +39,21 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
             stale.unlink()
     timings: dict[str, float] = {}
 
-    def timed(name, fn, *args, **kwargs):
+    def timed(name, fn, *args, own_bar=True, **kwargs):
+        """Run one stage and time it; a stage without a progress bar of its own gets a one-step bar."""
         t0 = time.perf_counter()
-        value = fn(*args, **kwargs)
+        if own_bar:
+            value = fn(*args, **kwargs)
+        else:
+            with stage(name, total=1) as advance:
+                value = fn(*args, **kwargs)
+                advance(1)
         timings[name] = time.perf_counter() - t0
         return value
 
     console.print(f"[bold]streamgaze demo[/bold]: seed {seed}, {minutes:g} min synthetic recording -> {out_dir}")
-    world = timed("world", make_world, out_dir / "world", seed=seed, minutes=minutes)
-    timed("ingest", ingest, store_path, "pupil-player", [world.gaze], video=world.video, video_id=world.video_id, dataset="synthetic")
-    ingest(store_path, "actions-csv", [world.actions], video_id=world.video_id)
+    world = timed("world", make_world, out_dir / "world", seed=seed, minutes=minutes, own_bar=False)
+    timed("ingest", _ingest_world, store_path, world, own_bar=False)
     timed("fixations", run_fixations, store_path, detector="ivt", params={})
     timed("objects", run_objects, store_path, labeller="annotation", options={"truth": world.truth})
     report = timed("generate", run_generate, store_path, out_dir / "qa", seed=seed)
@@ -75,6 +81,13 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
     }
     _print_summary(summary)
     return summary
+
+
+def _ingest_world(store_path: Path, world) -> None:
+    from .ingest import ingest
+
+    ingest(store_path, "pupil-player", [world.gaze], video=world.video, video_id=world.video_id, dataset="synthetic")
+    ingest(store_path, "actions-csv", [world.actions], video_id=world.video_id)
 
 
 def _gaze_check(store_path: Path, truth_path: Path) -> dict:
@@ -107,17 +120,19 @@ def _print_summary(s: dict) -> None:
         f"\nepisodes: {g['episodes']} detected vs {g['true_dwells']} true dwells "
         f"(precision {g['precision']:.2f}, recall {g['recall']:.2f}, F1 {g['f1']:.2f}); {g['labelled']} labelled"
     )
-    runs = s["scores"].get("runs", {})
-    table = Table("task", "family", "questions", *[f"{m} acc" for m in runs], title="Results")
-    any_run = next(iter(runs.values()), {"tasks": {}})
+    runs = s["scores"]
+    table = Table(title="Results (accuracy of the built-in baselines)")
+    table.add_column("task", no_wrap=True)
+    table.add_column("questions", justify="right")
+    for model in runs:
+        table.add_column(model, justify="right")
     for task_id, n in s["questions"].items():
-        family = task_id.split("_", 1)[0]
         accs = []
         for run in runs.values():
             t = run["tasks"].get(task_id)
             accs.append("-" if not t or t.get("accuracy") is None else f"{t['accuracy']:.3f}")
-        table.add_row(task_id, family, str(n), *accs)
-    table.add_row("overall", "", str(sum(s["questions"].values())),
+        table.add_row(task_id, str(n), *accs)
+    table.add_row("overall (mean of tasks)", str(sum(s["questions"].values())),
                   *[f"{r['overall']:.3f}" + ("" if r["complete"] else " (incomplete)") for r in runs.values()])
     console.print(table)
     console.print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["timings"].items()))

@@ -5,7 +5,13 @@ Run folder ``R``:
   files' sha256, and the QA folder (the scorer reads the questions from there);
 - ``R/predictions.jsonl``: one line per MCQ question (``point_idx`` -1) and per proactive test point, appended
   and flushed as answers arrive. A rerun reads it, drops a truncated last line, and asks only what is missing
-  (rows with outcome ``error`` count as missing and are asked again; the scorer uses the last row per item).
+  (rows with outcome ``error`` count as missing and are asked again; the scorer uses the last row per item);
+- ``R/stream.jsonl`` (``--streaming``, tasks.md 3.5): one line per poll of the streaming alert metric; a question
+  is polled at time_s + P, + 2P, ... until the first "yes" or the horizon; a rerun continues where it stopped.
+
+With a store given (``store=``/``--store``), the rows are also written into the store's ``predictions`` table
+(one row per item; the run's rows replaced in one transaction at the end of each run, so a killed run is
+mirrored by the next one). Released StreamGaze ``*.json`` files are read as questions too (`release`).
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from ..progress import stage
 from . import prompts
 from .frames import VideoContext, frame_indices
 from .models import ModelOptions, Request, get_model, retryable
-from .parse import judge
+from .parse import is_refusal, judge, parse_yes_no
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
@@ -38,6 +44,8 @@ class Item:
     t_s: float | None
     clip: tuple[float, float]
     expected: str
+    window: float | None = None  # W of the proactive prompt (None: the question's own)
+    k_last: int | None = None  # streaming: the last poll index before the horizon
 
     @property
     def proactive(self) -> bool:
@@ -54,13 +62,24 @@ def question_files(qa_dir) -> list[Path]:
     if not qa_dir.is_dir():
         raise InputError(qa_dir, "no such QA folder")
     files = sorted(qa_dir.glob("*.jsonl"))
+    stems = {f.stem for f in files}
+    # released StreamGaze files (tasks.md 4.2); a .jsonl of the same task wins
+    # (generation_report.json, written by `generate` beside the questions, is not a question file)
+    files += sorted(
+        f for f in qa_dir.glob("*.json") if f.stem not in stems and f.name != "generation_report.json" and f.is_file()
+    )
     if not files:
-        raise InputError(qa_dir, "no <task_id>.jsonl question files in the QA folder")
-    return files
+        raise InputError(qa_dir, "no <task_id>.jsonl (or released <task_id>.json) question files in the QA folder")
+    return sorted(files)
 
 
-def load_questions(path: Path) -> list[dict]:
-    out = []
+def _question_lines(path: Path):
+    if path.suffix == ".json":
+        from .release import load_release_file
+
+        for row, q in enumerate(load_release_file(path), start=1):
+            yield row, q
+        return
     with open(path, encoding="utf-8") as fh:
         for row, line in enumerate(fh, start=1):
             if not line.strip():
@@ -69,21 +88,27 @@ def load_questions(path: Path) -> list[dict]:
                 q = json.loads(line)
             except ValueError as exc:
                 raise InputError(path, f"not valid JSON ({exc.msg})", row=row) from None
-            if not isinstance(q, dict):
-                raise InputError(path, "a question line must be a JSON object", row=row)
-            missing = [k for k in REQUIRED if k not in q]
-            if missing:
-                raise InputError(path, f"question lacks {', '.join(missing)}", row=row)
-            clip = q["clip"]
-            if not (isinstance(clip, list) and len(clip) == 2 and all(isinstance(c, (int, float)) for c in clip)):
-                raise InputError(path, "clip must be [start_s, end_s]", row=row)
-            if q.get("test_points"):
-                for p in q["test_points"]:
-                    if not isinstance(p, dict) or "t_s" not in p or p.get("expected") not in ("yes", "no"):
-                        raise InputError(path, "a test point needs t_s and expected yes/no", row=row)
-            elif not q["options"] or not isinstance(q["options"], list):
-                raise InputError(path, "a multiple-choice question needs options", row=row)
-            out.append(q)
+            yield row, q
+
+
+def load_questions(path: Path) -> list[dict]:
+    out = []
+    for row, q in _question_lines(Path(path)):
+        if not isinstance(q, dict):
+            raise InputError(path, "a question line must be a JSON object", row=row)
+        missing = [k for k in REQUIRED if k not in q]
+        if missing:
+            raise InputError(path, f"question lacks {', '.join(missing)}", row=row)
+        clip = q["clip"]
+        if not (isinstance(clip, list) and len(clip) == 2 and all(isinstance(c, (int, float)) for c in clip)):
+            raise InputError(path, "clip must be [start_s, end_s]", row=row)
+        if q.get("test_points"):
+            for p in q["test_points"]:
+                if not isinstance(p, dict) or "t_s" not in p or p.get("expected") not in ("yes", "no"):
+                    raise InputError(path, "a test point needs t_s and expected yes/no", row=row)
+        elif not q["options"] or not isinstance(q["options"], list):
+            raise InputError(path, "a multiple-choice question needs options", row=row)
+        out.append(q)
     return out
 
 
@@ -136,13 +161,14 @@ def _family(q: dict) -> str:
 def salience_window(item: Item) -> float:
     fam = _family(item.q)
     if item.proactive:
-        return prompts.window_of(item.q)
+        return item.window or prompts.window_of(item.q)
     if fam == "present":
         return 10.0
     return item.clip[1] - item.clip[0]
 
 
-def build_request(item: Item, model, mode: str, n_frames: int, video: VideoContext | None) -> Request:
+def build_request(item: Item, model, mode: str, n_frames: int, video: VideoContext | None,
+                  prompt_style: str = "windowed") -> Request:
     q = item.q
     req = Request(q["id"], item.point_idx, "", options=list(q.get("options") or []), proactive=item.proactive, task=q["task"])
     if not getattr(model, "uses_prompt", True) and not getattr(model, "uses_frames", True):
@@ -154,9 +180,13 @@ def build_request(item: Item, model, mode: str, n_frames: int, video: VideoConte
         units = "episodes" if _family(q) == "past" and not item.proactive else "fixations"
         lines = [prompts.scanpath_line(*u) for u in video.scanpath(units, t0, t1)]
     gaze = prompts.gaze_block(mode, S=s_window, scanpath_lines=lines)
-    if item.proactive:
+    if item.proactive and prompt_style == "reference":
+        req.prompt = prompts.reference_proactive_prompt(q["question"], gaze)
+    elif item.proactive:
         target = (q.get("evidence") or {}).get("target") or ""
-        req.prompt = prompts.proactive_prompt(q["task"], q["question"], target, prompts.window_of(q), gaze)
+        req.prompt = prompts.proactive_prompt(q["task"], q["question"], target, item.window or prompts.window_of(q), gaze)
+    elif prompt_style == "reference":
+        req.prompt = prompts.reference_mcq_prompt(q["question"], req.options, gaze)
     else:
         req.prompt = prompts.mcq_prompt(q["question"], req.options, gaze)
     if getattr(model, "uses_frames", True) and video is not None:
@@ -166,6 +196,55 @@ def build_request(item: Item, model, mode: str, n_frames: int, video: VideoConte
         if mode == "salience":
             req.images.append(video.salience_jpeg(idx[-1], max(t0, t1 - s_window), t1))
     return req
+
+
+# -- streaming alert metric (tasks.md 3.5) -------------------------------------------------------------
+STREAM = "stream.jsonl"
+STREAM_HORIZON_S = 300.0
+
+
+@dataclass
+class StreamJob:
+    """The remaining polls of one proactive question: t_k = time_s + k * P for k = first_k .. last_k."""
+
+    q: dict
+    first_k: int
+    last_k: int
+    poll_s: float
+
+    def item(self, k: int) -> Item:
+        t = round(float(self.q["time_s"]) + k * self.poll_s, 3)
+        return Item(self.q, k, t, (0.0, t), "", window=self.poll_s, k_last=self.last_k)
+
+
+def stream_polls(q: dict, poll_s: float, duration_s: float | None, horizon_s: float = STREAM_HORIZON_S) -> int:
+    """K: the polls t_k = time_s + k P (k = 1..K) up to min(time_s + horizon, duration)."""
+    t0 = float(q["time_s"])
+    end = t0 + horizon_s
+    if duration_s:
+        end = min(end, float(duration_s))
+    else:  # no store: as far as the question's own test points reach
+        pts = [float(p["t_s"]) for p in q.get("test_points") or []]
+        end = min(end, max(pts)) if pts else end
+    return max(0, int((end - t0) / poll_s + 1e-6))
+
+
+def stream_state(rows: list[dict]) -> dict[str, dict]:
+    """Per question: {"alert_k": first k answered yes or None, "next_k": first poll still to ask}."""
+    by_q: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        by_q.setdefault(r["question_id"], {})[int(r["point_idx"])] = r
+    out = {}
+    for qid, polls in by_q.items():
+        alert = None
+        k = 1
+        while k in polls and polls[k].get("outcome") != "error":
+            if polls[k].get("parsed") == "yes":
+                alert = k
+                break
+            k += 1
+        out[qid] = {"alert_k": alert, "next_k": k}
+    return out
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -185,10 +264,21 @@ def run_eval(
     fov_radius: float | None = None,
     max_tokens: int = 16,
     timeout_s: float = 60.0,
+    prompt_style: str = "windowed",
+    streaming: bool = False,
+    poll_s: float = 1.0,
+    tolerance_s: float = 3.0,
 ) -> str:
-    """Ask ``model`` every question of ``qa_dir``; write ``out_dir``; return a one-line summary."""
+    """Ask ``model`` every question of ``qa_dir``; write ``out_dir``; return a one-line summary.
+
+    ``streaming``: instead of the test points, run the streaming alert metric over the proactive questions
+    (poll every ``poll_s`` with W = ``poll_s``; ``tolerance_s`` is T, recorded for the scorer)."""
     if gaze_prompt not in prompts.GAZE_MODES:
         raise StreamGazeError(f"unknown gaze prompt {gaze_prompt!r}; choose one of {', '.join(prompts.GAZE_MODES)}")
+    if prompt_style not in prompts.PROMPT_STYLES:
+        raise StreamGazeError(f"unknown prompt style {prompt_style!r}; choose one of {', '.join(prompts.PROMPT_STYLES)}")
+    if streaming and not poll_s > 0:
+        raise StreamGazeError("the streaming poll interval must be > 0")
     qa_dir, out_dir = Path(qa_dir), Path(out_dir)
     files = question_files(qa_dir)
     questions = [q for f in files for q in load_questions(f)]
@@ -204,7 +294,8 @@ def run_eval(
         "model": model,
         "endpoint": endpoint,
         "gaze_prompt": gaze_prompt,
-        "prompt_style": "windowed",
+        "prompt_style": prompt_style,
+        "flagged": prompts.REFERENCE_FLAG if prompt_style == "reference" else None,
         "frames": {"n": frames, "policy": "evenly over the clip, last within one frame period of its end",
                    "max_side_px": 512, "format": "jpeg"} if getattr(m, "uses_frames", True) else {"n": 0, "policy": "none (model takes no frames)"},
         "fov_radius": fov_radius or prompts_fov(),
@@ -213,50 +304,150 @@ def run_eval(
         "qa_dir": str(qa_dir.resolve()),
         "qa_dir_relative": os.path.relpath(qa_dir.resolve(), out_dir.resolve()),
         "question_files": {f.name: sha256_file(f) for f in files},
+        "questions_commit": _git_commit(qa_dir),
     }
+    old: dict = {}
     if run_path.exists():
         try:
             old = json.loads(run_path.read_text())
         except ValueError:
             old = {}
-        for k in ("model", "gaze_prompt"):
+        for k in ("model", "gaze_prompt", "prompt_style"):
             if old.get(k) not in (None, run_info[k]):
                 raise InputError(run_path, f"this run folder holds {k} {old[k]!r}, not {run_info[k]!r}; use another --out")
-        run_info["started"] = old.get("started")
-    run_info.setdefault("started", None)
-    run_info["started"] = run_info["started"] or time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    run_path.write_text(json.dumps(run_info, indent=2) + "\n")
+        for k in ("started", "streaming", "last_run", "last_stream_run"):
+            if old.get(k) is not None:
+                run_info[k] = old[k]
+    run_info["started"] = run_info.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if streaming:
+        prev = run_info.get("streaming")
+        if prev and (prev.get("poll_s") != poll_s or prev.get("tolerance_s") != tolerance_s):
+            raise InputError(run_path, f"this run folder streamed with P={prev.get('poll_s')} s, T={prev.get('tolerance_s')} s; use another --out")
+        run_info["streaming"] = {"poll_s": poll_s, "tolerance_s": tolerance_s, "horizon_s": STREAM_HORIZON_S,
+                                 "window_s": poll_s}
+    _write_json(run_path, run_info)
 
-    pred_path = out_dir / PREDICTIONS
-    done = {(r["question_id"], int(r.get("point_idx", -1))) for r in read_predictions(pred_path, repair=True)
-            if r.get("outcome") != "error"}
-    todo = [it for it in items if it.key not in done]
+    # what is left to ask
+    if streaming:
+        pred_path = out_dir / STREAM
+        state = stream_state(read_predictions(pred_path, repair=True))
+        proactive_qs = [q for q in questions if q.get("test_points")]
+    else:
+        pred_path = out_dir / PREDICTIONS
+        done = {(r["question_id"], int(r.get("point_idx", -1))) for r in read_predictions(pred_path, repair=True)
+                if r.get("outcome") != "error"}
+        todo = [it for it in items if it.key not in done]
 
     videos: dict[str, VideoContext] = {}
-    needs_store = bool(todo) and (getattr(m, "uses_frames", True) or (getattr(m, "uses_prompt", True) and gaze_prompt == "scanpath-text"))
-    if needs_store:
-        store_path = Path(store) if store else qa_dir.parent / "store.duckdb"
+    durations: dict[str, float] = {}
+    wanted = {q["video_id"] for q in proactive_qs} if streaming else {it.q["video_id"] for it in todo}
+    needs_video = getattr(m, "uses_frames", True) or (getattr(m, "uses_prompt", True) and gaze_prompt == "scanpath-text")
+    store_path = Path(store) if store else qa_dir.parent / "store.duckdb"
+    if wanted and (needs_video or (streaming and store_path.exists())):
         if not store_path.exists():
             raise InputError(store_path, "no store with the videos and gaze (pass --store)")
         from ..store import open_store
 
         with open_store(store_path, read_only=True) as st:
-            for vid in sorted({it.q["video_id"] for it in todo}):
-                videos[vid] = VideoContext.load(st, vid, fov_radius or prompts_fov())
+            for vid in sorted(wanted):
+                rows = st.rows("SELECT duration_s FROM videos WHERE video_id = ?", [vid])
+                if rows and rows[0]["duration_s"]:
+                    durations[vid] = float(rows[0]["duration_s"])
+                if needs_video:
+                    videos[vid] = VideoContext.load(st, vid, fov_radius or prompts_fov())
+
+    if streaming:
+        todo = []
+        for q in proactive_qs:
+            st_q = state.get(q["id"], {"alert_k": None, "next_k": 1})
+            last = stream_polls(q, poll_s, durations.get(q["video_id"]))
+            if st_q["alert_k"] is None and st_q["next_k"] <= last:
+                todo.append(StreamJob(q, st_q["next_k"], last, poll_s))
+        asked_total = sum(j.last_k - j.first_k + 1 for j in todo)
+    else:
+        asked_total = len(todo)
 
     counts: dict[str, int] = {}
     t_start = time.perf_counter()
     try:
-        asyncio.run(_run(m, todo, videos, pred_path, model, gaze_prompt, frames, concurrency, retries, backoff_s, timeout_s, counts))
+        asyncio.run(_run(m, todo, videos, pred_path, model, gaze_prompt, frames, concurrency, retries, backoff_s,
+                         timeout_s, counts, prompt_style, asked_total))
     finally:
         for v in videos.values():
             v.close()
     elapsed = time.perf_counter() - t_start
-    run_info["last_run"] = {"asked": len(todo), "already": len(items) - len(todo), "outcomes": counts,
-                            "seconds": round(elapsed, 3)}
-    run_path.write_text(json.dumps(run_info, indent=2) + "\n")
+    asked = sum(counts.values())
+    if streaming:
+        run_info["last_stream_run"] = {"questions": len(todo), "polls": asked, "outcomes": counts, "seconds": round(elapsed, 3)}
+    else:
+        run_info["last_run"] = {"asked": len(todo), "already": len(items) - len(todo), "outcomes": counts,
+                                "seconds": round(elapsed, 3)}
+    _write_json(run_path, run_info)
+    stored = ""
+    if store is not None:
+        n = sync_store(out_dir, store_path)
+        stored = f"; {n} rows in {store_path} (predictions)"
     outcome_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
-    return f"{out_dir}: asked {len(todo)} ({outcome_text}), {len(items) - len(todo)} already answered; {pred_path}"
+    if streaming:
+        return (f"{out_dir}: streaming, {len(todo)} questions polled ({asked} polls: {outcome_text}), "
+                f"{len(proactive_qs) - len(todo)} already done; {pred_path}{stored}")
+    return f"{out_dir}: asked {len(todo)} ({outcome_text}), {len(items) - len(todo)} already answered; {pred_path}{stored}"
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """Write via a temporary file and rename, so a kill never leaves a half-written run.json."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _git_commit(path: Path) -> str | None:
+    """The git commit of the QA folder's repository (with "-dirty" if it has changes), or None."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        commit = out.stdout.strip()
+        st = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=5)
+        return commit + ("-dirty" if st.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def sync_store(run_dir, store_path) -> int:
+    """Mirror the run's predictions (the last row per item) and streaming polls into the store's
+    ``predictions`` table: the run's rows are replaced in one transaction. Returns the row count."""
+    import pyarrow as pa
+
+    from ..store import open_store
+
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / RUN).read_text())
+    run_id = str(run_dir.resolve())
+    rows = []
+    for name, style in ((PREDICTIONS, info.get("prompt_style") or "windowed"), (STREAM, "streaming")):
+        latest: dict[tuple, dict] = {}
+        for r in read_predictions(run_dir / name):
+            latest[(r["question_id"], int(r.get("point_idx", -1)))] = r
+        for r in latest.values():
+            rows.append({"run_id": run_id, "question_id": r["question_id"], "task": r.get("task"),
+                         "point_idx": int(r.get("point_idx", -1)), "t_s": r.get("t_s"), "model": r.get("model") or info.get("model"),
+                         "gaze_prompt": r.get("gaze_prompt") or info.get("gaze_prompt"), "prompt_style": style,
+                         "response": r.get("response"), "parsed": r.get("parsed"), "outcome": r.get("outcome"),
+                         "latency_s": r.get("latency_s")})
+    cols = ["run_id", "question_id", "task", "point_idx", "t_s", "model", "gaze_prompt", "prompt_style", "response",
+            "parsed", "outcome", "latency_s"]
+    types = {"point_idx": pa.int32(), "t_s": pa.float64(), "latency_s": pa.float64()}
+    table = pa.table({c: pa.array([r[c] for r in rows], type=types.get(c, pa.string())) for c in cols})
+    with open_store(store_path) as st:
+        # stores made before the prompt_style column
+        st.con.execute("ALTER TABLE predictions ADD COLUMN IF NOT EXISTS prompt_style VARCHAR")
+        with st.transaction():
+            st.con.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
+            st.insert("predictions", table, cols)
+    return len(rows)
 
 
 def prompts_fov() -> float:
@@ -265,52 +456,72 @@ def prompts_fov() -> float:
     return FOV_RADIUS
 
 
-async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, retries, backoff_s, timeout_s, counts):
+async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, retries, backoff_s, timeout_s,
+               counts, prompt_style="windowed", total=None):
+    """Workers take items (one request each) or stream jobs (polls in order until the first "yes") off a queue;
+    every reply is appended to ``pred_path`` and flushed at once."""
     queue: asyncio.Queue = asyncio.Queue()
     for it in todo:
         queue.put_nowait(it)
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=max(1, min(4, len(videos) * 2 or 1)))
     fh = open(pred_path, "a", encoding="utf-8")
+    streaming = Path(pred_path).name == STREAM
+
+    async def ask_one(it: Item, advance) -> dict:
+        video = videos.get(it.q["video_id"])
+        if getattr(m, "uses_frames", True) or getattr(m, "uses_prompt", True):
+            req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style)
+        else:
+            req = build_request(it, m, mode, n_frames, video, prompt_style)
+        text, error, latency = await _ask(m, req, retries, backoff_s, timeout_s)
+        if error is not None:
+            parsed, outcome, kind = None, "error", "error"
+        elif streaming:
+            parsed, kind = parse_yes_no(text)
+            outcome = parsed if parsed is not None else ("refused" if is_refusal(text) else "unparsed")
+        else:
+            parsed, outcome, kind = judge(text, options=req.options, answer=it.expected, proactive=it.proactive)
+        row = {
+            "question_id": it.q["id"],
+            "task": it.q["task"],
+            "point_idx": it.point_idx,
+            **({"t_s": it.t_s} if it.proactive else {}),
+            "model": model_name,
+            "gaze_prompt": mode,
+            "response": text,
+            "parsed": parsed,
+            "parse": kind,
+            "outcome": outcome,
+            "latency_s": round(latency, 4),
+            "frames": req.frame_times,
+            **({"k_last": it.k_last} if it.k_last is not None else {}),
+            **({"error": error} if error else {}),
+        }
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        counts[outcome] = counts.get(outcome, 0) + 1
+        advance(1)
+        return row
 
     async def worker(advance) -> None:
         while True:
             try:
-                it = queue.get_nowait()
+                job = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            video = videos.get(it.q["video_id"])
-            if getattr(m, "uses_frames", True) or getattr(m, "uses_prompt", True):
-                req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video)
+            if isinstance(job, StreamJob):
+                for k in range(job.first_k, job.last_k + 1):
+                    row = await ask_one(job.item(k), advance)
+                    if row["outcome"] == "error":
+                        break  # asked again by the next run
+                    if row["parsed"] == "yes":
+                        break  # the alert
             else:
-                req = build_request(it, m, mode, n_frames, video)
-            text, error, latency = await _ask(m, req, retries, backoff_s, timeout_s)
-            if error is not None:
-                parsed, outcome, kind = None, "error", "error"
-            else:
-                parsed, outcome, kind = judge(text, options=req.options, answer=it.expected, proactive=it.proactive)
-            row = {
-                "question_id": it.q["id"],
-                "task": it.q["task"],
-                "point_idx": it.point_idx,
-                **({"t_s": it.t_s} if it.proactive else {}),
-                "model": model_name,
-                "gaze_prompt": mode,
-                "response": text,
-                "parsed": parsed,
-                "parse": kind,
-                "outcome": outcome,
-                "latency_s": round(latency, 4),
-                "frames": req.frame_times,
-                **({"error": error} if error else {}),
-            }
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            fh.flush()
-            counts[outcome] = counts.get(outcome, 0) + 1
-            advance(1)
+                await ask_one(job, advance)
 
     try:
-        with stage("eval", total=len(todo)) as advance:
+        with stage("eval" if not streaming else "stream", total=total if total is not None else len(todo)) as advance:
             await asyncio.gather(*(worker(advance) for _ in range(max(1, min(concurrency, len(todo) or 1)))))
     finally:
         fh.close()
