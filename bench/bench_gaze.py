@@ -1,6 +1,7 @@
-"""Benchmark (a script, not a test): I-VT on 10 M in-memory samples, and ingest of a large Pupil Player CSV.
+"""Benchmark (a script, not a test): ivt / idt on in-memory samples against peers measured in the same run
+(pymovements' I-VT and I-DT, optional extra ``bench``; a plain numpy I-VT), and ingest of a large CSV.
 
-    /work/venv/bin/python bench/bench_gaze.py [--samples 10000000] [--rows 2000000]
+    /work/venv/bin/python bench/bench_gaze.py [--samples 10000000] [--peer-samples 200000] [--rows 2000000]
 """
 from __future__ import annotations
 
@@ -42,18 +43,52 @@ def write_pupil_csv(folder: Path, n: int) -> None:
     (folder / "world_timestamps.csv").write_text("# timestamps [seconds],pts\n1000.0,0\n1000.033,1\n")
 
 
+def rate(fn, n: int) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t0)
+
+
+def plain_numpy_ivt(t, x, y, thr=40.0 / 82.0, min_dur=0.06):
+    """A straightforward numpy I-VT (the baseline the issue mentions): np.gradient speed, runs, duration."""
+    v = np.hypot(np.gradient(x, t), np.gradient(y, t))
+    slow = np.concatenate(([0], (v < thr).astype(np.int8), [0]))
+    d = np.diff(slow)
+    s, e = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    keep = t[e - 1] - t[s] >= min_dur
+    return s[keep], e[keep]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10_000_000)
     ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--peer-samples", type=int, default=200_000, help="samples given to the (slow) peers")
     args = ap.parse_args()
 
     t, x, y = scanpath(args.samples)
     detect(t[:1000], x[:1000], y[:1000])  # warm-up (plugin loading)
-    t0 = time.perf_counter()
-    fx = detect(t, x, y)
-    dt = time.perf_counter() - t0
-    print(f"ivt: {args.samples:,} samples in {dt:.2f} s = {args.samples / dt:,.0f} samples/s ({fx.num_rows:,} fixations)")
+    rates = {}
+    for name in ("ivt", "idt"):
+        rates[name] = rate(lambda: detect(t, x, y, detector=name), args.samples)
+    n = args.peer_samples
+    rates["numpy-ivt"] = rate(lambda: plain_numpy_ivt(t, x, y), args.samples)
+    try:
+        import pymovements as pm
+
+        pos = np.column_stack((x[:n], y[:n])) * 82.0  # degrees
+        ts = np.round(t[:n] * 1000).astype(np.int64)  # ms
+        vel = pm.gaze.transforms_numpy.pos2vel(pos, sampling_rate=200.0, method="neighbors", n_steps=2) if hasattr(pm.gaze, "transforms_numpy") else np.gradient(pos, 1 / 200.0, axis=0)
+        rates["pymovements-ivt"] = rate(lambda: pm.events.ivt(vel, ts, minimum_duration=60, velocity_threshold=40.0), n)
+        rates["pymovements-idt"] = rate(lambda: pm.events.idt(pos, ts, minimum_duration=80, dispersion_threshold=1.5), n)
+    except ImportError:
+        print("(pymovements not installed: pip install 'streamgaze[bench]'; ratios against numpy only)")
+    print(f"{'detector':<18}{'samples/s':>16}")
+    for k, v in rates.items():
+        print(f"{k:<18}{v:>16,.0f}")
+    for ours, peer in (("ivt", "pymovements-ivt"), ("idt", "pymovements-idt"), ("ivt", "numpy-ivt")):
+        if peer in rates:
+            print(f"ratio {ours} / {peer}: {rates[ours] / rates[peer]:.1f}x")
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "rec"

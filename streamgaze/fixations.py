@@ -55,11 +55,17 @@ class Detector(Protocol):
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) indices of the runs of True in a boolean array (run-length encoding)."""
-    m = np.asarray(mask, dtype=np.int8)
+    m = np.asarray(mask, dtype=bool)
     if m.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    d = np.diff(np.concatenate(([0], m, [0])))
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    d = np.flatnonzero(m[1:] != m[:-1]) + 1  # one pass over bytes, no int8 copy
+    up = d[m[d]]
+    down = d[~m[d]]
+    if m[0]:
+        up = np.concatenate(([0], up))
+    if m[-1]:
+        down = np.concatenate((down, [m.size]))
+    return up.astype(np.int64), down.astype(np.int64)
 
 
 def speed(t: np.ndarray, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -88,6 +94,84 @@ def speed(t: np.ndarray, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> np.nda
     v = np.where(np.isfinite(v_cen), v_cen, np.where(np.isfinite(v_fwd), v_fwd, v_bwd))
     v[~ok] = np.nan
     return v
+
+
+#: Samples per chunk of the fused I-VT pass: ~7 float64 buffers of this size stay in L2 cache.
+CHUNK = 1 << 14
+
+
+def slow_mask(t, x, y, ok, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf):
+    """I-VT core: ``speed < threshold`` per sample (same speed as `speed`), plus the time-gap positions.
+
+    Cache-sized chunks and ``out=`` buffers, no square root or division: central difference
+    (dx^2 + dy^2 < (threshold * dt)^2); samples next to an unusable one (the few where `speed` falls back to a
+    one-sided difference) are recomputed with `speed`. Returns ``(slow, gaps)``: gaps are the i with
+    t[i+1] - t[i] > max_gap_s.
+    """
+    n = t.size
+    slow = np.zeros(n, bool)
+    gaps = []
+    if n < 3:
+        if n:
+            slow[:] = ok & (speed(t, x, y * aspect, ok) < threshold)
+            gaps.append(np.flatnonzero(np.diff(t) > max_gap_s))
+        return slow, np.concatenate(gaps) if gaps else np.zeros(0, np.int64)
+    thr2 = float(threshold) ** 2
+    a2 = float(aspect) ** 2
+    bx, by, bt, bg = (np.empty(CHUNK) for _ in range(4))
+    bm = np.empty(CHUNK, bool)
+    for a in range(1, n - 1, CHUNK):
+        b = min(a + CHUNK, n - 1)
+        m = b - a
+        dx, dy, dt, g, sm = bx[:m], by[:m], bt[:m], bg[:m], bm[:m]
+        np.subtract(x[a + 1:b + 1], x[a - 1:b - 1], out=dx)
+        np.multiply(dx, dx, out=dx)
+        np.subtract(y[a + 1:b + 1], y[a - 1:b - 1], out=dy)
+        np.multiply(dy, dy, out=dy)
+        if a2 != 1.0:
+            np.multiply(dy, a2, out=dy)
+        np.add(dx, dy, out=dx)
+        np.subtract(t[a + 1:b + 1], t[a:b], out=g)  # forward step, for gaps
+        np.greater(g, max_gap_s, out=sm)
+        if sm.any():
+            gaps.append(np.flatnonzero(sm) + a)
+        np.subtract(t[a + 1:b + 1], t[a - 1:b - 1], out=dt)
+        np.multiply(dt, dt, out=dt)
+        np.multiply(dt, thr2, out=dt)
+        np.less(dx, dt, out=slow[a:b])
+    if t[1] - t[0] > max_gap_s:
+        gaps.insert(0, np.array([0]))
+    slow &= ok
+    # samples whose central difference is unusable: an unusable neighbour (or an end of the array)
+    edge = np.zeros(n, bool)
+    edge[0] = edge[-1] = True
+    edge[1:-1] = ~(ok[:-2] & ok[2:])
+    fix = np.flatnonzero(edge & ok)
+    if fix.size:
+        # speed on the small neighbourhoods only; samples joined across a hole never use a central step
+        v = _local_speed(t, x, y * aspect if aspect != 1.0 else y, ok, fix)
+        slow[fix] = v < threshold
+    return slow, (np.concatenate(gaps) if gaps else np.zeros(0, np.int64))
+
+
+def _local_speed(t, x, y, ok, idx):
+    """`speed` at the samples ``idx`` (one-sided where the central difference is unusable), vectorised."""
+    n = t.size
+    nan = np.nan
+
+    def step(i, j):
+        good = (i >= 0) & (j < n)
+        i2, j2 = np.clip(i, 0, n - 1), np.clip(j, 0, n - 1)
+        dtt = t[j2] - t[i2]
+        good &= ok[i2] & ok[j2] & (dtt > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(good, np.hypot(x[j2] - x[i2], y[j2] - y[i2]) / np.where(dtt > 0, dtt, 1.0), nan)
+
+    cen = step(idx - 1, idx + 1)
+    fwd = step(idx, idx + 1)
+    bwd = step(idx - 1, idx)
+    v = np.where(np.isfinite(cen), cen, np.where(np.isfinite(fwd), fwd, bwd))
+    return np.where(ok[idx] & np.isfinite(v), v, np.inf)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -162,17 +246,23 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
 
 
 def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray) -> pa.Table:
-    """Times, centroids of the ok samples, and counts of events [s, e); vectorised with cumulative sums."""
-    okf = ok.astype(np.float64)
-    cx = np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0))))
-    cy = np.concatenate(([0.0], np.cumsum(np.where(ok, y, 0.0))))
-    cn = np.concatenate(([0.0], np.cumsum(okf)))
-    n = cn[e] - cn[s] if s.size else np.zeros(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx = (cx[e] - cx[s]) / n if s.size else np.zeros(0)
-        my = (cy[e] - cy[s]) / n if s.size else np.zeros(0)
-    t0 = t[s] if s.size else np.zeros(0)
-    t1 = t[e - 1] if s.size else np.zeros(0)
+    """Times, centroids of the ok samples, and counts of events [s, e): one ``np.add.reduceat`` per column
+    over the interleaved bounds (no cumulative sum over the whole recording)."""
+    if s.size:
+        bounds = np.empty(2 * s.size, np.int64)
+        bounds[0::2], bounds[1::2] = s, e
+        pad = np.concatenate  # reduceat needs indices < len: append one zero element
+        lo, hi = int(s[0]), int(e[-1])
+        okl = ok[lo:hi]
+        b = bounds - lo
+        seg_ok = pad((okl, [False]))
+        n = np.add.reduceat(seg_ok.astype(np.int64), b)[0::2].astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mx = np.add.reduceat(pad((np.where(okl, x[lo:hi], 0.0), [0.0])), b)[0::2] / n
+            my = np.add.reduceat(pad((np.where(okl, y[lo:hi], 0.0), [0.0])), b)[0::2] / n
+        t0, t1 = t[s], t[e - 1]
+    else:
+        n = mx = my = t0 = t1 = np.zeros(0)
     return pa.table(
         {
             "start_idx": pa.array(s, pa.int64()),

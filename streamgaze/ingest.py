@@ -137,6 +137,90 @@ def read_csv_columns(
     return table
 
 
+def read_text_table(
+    path: Path,
+    names: list[str],
+    types: dict[str, pa.DataType],
+    *,
+    delimiter: str = "\t",
+    skip_rows: int = 0,
+    header: bool = False,
+) -> pa.Table:
+    """A delimited file read by position (``names`` for its columns, ``header`` lines skipped) with pyarrow.
+
+    For headerless device exports (HoloAssist, SMI): a row with the wrong number of fields, or a value that
+    does not convert, is an `InputError` naming the file line. Columns not in ``types`` are dropped.
+    """
+    require_file(path)
+    with open(path, "rb") as fh:
+        if b"\x00" in fh.read(4096):
+            raise InputError(path, "binary file, expected delimited text")
+    bad: list = []
+
+    def on_bad_row(row) -> str:
+        bad.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                use_threads=True, block_size=1 << 24, column_names=names,
+                skip_rows=skip_rows + (1 if header else 0),
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_bad_row),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(types), column_types=types, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        msg = str(exc).splitlines()[0]
+        col = None
+        cm = re.search(r"In CSV column #(\d+)", msg)
+        if cm and int(cm.group(1)) < len(names):
+            col = names[int(cm.group(1))]
+        msg = re.sub(r"^In CSV column #\d+: ", "", msg)
+        row = _first_bad_row_headerless(path, names, col, types.get(col), delimiter, skip_rows) if col else None
+        raise InputError(path, f"cannot parse: {msg}", row=row, column=col) from None
+    if bad:
+        b = bad[0]
+        raise InputError(path, f"expected {b.expected_columns} fields, got {b.actual_columns}",
+                         row=_first_short_row(path, len(names), delimiter, skip_rows + (1 if header else 0)))
+    if table.num_rows == 0:
+        raise InputError(path, "no data rows")
+    return table
+
+
+def _first_short_row(path: Path, n_fields: int, delimiter: str, skip: int) -> int | None:
+    """Error path only: the file line of the first row without ``n_fields`` fields."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh):
+            if i >= skip and line.strip() and line.rstrip("\r\n").count(delimiter) != n_fields - 1:
+                return i + 1
+    return None
+
+
+def _first_bad_row_headerless(path, names, col, typ, delimiter, skip_rows) -> int | None:
+    """Error path only: the file line of the first value of ``col`` that does not convert to ``typ``."""
+    try:
+        raw = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(include_columns=[col], column_types={col: pa.string()}),
+        )[col]
+    except pa.ArrowInvalid:
+        return None
+    for i, v in enumerate(raw.to_pylist()):
+        if v is None or v.strip() == "":
+            continue
+        try:
+            pa.scalar(v).cast(typ)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i + 1 + skip_rows
+    return None
+
+
 def _first_bad_row(path: Path, col: str, typ: pa.DataType, delimiter: str) -> int | None:
     """Error path only: the line number of the first value of ``col`` that does not convert to ``typ``."""
     try:

@@ -243,3 +243,112 @@ def test_synthetic_world_dwells(tmp_path):
     p, r, f1 = match_dwells(dwells, eps)
     print(f"synthetic dwells: P={p:.3f} R={r:.3f} F1={f1:.3f} ({len(dwells)} dwells, {len(eps)} episodes)")
     assert f1 >= 0.9
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Alignment, I-DT and the reference dwell preset
+
+
+def test_frame_gaze_true_mean_vs_reference_pairwise():
+    from streamgaze.align import frame_gaze, pairwise_frame_gaze
+
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.uniform(0, 2, 200))
+    x, y = rng.uniform(-0.1, 1.1, 200), rng.uniform(0, 1, 200)
+    valid = rng.random(200) > 0.1
+    g = frame_gaze(t, x, y, valid, fps=24, n_frames=60)
+    assert g.num_rows == 60
+    f = np.floor(t * 24 + 1e-9).astype(int)
+    for k in range(60):
+        m = (f == k) & valid
+        row = g.slice(k, 1).to_pylist()[0]
+        assert row["valid"] == bool(m.any()) and row["n_samples"] == m.sum()
+        if m.any():
+            assert row["x"] == pytest.approx(x[m].mean()) and row["y"] == pytest.approx(y[m].mean())
+            assert row["n_out"] == int(((x[m] < 0) | (x[m] > 1)).sum())
+        else:
+            assert np.isnan(row["x"])  # missing kept, invalid
+    # the reference's pairwise fold, naive loop vs the vectorised version
+    frames, px, py = pairwise_frame_gaze(t, x, y, fps=24)
+    ref = {}
+    for ti, xi, yi in zip(t, x, y):
+        k = int(np.floor(ti * 24 + 1e-9))
+        ref[k] = ((ref[k][0] + xi) / 2, (ref[k][1] + yi) / 2) if k in ref else (xi, yi)
+    assert list(frames) == sorted(ref)
+    assert px == pytest.approx([ref[k][0] for k in frames]) and py == pytest.approx([ref[k][1] for k in frames])
+    # and the pairwise value is not the mean when a frame holds 3+ samples
+    many = [k for k in frames if ((f == k).sum() >= 3)]
+    assert many and any(abs(px[list(frames).index(k)] - x[f == k].mean()) > 1e-6 for k in many)
+
+
+def reference_dwell(t, xs, ys, radius, duration, gap):
+    """The StreamGaze reference's extract_fixation_segments, as a plain loop (obviously correct)."""
+    out, start, i = [], 0, 1
+    while i < len(xs):
+        dist = np.sqrt((xs[i] - xs[start]) ** 2 + (ys[i] - ys[start]) ** 2)
+        if dist > radius:
+            if t[i] - t[i - 1] <= gap:
+                i += 1
+                continue
+            if t[i - 1] - t[start] >= duration:
+                out.append((t[start], t[i - 1], np.mean(xs[start:i]), np.mean(ys[start:i])))
+            start = i
+        i += 1
+    if len(xs) and t[-1] - t[start] >= duration:
+        out.append((t[start], t[-1], np.mean(xs[start:]), np.mean(ys[start:])))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_streamgaze_dwell_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 900))
+    t = np.cumsum(rng.choice([1 / 30, 1 / 30, 0.005, 0.04], n))  # uneven: some steps under gap_s
+    seg = np.cumsum(rng.random(n) < 0.02)
+    c = rng.uniform(0, 1, (seg[-1] + 1, 2))
+    x = c[seg, 0] + rng.normal(0, 0.03, n)
+    y = c[seg, 1] + rng.normal(0, 0.03, n)
+    radius, dur, gap = rng.choice([0.05, 0.088, 0.15]), rng.choice([0.2, 0.5, 2.0]), rng.choice([0.01, 0.02])
+    got = detect(t, x, y, detector="streamgaze_dwell", radius=float(radius), min_duration_s=float(dur), gap_s=float(gap))
+    ref = reference_dwell(t, x, y, radius, dur, gap)
+    assert got.num_rows == len(ref)
+    for r, g in zip(ref, got.to_pylist()):
+        assert (g["t_start"], g["t_end"]) == (r[0], r[1])
+        assert (g["x"], g["y"]) == (pytest.approx(r[2]), pytest.approx(r[3]))
+
+
+def test_idt_recovers_fixations_and_edges():
+    rng = np.random.default_rng(4)
+    t, x, y, truth = synthetic_scanpath(rng, hz=120)
+    t = t + rng.uniform(-0.001, 0.001, t.size)  # uneven timestamps
+    t.sort()
+    valid = np.ones(t.size, bool)
+    valid[::97] = False
+    fx = detect(t, x, y, valid, detector="idt").to_pylist()
+    for t0, t1, cx, cy in truth:
+        inside = [f for f in fx if f["t_start"] >= t0 - 0.03 and f["t_end"] <= t1 + 0.03]
+        assert inside and sum(f["t_end"] - f["t_start"] for f in inside) >= 0.5 * (t1 - t0)
+        assert all(abs(f["x"] - cx) < 0.01 for f in inside)
+    bad = np.flatnonzero(~valid)
+    assert all(not np.any((bad >= f["start_idx"]) & (bad < f["end_idx"])) for f in fx)
+    for args in ([], [0.0], np.full(30, np.nan)):
+        a = np.asarray(args, float)
+        detect(np.arange(a.size) / 100, a, a, detector="idt")
+        detect(np.arange(a.size) / 100, a, a, detector="streamgaze_dwell")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_slow_mask_equals_plain_speed(seed):
+    from streamgaze.fixations import slow_mask, speed
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40000))
+    t = np.cumsum(rng.choice([0.004, 0.005, 0.0, 0.2], n, p=[0.6, 0.37, 0.02, 0.01]))
+    x, y = np.cumsum(rng.normal(0, 0.002, (2, n)), axis=1)
+    x[rng.random(n) < 0.02] = np.nan
+    ok = np.isfinite(x) & (rng.random(n) > 0.02)
+    thr, asp = 0.3, float(rng.choice([1.0, 0.75]))
+    slow, gaps = slow_mask(t, x, y, ok, thr, aspect=asp, max_gap_s=0.1)
+    v = speed(t, x, y * asp, ok)
+    assert np.array_equal(slow, ok & (v < thr))
+    assert np.array_equal(gaps, np.flatnonzero(np.diff(t) > 0.1))

@@ -83,6 +83,20 @@ class TaskLogic:
         raise NotImplementedError
 
 
+class PresentParams(BaseModel):
+    """The parameter of the present-task pool shared by OI-E, OI-H and OAR (tasks.md 2.5)."""
+
+    model_config = ConfigDict(extra="forbid")
+    present_one_per_object: bool = True
+
+
+def present_candidates(video: Timeline, params: PresentParams) -> Iterable[Candidate]:
+    """One candidate per gazed name (its longest gaze), or every usable episode when not one per object."""
+    episodes = longest_gaze_per_name(video) if params.present_one_per_object else video.usable
+    for e in episodes:
+        yield Candidate(e.id, episode=e)
+
+
 def longest_gaze_per_name(video: Timeline) -> list[Episode]:
     """The present-task pool (tasks.md 2.5): per gazed name, the usable episode where it is gazed longest
     (ties: the earliest), in time order."""
@@ -96,5 +110,5 @@ def longest_gaze_per_name(video: Timeline) -> list[Episode]:
 
 __all__ = [
     "Action", "AttributeRow", "Candidate", "Draft", "Episode", "NoParams", "Skip", "TaskLogic", "Timeline",
-    "longest_gaze_per_name", "ms",
+    "longest_gaze_per_name", "ms", "PresentParams", "present_candidates",
 ]

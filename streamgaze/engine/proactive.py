@@ -1,8 +1,11 @@
 """Test points and ground truth shared by the proactive alert tasks (tasks.md 2.9, 2.10)."""
 from __future__ import annotations
 
+from typing import Iterator
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import Candidate, names
 from .timeline import Episode, ms
 
 
@@ -12,6 +15,18 @@ class ProactiveParams(BaseModel):
     proactive_lead_s: float = Field(1.0, ge=0, description="points sit this far after the onset (new)")
     proactive_offsets: list[int] = Field(default_factory=lambda: [-2, -1, 0, 1, 2])
     proactive_max_after_s: float = Field(300.0, gt=0, description="the horizon after the question time")
+
+
+def alert_candidates(video, targets) -> Iterator[Candidate]:
+    """Alert questions are all asked when the video's first usable episode starts; one candidate per target."""
+    first = video.usable[0]
+    for target in sorted(targets):
+        yield Candidate(target, episode=first, data={"target": target})
+
+
+def fixture_or_vague(name: str) -> bool:
+    """Fixtures and vague names are never alert targets (tasks.md 1.5)."""
+    return names.in_list(name, "fixture") or names.in_list(name, "vague")
 
 
 def expected_at(t: float, events: list[tuple[float, float]], window_s: float) -> str:

@@ -1,10 +1,10 @@
 """OAR (tasks.md 2.7): what colour (material, shape, state, texture) is the object the user looks at?"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, longest_gaze_per_name, names
+from streamgaze.engine import Draft, PresentParams, Skip, TaskLogic, names, present_candidates
 from streamgaze.engine.generate import distractors_assured
 from streamgaze_builtin import spec_path
 
@@ -12,8 +12,7 @@ TASK_ID = "present_object_attribute_recognition"
 KIND = "attribute"
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Params(PresentParams):
     oar_attributes: list[str] = Field(
         default_factory=lambda: ["color", "material", "shape", "state", "texture"],
         min_length=1,
@@ -22,7 +21,6 @@ class Params(BaseModel):
     invalid_values: list[str] = Field(
         default_factory=lambda: ["unknown", "none", "n/a", "other", "various"], description="values counted as absent"
     )
-    present_one_per_object: bool = Field(True, description="one question per gazed name (its longest gaze)")
     fallback_list: str = Field("attribute_values", description="word list (streamgaze/data) of values per attribute")
 
 
@@ -45,9 +43,7 @@ class AttributeOfGazed(TaskLogic):
     context_fields = frozenset({"attribute"})
 
     def candidates(self, video, params):
-        episodes = longest_gaze_per_name(video) if params.present_one_per_object else video.usable
-        for e in episodes:
-            yield Candidate(e.id, episode=e)
+        return present_candidates(video, params)
 
     def build(self, cand, past, params, rng, *, video):
         e = cand.episode

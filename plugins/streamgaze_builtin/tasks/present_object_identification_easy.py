@@ -1,18 +1,16 @@
 """OI-E (tasks.md 2.5): what is the user looking at, with objects seen earlier (or never in the video) as distractors?"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, TaskLogic, longest_gaze_per_name, names
+from streamgaze.engine import Draft, PresentParams, TaskLogic, names, present_candidates
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_identification_easy"
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    present_one_per_object: bool = Field(True, description="one question per gazed name (its longest gaze)")
+class Params(PresentParams):
     fallback_list: str = Field("fallback", description="word list (streamgaze/data) of fallback distractors")
 
 
@@ -20,9 +18,7 @@ class GazedAmongSeenBefore(TaskLogic):
     Params = Params
 
     def candidates(self, video, params):
-        episodes = longest_gaze_per_name(video) if params.present_one_per_object else video.usable
-        for e in episodes:
-            yield Candidate(e.id, episode=e)
+        return present_candidates(video, params)
 
     def build(self, cand, past, params, rng, *, video):
         e = cand.episode

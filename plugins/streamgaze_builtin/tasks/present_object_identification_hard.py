@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, TaskLogic, longest_gaze_per_name
+from streamgaze.engine import Draft, PresentParams, TaskLogic, present_candidates
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_identification_hard"
 
 
 class GazedAmongVisible(TaskLogic):
+    Params = PresentParams
+
     def candidates(self, video, params):
-        for e in longest_gaze_per_name(video):
-            yield Candidate(e.id, episode=e)
+        return present_candidates(video, params)
 
     def build(self, cand, past, params, rng, *, video):
         e = cand.episode

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
-from streamgaze.engine.proactive import ProactiveParams, test_points
+from streamgaze.engine import Draft, Skip, TaskLogic
+from streamgaze.engine.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
 from streamgaze_builtin import spec_path
 
 TASK_ID = "proactive_gaze_triggered_alert"
@@ -14,9 +14,7 @@ class GazeTriggeredAlert(TaskLogic):
     context_fields = frozenset({"target"})
 
     def candidates(self, video, params):
-        first = video.usable[0]
-        for target in sorted(video.gazed_names):
-            yield Candidate(target, episode=first, data={"target": target})
+        return alert_candidates(video, video.gazed_names)
 
     def build(self, cand, past, params, rng, *, video):
         target, time_s = cand.data["target"], past.cut_s
@@ -24,16 +22,15 @@ class GazeTriggeredAlert(TaskLogic):
         gazes = [e for e in video.usable if e.gazed == target]
         if gazes[0].t_start <= time_s:
             return Skip("gazed_at_question")
-        if names.in_list(target, "fixture") or names.in_list(target, "vague"):
+        if fixture_or_vague(target):
             return Skip("fixture_or_vague")
         onset = gazes[0]
         if onset.t_start > time_s + params.proactive_max_after_s:
             return Skip("no_onset")
         events = [(e.t_start, e.t_end) for e in gazes]
-        duration = video.duration_s or video.episodes[-1].t_end
         points, dropped = [], []
         window = params.proactive_poll_s
-        for p in test_points(onset, events, time_s, duration, params):
+        for p in alert_points(video, onset, events, time_s, params):
             near = any(target in e.fov and e.t_start <= p["t_s"] and e.t_end > p["t_s"] - window for e in video.episodes)
             if p["expected"] == "no" and near:
                 dropped.append({"t_s": p["t_s"], "reason": "target_in_fov"})

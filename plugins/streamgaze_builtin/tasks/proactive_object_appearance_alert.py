@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
-from streamgaze.engine.proactive import ProactiveParams, alert_points
+from streamgaze.engine import Draft, Skip, TaskLogic
+from streamgaze.engine.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
 from streamgaze_builtin import spec_path
 
 TASK_ID = "proactive_object_appearance_alert"
@@ -14,9 +14,7 @@ class ObjectAppearanceAlert(TaskLogic):
     context_fields = frozenset({"target"})
 
     def candidates(self, video, params):
-        first = video.usable[0]
-        for target in sorted(video.seen_names):
-            yield Candidate(target, episode=first, data={"target": target})
+        return alert_candidates(video, video.seen_names)
 
     def build(self, cand, past, params, rng, *, video):
         target, time_s = cand.data["target"], past.cut_s
@@ -27,7 +25,7 @@ class ObjectAppearanceAlert(TaskLogic):
             return Skip("visible_at_question")
         if target not in onset.out_set:
             return Skip("first_seen_in_fov")
-        if names.in_list(target, "fixture") or names.in_list(target, "vague"):
+        if fixture_or_vague(target):
             return Skip("fixture_or_vague")
         # An onset past the horizon leaves only "no" points: the engine skips that as one_sided_points.
         events = [(e.t_start, e.t_end) for e in appearances]
