@@ -1,5 +1,13 @@
-"""Throughput of the eval runner against a loopback OpenAI-compatible server that answers after 300 ms:
-questions per second at 32 requests in flight versus 1. Run: python bench/bench_eval.py [n_questions]."""
+"""Eval benchmarks. Run: python bench/bench_eval.py [n_questions] [--no-render]
+
+1. Throughput of the runner against a loopback OpenAI-compatible server that answers after 300 ms: questions per
+   second at 32 requests in flight versus 1 (the reference's sequential loop), and their ratio.
+2. Frame sampling: 16 frames evenly over a 60 s 640x480 24 fps clip (cold: a new capture each time), by seeking
+   every frame, by grabbing through the video, by the hybrid reader the eval uses (grab short hops, seek long
+   ones), and by the eval's `VideoContext` (two hybrid readers in parallel); plus resize and JPEG encoding.
+3. Overlay render of that minute (`render overlay`): full size, half size (the default), half size at 12 fps;
+   the 3-minute demo video costs about three times these.
+"""
 from __future__ import annotations
 
 import json
@@ -65,5 +73,114 @@ def main(n: int = 64) -> None:
     httpd.shutdown()
 
 
+def make_clip(path: Path, seconds: float = 60.0, fps: int = 24, size=(640, 480)) -> None:
+    """A moving textured scene (a panning gradient with shapes), written with OpenCV's mp4v like the demo's."""
+    import cv2
+    import numpy as np
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    pano = rng.integers(0, 255, (h // 24, (w * 3) // 24, 3), dtype=np.uint8)  # smooth texture, like a real scene
+    pano = cv2.resize(pano, (w * 3, h), interpolation=cv2.INTER_CUBIC)
+    for _ in range(40):
+        x, y = int(rng.integers(0, w * 3)), int(rng.integers(0, h))
+        cv2.rectangle(pano, (x, y), (x + 60, y + 40), tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    n = int(seconds * fps)
+    for i in range(n):
+        x0 = int((w * 2) * (0.5 - 0.5 * np.cos(2 * np.pi * i / n)))
+        writer.write(np.ascontiguousarray(pano[:, x0:x0 + w]))
+    writer.release()
+
+
+def _median_ms(fn, repeats: int = 7) -> tuple[float, float]:
+    import statistics
+
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(ts), min(ts)
+
+
+def bench_frames(clip: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from streamgaze.eval.frames import FrameReader, VideoContext, frame_indices
+    from streamgaze.render import GazeTrack
+
+    fps, n = 24.0, 1440
+    idx = frame_indices((0.0, 60.0), fps, n, 16)
+    empty = GazeTrack(np.zeros(0), np.zeros(0), np.zeros(0))
+
+    def reader(gap):
+        r = FrameReader(clip)
+        r.read(idx, gap)
+        r.close()
+
+    def context(jpeg: bool):
+        v = VideoContext("bench", clip, fps, 640, 480, n, empty)
+        v.jpegs(idx, overlay=False) if jpeg else v.raw_frames(idx)
+        v.close()
+
+    def default_capture():  # what the first harness did: OpenCV's default decoder threads, seek every frame
+        cap = cv2.VideoCapture(str(clip))
+        for i in idx:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+            cap.read()
+        cap.release()
+
+    def _two(fn):
+        os.environ["STREAMGAZE_FRAME_READERS"] = "2"
+        try:
+            fn(False)
+        finally:
+            os.environ.pop("STREAMGAZE_FRAME_READERS", None)
+
+    print(f"\n16 frames from a 60 s 640x480 24 fps clip (cold capture each time; median / best of 7; {os.cpu_count()} cores):")
+    rows = [("seek every frame, default decoder threads", default_capture),
+            ("seek every frame, 1 decoder thread", lambda: reader(-1)),
+            ("sequential grab through the clip", lambda: reader(10**9)),
+            ("hybrid (grab hops <= 16 frames, else seek)", lambda: reader(None)),
+            ("eval: VideoContext (default: 1 hybrid reader)", lambda: context(False)),
+            ("eval: 2 hybrid readers in parallel", lambda: _two(context)),
+            ("eval: + resize + JPEG (what is sent)", lambda: context(True))]
+    for name, fn in rows:
+        med, best = _median_ms(fn, 3 if "sequential" in name else 7)
+        print(f"  {name:<48} {med:7.1f} ms  (best {best:.1f})")
+
+
+def bench_render(clip: Path, tmp: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from streamgaze.render import render_overlay
+    from streamgaze.store import open_store
+
+    store = tmp / "store.duckdb"
+    t = np.arange(0, 60, 1 / 120)
+    with open_store(store) as st, st.transaction():
+        st.insert("videos", pa.table({"video_id": ["bench"], "dataset": ["bench"], "path": [str(clip)], "fps": [24.0],
+                                      "width": [640], "height": [480], "duration_s": [60.0]}))
+        st.insert("gaze", pa.table({"video_id": ["bench"] * len(t), "t_s": t, "x": 0.5 + 0.3 * np.sin(t),
+                                    "y": 0.5 + 0.2 * np.cos(t), "valid": np.ones(len(t), bool)}))
+    print("\noverlay render of 60 s 640x480 24 fps (mp4v; x3 for the demo's 3 minutes):")
+    for name, kw in (("full size, 24 fps", {"scale": 1.0}), ("half size, 24 fps (default)", {}),
+                     ("half size, 12 fps", {"fps": 12.0}), ("full size, 12 fps", {"scale": 1.0, "fps": 12.0})):
+        t0 = time.perf_counter()
+        (out,) = render_overlay(store, tmp / "render", **kw)
+        dt = time.perf_counter() - t0
+        print(f"  {name:<30} {dt:6.2f} s  (3 min ~ {3 * dt:5.1f} s)  {out.stat().st_size // 1024} KB")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 128)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(args[0]) if args else 128)
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "clip60.mp4"
+        make_clip(clip)
+        bench_frames(clip)
+        if "--no-render" not in sys.argv:
+            bench_render(clip, Path(d))

@@ -103,11 +103,26 @@ def draw_gaze(frame: np.ndarray, x: float, y: float, fov_radius: float = FOV_RAD
     return frame
 
 
-def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radius: float = FOV_RADIUS,
-                   scale: float = 1.0) -> list[Path]:
-    """Write ``<video_id>_overlay.mp4`` (mp4v) for one video or every video of the store; returns the paths.
+def overlay_frame(frame: np.ndarray, track: GazeTrack, idx: int, fps: float, fov_radius: float = FOV_RADIUS) -> np.ndarray:
+    """Frame ``idx`` with the gaze drawn by `draw_gaze` (the valid sample nearest the frame
+    time, within one frame period), exactly as `streamgaze render overlay` draws it."""
+    x, y, _ = track.at([idx / fps], 1.0 / fps)
+    return draw_gaze(frame, x[0], y[0], fov_radius)
 
-    ``scale`` < 1 writes a smaller video (encoding dominates the time)."""
+
+DEFAULT_SCALE = 0.5  # see render_overlay: the mp4v encoder dominates, and its cost follows the pixel count
+
+
+def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radius: float = FOV_RADIUS,
+                   scale: float = DEFAULT_SCALE, fps: float | None = None) -> list[Path]:
+    """Write ``<video_id>_overlay.mp4`` (MPEG-4 part 2, ``mp4v``: the encoder every OpenCV build has) for one
+    video or every video of the store; returns the paths.
+
+    The encoder is most of the time (3 min of 640x480 at 24 fps: ~11 s at full size, ~4.5 s at half size,
+    ~2.3 s at half size and 12 fps; see docs/eval.md), so the default is half size (``scale`` 0.5) at the
+    source frame rate: gaze motion stays smooth and the dot is still drawn at the output resolution.
+    ``fps`` below the source's keeps every k-th frame (k = round(source / fps)); the gaze is looked up at
+    each kept frame's own time."""
     from .store import open_store
 
     out_dir = Path(out_dir)
@@ -122,11 +137,12 @@ def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radi
     written = []
     for v in videos:
         src = resolve_video_path(store_path, v["path"])
-        written.append(_render_one(src, v, tracks[v["video_id"]], out_dir, fov_radius, scale))
+        written.append(_render_one(src, v, tracks[v["video_id"]], out_dir, fov_radius, scale, fps))
     return written
 
 
-def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius: float, scale: float) -> Path:
+def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius: float, scale: float,
+                out_fps: float | None = None) -> Path:
     """Decode and draw in a thread, encode in this one (OpenCV releases the GIL in both), bounded queue."""
     import queue
     import threading
@@ -139,6 +155,7 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
     if not cap.isOpened():
         raise InputError(src, f"cannot open the video of {v['video_id']!r}")
     fps = float(v["fps"] or cap.get(cv2.CAP_PROP_FPS) or 30.0)
+    step = max(1, int(round(fps / out_fps))) if out_fps else 1
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     size = (max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)) if scale != 1.0 else (w, h)
@@ -154,6 +171,11 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
         try:
             i = 0
             while not stop.is_set():
+                if i % step:
+                    if not cap.grab():  # a skipped frame: decoded, never converted
+                        break
+                    i += 1
+                    continue
                 ok, frame = cap.read()
                 if not ok:
                     break
@@ -171,7 +193,10 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
         finally:
             frames.put(None)
 
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps / step, size)
+    if not writer.isOpened():
+        cap.release()
+        raise InputError(tmp, "OpenCV cannot write mp4v video here")
     reader = threading.Thread(target=produce, daemon=True)
     reader.start()
     try:
@@ -184,7 +209,7 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
                 writer.write(frame)
                 k += 1
                 if k % 64 == 0:
-                    advance(64)
+                    advance(64 * step)
     finally:
         stop.set()
         while reader.is_alive():

@@ -29,12 +29,19 @@ SCHEMA = {
     "n_fixations INTEGER",
     "objects": "video_id VARCHAR, episode_id VARCHAR, name VARCHAR, role VARCHAR, attributes VARCHAR, "
     "labeller VARCHAR",
+    "label_requests": "video_id VARCHAR, episode_id VARCHAR, labeller VARCHAR, model VARCHAR, n_requests INTEGER, "
+    "n_cached INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd DOUBLE, latency_s DOUBLE, "
+    "cached BOOLEAN, status VARCHAR, error VARCHAR",
     "actions": "video_id VARCHAR, t_start DOUBLE, t_end DOUBLE, label VARCHAR",
     "qa_items": "id VARCHAR PRIMARY KEY, task VARCHAR, family VARCHAR, video_id VARCHAR, time_s DOUBLE, "
     "clip_start DOUBLE, clip_end DOUBLE, question VARCHAR, answer VARCHAR, answer_text VARCHAR, item VARCHAR",
     "qa_skips": "task VARCHAR, video_id VARCHAR, reason VARCHAR, n INTEGER",
     "predictions": "run_id VARCHAR, question_id VARCHAR, task VARCHAR, point_idx INTEGER, t_s DOUBLE, "
-    "model VARCHAR, gaze_prompt VARCHAR, response VARCHAR, parsed VARCHAR, outcome VARCHAR, latency_s DOUBLE",
+    "model VARCHAR, gaze_prompt VARCHAR, response VARCHAR, parsed VARCHAR, outcome VARCHAR, latency_s DOUBLE, "
+    "prompt_style VARCHAR",
+    # streamgaze review: one row per verdict (mode verify) or human answer (mode answer); latest row wins
+    "reviews": "reviewer VARCHAR, question_id VARCHAR, task VARCHAR, point_idx INTEGER, mode VARCHAR, "
+    "verdict VARCHAR, reason VARCHAR, answer VARCHAR, correct BOOLEAN, created_at TIMESTAMP",
 }
 
 READ_ONLY_CONFIG = {

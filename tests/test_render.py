@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from streamgaze.cli import cli
 from streamgaze.errors import InputError
-from streamgaze.render import draw_gaze, gaze_at, render_overlay
+from streamgaze.render import GazeTrack, draw_gaze, gaze_at, overlay_frame, render_overlay
 from streamgaze.store import open_store
 
 FPS, N, W, H = 10.0, 30, 160, 120
@@ -52,7 +52,7 @@ def test_draw_gaze_marks():
 
 
 def test_render_overlay(store, tmp_path):
-    (out,) = render_overlay(store, tmp_path / "out")
+    (out,) = render_overlay(store, tmp_path / "out", scale=1.0)
     assert out.name == "clip_overlay.mp4"
     cap = cv2.VideoCapture(str(out))
     frames = []
@@ -70,3 +70,45 @@ def test_render_overlay(store, tmp_path):
         render_overlay(store, tmp_path / "out", video_id="nope")
     result = CliRunner().invoke(cli, ["render", "overlay", "--store", str(store), "--out", str(tmp_path / "o2")])
     assert result.exit_code == 0 and "clip_overlay.mp4" in result.output
+
+
+def _read_all(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    return frames, cap.get(cv2.CAP_PROP_FPS)
+
+
+def test_render_default_half_size_and_fewer_fps(store, tmp_path):
+    (out,) = render_overlay(store, tmp_path / "half")
+    frames, fps = _read_all(out)
+    assert len(frames) == N and frames[0].shape[:2] == (H // 2, W // 2) and fps == FPS
+    (out,) = render_overlay(store, tmp_path / "slow", scale=1.0, fps=5.0)
+    frames, fps = _read_all(out)
+    assert len(frames) == N // 2 and fps == 5.0
+    green = lambda f, x: f[H // 2, int(x * W), 1] > 150 and f[H // 2, int(x * W), 2] < 120  # noqa: E731
+    assert green(frames[2], 0.25) and green(frames[10], 0.75)  # source frames 4 and 20
+    result = CliRunner().invoke(cli, ["render", "overlay", "--store", str(store), "--out", str(tmp_path / "o3"), "--fps", "5", "--scale", "0.5"])
+    assert result.exit_code == 0, result.output
+
+
+def test_eval_overlay_draws_like_render(store):
+    """`--gaze-prompt overlay` frames are `overlay_frame` (= draw_gaze at the frame's gaze) of the resized frame."""
+    from streamgaze.eval.frames import VideoContext
+
+    with open_store(store, read_only=True) as st:
+        ctx = VideoContext.load(st, "clip")
+        track = GazeTrack.from_store(st, "clip")
+    try:
+        for idx in (5, 20, 24):
+            raw = ctx.frame(idx, overlay=False)
+            expected = overlay_frame(raw.copy(), track, idx, FPS)
+            x, y, found = track.at([idx / FPS], 1 / FPS)
+            assert np.array_equal(ctx.frame(idx, overlay=True), expected)
+            assert np.array_equal(expected, draw_gaze(raw.copy(), x[0], y[0]))
+    finally:
+        ctx.close()

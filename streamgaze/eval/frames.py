@@ -6,6 +6,7 @@ loaded once per video into a `VideoContext`.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -14,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..render import FOV_RADIUS, GazeTrack, draw_gaze, fetch_numpy, resolve_video_path
+from ..render import FOV_RADIUS, GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
 
 MAX_SIDE = 512
 JPEG_QUALITY = 85
 SALIENCE_SIGMA = 0.05  # of the frame width
+GRAB_GAP = 16  # grab forward when the next frame is at most this many frames ahead, else seek
+PARALLEL_MIN = 8  # requests of this many frames or more are read by two captures in parallel
+MAX_IDLE_READERS = 4
 
 
 def frame_indices(clip: tuple[float, float], fps: float, n_frames: int, n: int) -> list[int]:
@@ -50,8 +54,8 @@ class VideoContext:
     fov_radius: float = FOV_RADIUS
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cap = None
+        self._lock = threading.Lock()  # guards the JPEG cache and the idle readers
+        self._idle: list[FrameReader] = []
         self._cache: OrderedDict = OrderedDict()
 
     @classmethod
@@ -83,61 +87,85 @@ class VideoContext:
                    units["episodes"], units["fixations"], fov_radius)
 
     # -- frames -------------------------------------------------------------------------------------
-    def _read(self, idx: int) -> np.ndarray:
+    def _reader(self) -> "FrameReader":
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return FrameReader(self.path, self.video_id)
+
+    def _give_back(self, reader: "FrameReader") -> None:
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_READERS:
+                self._idle.append(reader)
+                return
+        reader.close()
+
+    def raw_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
+        """Decoded BGR frames by index; with STREAMGAZE_FRAME_READERS=2, large requests are split in contiguous
+        halves read in parallel by two readers (OpenCV releases the GIL while decoding)."""
+        idx = sorted(set(int(i) for i in indices))
+        if len(idx) >= PARALLEL_MIN and _parallel_ok():
+            half = len(idx) // 2
+            parts = [idx[:half], idx[half:]]
+            readers = [self._reader(), self._reader()]
+            try:
+                fut = _pool().submit(readers[1].read, parts[1])
+                first = readers[0].read(parts[0])
+                second = fut.result()
+            finally:
+                for r in readers:
+                    self._give_back(r)
+            return {**first, **second}
+        reader = self._reader()
+        try:
+            return reader.read(idx)
+        finally:
+            self._give_back(reader)
+
+    def _prepare(self, frame: np.ndarray, idx: int, overlay: bool) -> np.ndarray:
+        """Resize (long side <= MAX_SIDE) and, for the overlay mode, draw the gaze as `render overlay` does."""
         import cv2
 
-        if self._cap is None:
-            self._cap = cv2.VideoCapture(str(self.path))
-            if not self._cap.isOpened():
-                raise InputError(self.path, f"cannot open the video of {self.video_id!r}")
-        pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES))
-        if pos != idx:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
-        ok, frame = self._cap.read()
-        if not ok:
-            raise InputError(self.path, f"cannot read frame {idx} of {self.video_id!r}")
-        return frame
-
-    def frame(self, idx: int, overlay: bool) -> np.ndarray:
-        """The resized BGR frame ``idx`` (gaze drawn if ``overlay``); caller holds no lock."""
-        import cv2
-
-        frame = self._read(idx)
         h, w = frame.shape[:2]
         scale = min(1.0, MAX_SIDE / max(h, w))
         if scale < 1.0:
             frame = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         if overlay:
-            x, y, _ = self.track.at([idx / self.fps], 1.0 / self.fps)
-            draw_gaze(frame, x[0], y[0], self.fov_radius)
+            frame = overlay_frame(frame, self.track, idx, self.fps, self.fov_radius)
         return frame
 
+    def frame(self, idx: int, overlay: bool) -> np.ndarray:
+        """The resized BGR frame ``idx`` (gaze drawn if ``overlay``)."""
+        return self._prepare(self.raw_frames([idx])[idx], idx, overlay)
+
     def jpegs(self, indices: list[int], overlay: bool) -> list[bytes]:
+        """JPEG bytes of the frames ``indices`` (in sorted order), cached per (index, overlay)."""
         import cv2
 
-        out = []
+        idx = sorted(indices)
         with self._lock:
-            for idx in sorted(indices):
-                k = (idx, overlay)
-                data = self._cache.get(k)
-                if data is None:
-                    ok, buf = cv2.imencode(".jpg", self.frame(idx, overlay), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                    data = buf.tobytes()
-                    self._cache[k] = data
-                    if len(self._cache) > 1024:
-                        self._cache.popitem(last=False)
-                else:
-                    self._cache.move_to_end(k)
-                out.append(data)
-        return out
+            have = {i: self._cache[(i, overlay)] for i in idx if (i, overlay) in self._cache}
+            for i in have:
+                self._cache.move_to_end((i, overlay))
+        todo = [i for i in idx if i not in have]
+        if todo:
+            raw = self.raw_frames(todo)
+            for i in todo:
+                ok, buf = cv2.imencode(".jpg", self._prepare(raw[i], i, overlay), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                have[i] = buf.tobytes()
+            with self._lock:
+                for i in todo:
+                    self._cache[(i, overlay)] = have[i]
+                while len(self._cache) > 1024:
+                    self._cache.popitem(last=False)
+        return [have[i] for i in idx]
 
     def salience_jpeg(self, end_idx: int, t0: float, t1: float) -> bytes:
         """Heat map of the valid gaze in [t0, t1] (a Gaussian per sample, sigma 0.05 of the width, summed,
         scaled to [0, 1], JET colour map) blended 50 % over frame ``end_idx``."""
         import cv2
 
-        with self._lock:
-            frame = self.frame(end_idx, overlay=False)
+        frame = self.frame(end_idx, overlay=False)
         h, w = frame.shape[:2]
         gw = 96
         gh = max(1, round(gw * h / w))
@@ -164,6 +192,68 @@ class VideoContext:
         return [(float(a), float(min(b, t1)), float(x), float(y)) for a, b, x, y in sel[-limit:]]
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for r in idle:
+            r.close()
+
+
+class FrameReader:
+    """One OpenCV capture with a known position. To reach frame ``i`` it grabs forward when ``i`` is at most
+    `GRAB_GAP` frames ahead, and seeks otherwise: OpenCV's seek always decodes forward from a keyframe at least
+    16 frames back, so a short hop is cheaper by grabbing (bench/bench_eval.py measures both). One decoder
+    thread per capture: frame threading makes every seek flush a pipeline, and parallelism comes from reading
+    with two captures instead."""
+
+    def __init__(self, path: Path, video_id: str = ""):
+        import cv2
+
+        self.path, self.video_id = path, video_id
+        self.cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        if not self.cap.isOpened():
+            self.cap = cv2.VideoCapture(str(path))
+        if not self.cap.isOpened():
+            raise InputError(path, f"cannot open the video of {video_id!r}")
+        self.pos = 0  # index of the frame the next read() returns
+
+    def read(self, indices: list[int], grab_gap: int | None = None) -> dict[int, np.ndarray]:
+        import cv2
+
+        gap = GRAB_GAP if grab_gap is None else grab_gap
+        out: dict[int, np.ndarray] = {}
+        for idx in sorted(set(indices)):
+            ahead = idx - self.pos
+            if 0 <= ahead <= gap:
+                for _ in range(ahead):
+                    if not self.cap.grab():
+                        break
+            else:
+                self.cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
+            ok, frame = self.cap.read()
+            if not ok:
+                self.pos = -(10**9)  # unknown: seek next time
+                raise InputError(self.path, f"cannot read frame {idx} of {self.video_id!r}")
+            self.pos = idx + 1
+            out[idx] = frame
+        return out
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="frames")
+    return _POOL
+
+
+def _parallel_ok() -> bool:
+    # off by default: the runner already reads several questions at once, and on a loaded 2-core box a second
+    # capture measured slower (bench/bench_eval.py); STREAMGAZE_FRAME_READERS=2 turns it on
+    return os.environ.get("STREAMGAZE_FRAME_READERS", "1") == "2"

@@ -11,11 +11,11 @@ names like ``openai:gpt-4o`` (empty for plain names). A model is any object with
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..errors import StreamGazeError
+from ..openai_client import RetryableError, image_part, retryable  # noqa: F401  (shared with the openai labeller)
 
 
 @dataclass
@@ -49,23 +49,6 @@ class Model(Protocol):
     uses_prompt: bool
 
     async def ask(self, request: Request) -> str: ...
-
-
-class RetryableError(Exception):
-    """Raise from ``ask`` for a transient failure the runner should retry (rate limit, overload)."""
-
-
-def retryable(exc: BaseException) -> bool:
-    """429, 408, 5xx, timeouts and dropped connections are retried; anything else fails at once."""
-    if isinstance(exc, (RetryableError, asyncio.TimeoutError, TimeoutError, ConnectionError)):
-        return True
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(status, int):
-        return status in (408, 409, 429) or status >= 500
-    name = type(exc).__name__
-    return "Timeout" in name or "Connection" in name
 
 
 def get_model(name: str, options: ModelOptions):

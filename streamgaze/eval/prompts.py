@@ -55,6 +55,29 @@ def proactive_prompt(task: str, question: str, target: str, window_s: float, gaz
     )
 
 
+PROMPT_STYLES = ("windowed", "reference")
+
+# The reference harness's proactive text (cumulative: "already seen"), for parity runs only; it contradicts our
+# windowed ground truth after an event, so runs with it are flagged in run.json and the report.
+REFERENCE_PROACTIVE = (
+    "You are monitoring a video stream. Based on what you have seen so far in the video, answer the following "
+    "question.\n\nQuestion: {question}\n\nIf you have already seen the requested object/event, answer \"Yes\".\n"
+    "If you have not seen it yet, answer \"No\".\n\nAnswer only with \"Yes\" or \"No\".\n"
+    "Do not include any additional text or explanation in your response."
+)
+REFERENCE_FLAG = ("prompt style 'reference' asks a cumulative question ('have you already seen it'), which "
+                  "contradicts the windowed ground truth after an event: for parity with the reference only")
+
+
+def reference_mcq_prompt(question: str, options: list[str], gaze: str = "") -> str:
+    """The reference's MCQ text: ours with a newline in front of "Question:"."""
+    return mcq_prompt(question, options, gaze + "\n")
+
+
+def reference_proactive_prompt(question: str, gaze: str = "") -> str:
+    return gaze + REFERENCE_PROACTIVE.format(question=question)
+
+
 def window_of(question: dict) -> float:
     """W: the evidence's window if given, else the spacing of the test points, else 10 s."""
     ev = question.get("evidence") or {}

@@ -1,5 +1,7 @@
 """The report: ``report.md`` (accuracy per task per run with 95 % intervals, families, overall, chance, outcome
-kinds, answer-letter distributions) and ``scores.png`` (bars per task per run, chance and human lines)."""
+kinds, answer-letter distributions, the streaming alert metric), ``report.html`` (the same tables and the chart in
+one self-contained page: inline CSS, the PNG as a data URI, no scripts) and ``scores.png`` (bars per task per
+run, chance and human lines). Several runs are shown side by side, one column each."""
 from __future__ import annotations
 
 import json
@@ -85,11 +87,122 @@ def write_report(scores_by_run: dict, out_dir) -> list[Path]:
                 qa = s.get("question_accuracy")
                 runs.append("-" if yr is None else f"yes {yr:.2f}; all points right {qa if qa is not None else 0:.2f}")
         md.append(f"| {t} | {gold} | " + " | ".join(runs) + " |")
+    md += _streaming_md(scores_by_run)
+    flagged = [n for n in names if scores_by_run[n].get("flagged")]
+    if flagged:
+        md += ["", "## Flagged runs", ""]
+        md += [f"- {n}: {scores_by_run[n]['flagged']}" for n in flagged]
     path_md = out_dir / "report.md"
     path_md.write_text("\n".join(md) + "\n", encoding="utf-8")
     path_json = out_dir / "scores.json"
     path_json.write_text(json.dumps(scores_by_run, indent=2) + "\n", encoding="utf-8")
-    return [path_md, png, path_json]
+    path_html = out_dir / "report.html"
+    path_html.write_text(_html(scores_by_run, tasks, png), encoding="utf-8")
+    return [path_md, png, path_json, path_html]
+
+
+def _streaming_rows(scores_by_run: dict) -> list[list[str]]:
+    rows = []
+    for n, s in scores_by_run.items():
+        st = s.get("streaming")
+        if not st:
+            continue
+        for t, v in st["tasks"].items():
+            delay = "-" if v["delay_mean_s"] is None else f"{v['delay_mean_s']:.2f} / {v['delay_median_s']:.2f}"
+            rows.append([n, t, f"{st['poll_s']:g}", f"{st['tolerance_used_s']:g}", str(v["n"]), f"{v['accuracy']:.3f}",
+                         str(v["hits"]), str(v["early"]), str(v["late"]), str(v["miss"]) + (f" ({v['incomplete']} incomplete)" if v["incomplete"] else ""),
+                         delay])
+    return rows
+
+
+STREAM_HEAD = ["run", "task", "P (s)", "T' (s)", "questions", "accuracy (hits)", "hits", "early", "late", "miss",
+               "reaction delay mean / median (s)"]
+STREAM_NOTE = ("Streaming alert metric: each question is polled every P seconds from its asking time (W = P) until "
+               "the first \"Yes\" (the alert a) or the horizon (300 s or the video's end). With onset o and "
+               "T' = max(T, P): hit o <= a <= o + T', early a < o (false alarm), late a > o + T', miss no alert. "
+               "The reaction delay a - o is over hits and late alerts.")
+
+
+def _streaming_md(scores_by_run: dict) -> list[str]:
+    rows = _streaming_rows(scores_by_run)
+    if not rows:
+        return []
+    out = ["", "## Streaming alerts", "", STREAM_NOTE, "", "| " + " | ".join(STREAM_HEAD) + " |",
+           "|" + "---|" * len(STREAM_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.sum td{font-weight:bold;background:#fafafa}
+.ci{color:#777;font-size:12px}.bar{display:inline-block;height:8px;background:#4a78c2;vertical-align:middle;margin-right:6px}
+.flag{color:#a33}p.note{color:#555;font-size:13px;max-width:900px}img{max-width:100%}"""
+
+
+def _html(scores_by_run: dict, tasks: list[str], png: Path) -> str:
+    import base64
+    from html import escape
+
+    names = list(scores_by_run)
+    e = lambda v: escape(str(v))  # noqa: E731
+    parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>StreamGaze evaluation report</title>",
+             f"<style>{_CSS}</style></head><body><h1>StreamGaze evaluation report</h1>"]
+    parts.append("<table><tr><th>run</th><th>model</th><th>gaze prompt</th><th>prompt style</th><th>overall</th><th>complete</th></tr>")
+    for n in names:
+        s = scores_by_run[n]
+        status = "yes" if s["complete"] else f"no ({s['tasks_scored']} tasks; missing: {', '.join(s['missing_tasks']) or '-'})"
+        style = e(s.get("prompt_style") or "windowed") + (" <span class=\"flag\">(flagged)</span>" if s.get("flagged") else "")
+        parts.append(f"<tr><td>{e(n)}</td><td>{e(s.get('model'))}</td><td>{e(s.get('gaze_prompt'))}</td><td>{style}</td>"
+                     f"<td>{s['overall']:.3f}</td><td>{e(status)}</td></tr>")
+    parts.append("</table>")
+    if png.exists():
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        parts.append(f"<img alt=\"accuracy per task\" src=\"data:image/png;base64,{data}\">")
+    parts.append("<h2>Accuracy per task (95 % bootstrap interval)</h2><table><tr><th>task</th><th>family</th><th>n</th><th>chance</th>"
+                 + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>")
+    for t in tasks:
+        ref = next(s["tasks"][t] for s in scores_by_run.values() if t in s["tasks"])
+        cells = []
+        for n in names:
+            s = scores_by_run[n]["tasks"].get(t)
+            if s is None or s["accuracy"] is None:
+                cells.append("<td>-</td>")
+                continue
+            miss = f", {s['missing']} missing" if s["missing"] else ""
+            cells.append(f"<td><span class=\"bar\" style=\"width:{round(60 * s['accuracy'])}px\"></span>{s['accuracy']:.3f} "
+                         f"<span class=\"ci\">[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]{miss}</span></td>")
+        chance = ref.get("chance")
+        parts.append(f"<tr><td>{e(t)}</td><td>{e(ref['family'])}</td><td>{ref['n']}</td><td>{'' if chance is None else f'{chance:.2f}'}</td>"
+                     + "".join(cells) + "</tr>")
+    fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
+    for f in fams:
+        parts.append(f"<tr class=\"sum\"><td>family {e(f)}</td><td></td><td></td><td></td>" + "".join(
+            f"<td>{scores_by_run[n]['families'][f]:.3f}</td>" if f in scores_by_run[n]["families"] else "<td>-</td>" for n in names) + "</tr>")
+    parts.append("<tr class=\"sum\"><td>overall</td><td></td><td></td><td></td>"
+                 + "".join(f"<td>{scores_by_run[n]['overall']:.3f}</td>" for n in names) + "</tr></table>")
+    parts.append(f"<p class=\"note\">Chance is {CHANCE_MCQ} for the 4-option multiple-choice tasks; for the proactive tasks "
+                 "the chance column is the majority-class rate of the test points (a micro average over points). Missing, "
+                 "unparsed, refused and errored answers all count as wrong. The StreamGaze paper reports a human mean "
+                 f"accuracy of {HUMAN} (black dotted line), on its own data and models: not comparable with these numbers.</p>")
+    parts.append("<h2>Outcomes</h2><table><tr><th>run</th><th>task</th><th>correct</th><th>wrong</th><th>unparsed</th>"
+                 "<th>refused</th><th>errors</th><th>missing</th></tr>")
+    for n in names:
+        for t, s in scores_by_run[n]["tasks"].items():
+            parts.append(f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{s['correct']}</td><td>{s['wrong']}</td><td>{s['unparsed']}</td>"
+                         f"<td>{s['refused']}</td><td>{s['errors']}</td><td>{s['missing']}</td></tr>")
+    parts.append("</table>")
+    rows = _streaming_rows(scores_by_run)
+    if rows:
+        parts.append(f"<h2>Streaming alerts</h2><p class=\"note\">{e(STREAM_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in STREAM_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table>")
+    flagged = [n for n in names if scores_by_run[n].get("flagged")]
+    if flagged:
+        parts.append("<h2>Flagged runs</h2><ul>" + "".join(f"<li class=\"flag\">{e(n)}: {e(scores_by_run[n]['flagged'])}</li>" for n in flagged) + "</ul>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
 
 
 def _dist(counts: dict) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .runner import PREDICTIONS, RUN, items_of, load_questions, read_predictions, sha256_file
+from .runner import PREDICTIONS, RUN, STREAM, items_of, load_questions, read_predictions, sha256_file, stream_state
 
 TASK_IDS = (
     "past_non_fixated_object_identification",
@@ -98,7 +98,64 @@ def score_run(run_dir) -> dict:
         "gaze_prompt": info.get("gaze_prompt"),
         "run": str(run_dir),
         "questions_changed": changed,
+        "prompt_style": info.get("prompt_style") or "windowed",
+        "flagged": info.get("flagged"),
+        **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
     }
+
+
+def score_streaming(run_dir: Path, info: dict, questions: dict[str, list[dict]]) -> dict:
+    """The streaming alert metric (tasks.md 3.5) per proactive task: with T' = max(T, P), a question's alert a
+    (the first poll answered "yes") is a *hit* if o <= a <= o + T', *early* if a < o, *late* if a > o + T', and
+    a *miss* without an alert; questions whose polls stopped short of the horizon without an alert (errors, a
+    killed run) are misses too and also counted as ``incomplete``. Accuracy = hits / questions; reaction delay
+    a - o over hits and late alerts."""
+    cfg = info["streaming"]
+    P, T = float(cfg["poll_s"]), float(cfg["tolerance_s"])
+    T2 = max(T, P)
+    rows = read_predictions(run_dir / STREAM)
+    state = stream_state(rows)
+    t_of = {(r["question_id"], int(r["point_idx"])): float(r["t_s"]) for r in rows if r.get("t_s") is not None}
+    k_last = {r["question_id"]: int(r["k_last"]) for r in rows if r.get("k_last") is not None}
+    out: dict = {"poll_s": P, "tolerance_s": T, "tolerance_used_s": T2, "tasks": {}}
+    for task, qs in sorted(questions.items()):
+        qs = [q for q in qs if q.get("test_points")]
+        if not qs:
+            continue
+        c = Counter()
+        delays: list[float] = []
+        for q in qs:
+            onset = (q.get("evidence") or {}).get("onset_s")
+            st = state.get(q["id"])
+            if onset is None:
+                c["no_onset"] += 1
+                continue
+            onset = float(onset)
+            if st is None or st["alert_k"] is None:
+                c["miss"] += 1
+                if st is None or st["next_k"] <= k_last.get(q["id"], 0):
+                    c["incomplete"] += 1  # polls still to ask before the horizon
+                continue
+            a = t_of.get((q["id"], st["alert_k"]), float(q["time_s"]) + st["alert_k"] * P)
+            if a < onset - 1e-9:
+                c["early"] += 1
+            elif a <= onset + T2 + 1e-9:
+                c["hit"] += 1
+                delays.append(a - onset)
+            else:
+                c["late"] += 1
+                delays.append(a - onset)
+        n = len(qs)
+        out["tasks"][task] = {
+            "n": n, "hits": c["hit"], "early": c["early"], "late": c["late"], "miss": c["miss"],
+            "incomplete": c["incomplete"], "no_onset": c["no_onset"],
+            "accuracy": round(c["hit"] / n, 4) if n else None,
+            "early_rate": round(c["early"] / n, 4), "late_rate": round(c["late"] / n, 4), "miss_rate": round(c["miss"] / n, 4),
+            "delay_mean_s": round(float(np.mean(delays)), 3) if delays else None,
+            "delay_median_s": round(float(np.median(delays)), 3) if delays else None,
+            "polls": sum(1 for r in rows if r.get("task") == task),
+        }
+    return out
 
 
 def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
@@ -175,20 +232,29 @@ def score_runs(run_dirs) -> dict:
 CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
 
 
-def score_command(runs, as_json: bool = False, report_dir=None) -> dict:
-    """``streamgaze score``: one JSON object (``--json``) or a table; writes report.md (and the chart)."""
+def score_command(runs, as_json: bool = False, report_dir=None, store=None) -> dict:
+    """``streamgaze score``: one JSON object (``--json``) or a table; writes report.md (and the chart).
+    With ``store``, human accuracy per task from its reviews (`streamgaze review`) is shown as a column
+    ``human`` and added to the JSON under ``"human"``."""
     from .report import write_report
 
     scores = score_runs(runs)
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
     paths = write_report(scores, out_dir)
+    human = None
+    if store is not None:
+        from ..review.data import human_scores
+
+        human = human_scores(store)
     if as_json:
         import click
 
         obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
+        if human is not None:
+            obj = {**obj, "human": human}
         click.echo(json.dumps(obj, indent=None, sort_keys=False))
         return scores
-    _print_table(scores)
+    _print_table({**scores, "human": human} if human is not None else scores)
     from ..progress import console
 
     for p in paths:

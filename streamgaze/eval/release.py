@@ -1,0 +1,137 @@
+"""Reading the released StreamGaze QA files (tasks.md 4.2): ``<task_id>.json``, a JSON array of
+``{"response_time", "questions": [q, ...], "video_path", ...}`` items, turned into our question lines.
+
+- ``task`` = the file stem when it is a task id, else the item's ``task_type`` mapped back (see `TASK_TYPES`);
+- ``video_id`` = the stem of ``video_path`` (or ``video``, which the reference wrote for some tasks);
+- ``time_s`` = the parsed ``time_stamp`` ("SS", "MM:SS" or "HH:MM:SS"; minutes may exceed 59);
+- ``clip`` by the family policy: past [0, t], present [max(0, t - 60), t], proactive [0, t];
+- ``options`` without their "A. " prefix; ``answer`` the letter;
+- proactive: ``test_points`` from ``test_info`` (``realtime`` -> t_s, ``type`` 1 -> "yes"), ``evidence.target``
+  from ``target_object`` and ``evidence.onset_s`` from ``first_appearance``;
+- ``evidence.source`` = "streamgaze-release"; ``id`` = ``<stem>-<item>-<question>`` (stable for a given file).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..errors import InputError
+
+TASK_TYPES = {
+    "Scanpath_Never_Gazed": "past_non_fixated_object_identification",
+    "Scanpath_Next_After_Group": "past_object_transition_prediction",
+    "Scanpath_Transition_Pattern": "past_gaze_sequence_matching",
+    "Scene_Reconstruction": "past_scene_recall",
+    "Object_Identification": "present_object_identification_easy",
+    "Object_Attribute": "present_object_attribute_recognition",
+    "Future_Action_Prediction": "present_future_action_prediction",
+    "Object_Remind_Easy": "proactive_gaze_triggered_alert",
+    "Object_Remind_Hard": "proactive_object_appearance_alert",
+}
+_PREFIX = re.compile(r"^\s*\(?([A-Ha-h])[.)]\s+")
+
+
+def parse_time(value, *, where: str = "time") -> float:
+    """"SS", "MM:SS", "HH:MM:SS" (fractions allowed) or a number -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round(float(value), 3)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where} is not a time: {value!r}")
+    parts = value.strip().split(":")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{where} is not a time: {value!r}") from None
+    if len(nums) > 3:
+        raise ValueError(f"{where} is not a time: {value!r}")
+    total = 0.0
+    for n in nums:
+        total = total * 60 + n
+    return round(total, 3)
+
+
+def _family(task: str) -> str:
+    return task.split("_", 1)[0]
+
+
+def _clip(family: str, t: float) -> list[float]:
+    if family == "present":
+        return [round(max(0.0, t - 60.0), 3), t]
+    return [0.0, t]
+
+
+def load_release_file(path) -> list[dict]:
+    """The questions of one released ``*.json`` file, as question dicts (see the module doc)."""
+    from .score import TASK_IDS
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise InputError(path, "a released QA file is a JSON array of items")
+    stem = path.stem
+    out: list[dict] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("questions"), list):
+            raise InputError(path, f"item {i} has no questions list", row=i + 1)
+        video = item.get("video_path") or item.get("video") or ""
+        video_id = Path(str(video)).stem
+        if not video_id:
+            raise InputError(path, f"item {i} has no video_path", row=i + 1)
+        for j, q in enumerate(item["questions"]):
+            try:
+                out.append(_question(stem, i, j, q, item, video_id, TASK_IDS))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(path, f"item {i} question {j}: {exc}", row=i + 1) from None
+    return out
+
+
+def _question(stem: str, i: int, j: int, q: dict, item: dict, video_id: str, task_ids) -> dict:
+    if stem in task_ids:
+        task = stem
+    else:
+        task = TASK_TYPES.get(str(q.get("task_type", "")), stem)
+    family = _family(task)
+    t = parse_time(q.get("time_stamp", 0), where="time_stamp")
+    base = {
+        "id": f"{stem}-{i}-{j}",
+        "task": task,
+        "family": family,
+        "video_id": video_id,
+        "question": str(q["question"]),
+        "time_s": t,
+        "clip": _clip(family, t),
+        "evidence": {"source": "streamgaze-release", "video_path": item.get("video_path") or item.get("video"),
+                     "video_categories": item.get("video_categories")},
+    }
+    if q.get("test_info") is not None or family == "proactive":
+        points = []
+        for p in q.get("test_info") or []:
+            points.append({"t_s": parse_time(p["realtime"], where="realtime"),
+                           "expected": "yes" if int(p.get("type", 0)) == 1 else "no"})
+        if not points:
+            raise ValueError("a proactive question without test_info")
+        ev = base["evidence"]
+        ev["target"] = q.get("target_object") or ""
+        if q.get("first_appearance") not in (None, ""):
+            ev["onset_s"] = parse_time(q["first_appearance"], where="first_appearance")
+        base.update(options=[], answer="", answer_text="", test_points=points)
+        return base
+    options = [_PREFIX.sub("", str(o), count=1) for o in q.get("options") or []]
+    if not options:
+        raise ValueError("a multiple-choice question without options")
+    answer = str(q.get("answer", "")).strip()
+    m = re.match(r"^\(?([A-Ha-h])(?:$|[.):\s])", answer)
+    if not m:
+        raise ValueError(f"answer {answer!r} is not a letter")
+    letter = m.group(1).upper()
+    k = "ABCDEFGH".index(letter)
+    if k >= len(options):
+        raise ValueError(f"answer {letter} but only {len(options)} options")
+    base.update(options=options, answer=letter, answer_text=options[k])
+    return base
