@@ -56,6 +56,7 @@ class LoadedTask:
     logic: TaskLogic
     params: BaseModel
     source: plugins.Source
+    validators: tuple = ()  # the spec's `validators:`, resolved: callables item -> drop reason or None
 
     @property
     def id(self) -> str:
@@ -102,7 +103,14 @@ def load_spec(path: Path, source: plugins.Source, logics: dict[str, plugins.Entr
     except ValidationError as exc:
         raise _field_error(path, exc, "params.") from None
     template = load_template(path, spec.template, frozenset(logic.context_fields))
-    return LoadedTask(spec, path, template, logic, params, source)
+    validators = []
+    if spec.validators:
+        registered = plugins.registry("validators")
+        for i, name in enumerate(spec.validators):
+            if name not in registered:
+                raise SpecError(path, f"validators.{i}", f"no validator {name!r} is registered; available: {', '.join(registered) or 'none'}")
+            validators.append(registered[name].obj)
+    return LoadedTask(spec, path, template, logic, params, source, tuple(validators))
 
 
 def load_task_specs(only: list[str] | None = None, extra_paths: list[Path] | None = None) -> list[LoadedTask]:

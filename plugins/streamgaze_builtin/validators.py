@@ -1,2 +1,129 @@
-"""Built-in validators plugin (to come)."""
-from streamgaze import hookimpl  # noqa: F401
+"""Built-in question validators (tasks.md 1.6): keep or drop a finished question, never edit it.
+
+A validator is a callable ``validator(item: dict) -> str | None``: ``None`` keeps the question, a string
+drops it and is the skip reason counted in ``qa_skips`` and the generation report. A spec turns them on by
+name (``validators: [human_words, near_duplicate_options]``); they run after the engine has built the
+question and before dedup and the per-video cap.
+
+Word checks are by **whole word** on the key of every option, the answer text and (proactive) the target:
+``left hand`` and ``hand towel`` hit ``hand``; ``handle`` and ``headphones`` do not (the reference matched
+substrings, G12). Each word of a text is singularised before comparing, so ``hands`` hits ``hand``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
+from typing import Iterable
+
+from streamgaze import hookimpl
+from streamgaze.engine import names
+
+#: Names that say nothing about which object is meant (tasks.md: generic words). Data, not logic: a plugin
+#: may register its own `WordValidator` with another list.
+GENERIC_WORDS = ("thing", "item", "object", "stuff", "something", "anything", "unknown", "other", "misc", "miscellaneous")
+
+
+def _texts(item: dict) -> list[str]:
+    """What a question offers the model as an answer: options, answer text, and a proactive target."""
+    texts = [*item.get("options", ()), item.get("answer_text", "")]
+    target = (item.get("evidence") or {}).get("target")
+    if isinstance(target, str):
+        texts.append(target)
+    return [t for t in texts if t]
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(names.singularise(w) for w in names.clean(text).replace("-", " ").split())
+
+
+@dataclass(frozen=True)
+class WordValidator:
+    """Drop a question when any offered text contains a listed word (or multi-word entry) as whole words."""
+
+    reason: str
+    entries: tuple[str, ...]
+
+    def _entry_words(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(_words(e) for e in self.entries)
+
+    def hit(self, text: str) -> str | None:
+        words = _words(text)
+        for entry in self._entry_words():
+            n = len(entry)
+            if n and any(words[i : i + n] == entry for i in range(len(words) - n + 1)):
+                return " ".join(entry)
+        return None
+
+    def __call__(self, item: dict) -> str | None:
+        return self.reason if any(self.hit(t) for t in _texts(item)) else None
+
+
+def _compact(text: str) -> str:
+    return "".join(ch for ch in names.key(text) if ch.isalnum())
+
+
+def _one_transposition(a: str, b: str) -> bool:
+    """Equal but for two adjacent letters swapped ("kettle" / "kettel")."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
+@dataclass(frozen=True)
+class NearDuplicateOptions:
+    """Drop a question when two options are near-duplicates: the same letters once spaces and punctuation go
+    ("cutting board" / "cutting-board" / "cuttingboard"), or a string similarity >= ``min_ratio`` between
+    keys of at least ``min_len`` letters ("saucepan" / "sauce pans"), or one swap of adjacent letters ("kettle" /
+    "kettel"). The engine's conflict rule already
+    removes equal keys, sub-phrases and listed confusables; this catches spelling variants it cannot see."""
+
+    reason: str = "near_duplicate_options"
+    min_ratio: float = 0.88
+    min_len: int = 5
+
+    def pair(self, a: str, b: str) -> bool:
+        ca, cb = _compact(a), _compact(b)
+        if ca == cb:
+            return True
+        if min(len(ca), len(cb)) < self.min_len:
+            return False
+        if _one_transposition(ca, cb):
+            return True
+        return SequenceMatcher(None, ca, cb, autojunk=False).ratio() >= self.min_ratio
+
+    def __call__(self, item: dict) -> str | None:
+        options = list(item.get("options", ()))
+        for i, a in enumerate(options):
+            if any(self.pair(a, b) for b in options[i + 1 :]):
+                return self.reason
+        return None
+
+
+def _entries(list_name: str) -> tuple[str, ...]:
+    return tuple(str(e) for e in names.word_list(list_name)["entries"])
+
+
+def builtin_validators() -> dict:
+    return {
+        "human_words": WordValidator("human_related", _entries("human")),
+        "generic_words": WordValidator("generic_word", GENERIC_WORDS),
+        "vague_words": WordValidator("vague_word", _entries("vague")),
+        "near_duplicate_options": NearDuplicateOptions(),
+    }
+
+
+def check(item: dict, validators: Iterable) -> str | None:
+    """The first drop reason of ``validators`` for ``item``, or None (the engine's order)."""
+    for v in validators:
+        reason = v(item)
+        if reason:
+            return reason
+    return None
+
+
+@hookimpl
+def streamgaze_validators():
+    return builtin_validators()
