@@ -74,3 +74,14 @@ def test_word_lists(name, list_name, expected):
 def test_display_keeps_label_text_but_canonicalises_objects():
     assert names.display("Refrigerators", "object") == "fridge"
     assert names.display("Pour Water.", "label") == "pour water"
+
+
+@pytest.mark.parametrize("kind", ["object", "attribute", "label", "sequence"])
+def test_conflict_set_agrees_with_pairwise_conflict(kind):
+    texts = ["cup", "coffee cup", "cups", "red", "dark red", "pink", "wood", "wooden", "mug", "kettle lid",
+             "lid", "take cup", "take cups", "{a}>{b}", "{b}>{a}", "white", "silver", "light gray", "cupboard"]
+    for i in range(len(texts)):
+        accepted = texts[:i]
+        for text in texts:
+            assert names.ConflictSet(accepted, kind).conflicts(text) == any(
+                names.conflict(text, other, kind) for other in accepted), (text, accepted)

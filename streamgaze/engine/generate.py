@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import multiprocessing
+import os
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -64,18 +67,20 @@ def draw_distractors(
 ) -> list[str]:
     """tasks.md 1.4: per part (primary, then fallback) sort by key, drop what conflicts with X, walk a
     permutation, accept what conflicts with no option accepted so far. At most 3."""
-    x = [answer, *exclude]
+    excluded = names.ConflictSet([answer, *exclude], kind)
+    accepted = names.ConflictSet([answer], kind)
     chosen: list[str] = []
     for part in (pool, fallback):
         if len(chosen) == OPTION_COUNT - 1:
             break
-        candidates = [p for p in names.sorted_by_key(part, kind) if not names.conflicts_any(p, x, kind)]
+        candidates = [p for p in names.sorted_by_key(part, kind) if not excluded.conflicts(p)]
         if not candidates:
             continue
         for i in rng.permutation(len(candidates)):
             item = candidates[int(i)]
-            if not names.conflicts_any(item, [answer, *chosen], kind):
+            if not accepted.conflicts(item):
                 chosen.append(item)
+                accepted.add(item)
                 if len(chosen) == OPTION_COUNT - 1:
                     break
     return chosen
@@ -92,21 +97,29 @@ def distractors_assured(
     """
     from itertools import combinations
 
-    x = [answer, *exclude]
-    parts = [[p for p in names.sorted_by_key(part, kind) if not names.conflicts_any(p, x, kind)] for part in (pool, fallback)]
+    excluded = names.ConflictSet([answer, *exclude], kind)
+    parts = [[p for p in names.sorted_by_key(part, kind) if not excluded.conflicts(p)] for part in (pool, fallback)]
     primary, second = parts
+    # Quick answer: an accepted item blocks itself and what conflicts with it, so when more items remain than
+    # n - 1 accepted ones can block, the walk always reaches n.
+    everything = primary + second
+    degree = max((sum(names.conflict(a, b, kind) for b in everything) for a in everything), default=0)
+    if len(everything) > (n - 1) * degree:
+        return True
 
     def free(items) -> bool:
         return all(not names.conflict(a, b, kind) for i, a in enumerate(items) for b in items[i + 1 :])
 
     def blocks(chosen, items) -> bool:
-        return all(names.conflicts_any(p, chosen, kind) for p in items)
+        accepted = names.ConflictSet(chosen, kind)
+        return all(accepted.conflicts(p) for p in items)
 
     for k in range(n):
         for sp in combinations(primary, k):
             if not (free(sp) and blocks(sp, primary)):
                 continue
-            rest = [f for f in second if not names.conflicts_any(f, sp, kind)]
+            taken = names.ConflictSet(sp, kind)
+            rest = [f for f in second if not taken.conflicts(f)]
             for j in range(n - k):
                 if any(free(sf) and blocks(sf, rest) for sf in combinations(rest, j)):
                     return False
@@ -120,7 +133,8 @@ def _valid_fixed_distractors(answer: str, distractors: list[str], exclude: Itera
     for i, a in enumerate(options):
         if any(names.conflict(a, b, kind) for b in options[i + 1 :]):
             return False
-    return not any(names.conflicts_any(d, exclude, kind) for d in distractors)
+    excluded = names.ConflictSet(exclude, kind)
+    return not any(excluded.conflicts(d) for d in distractors)
 
 
 def finish(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: float) -> dict | Skip:
@@ -260,20 +274,51 @@ def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -
 
 
 def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
-    """Run every task over every video of the store; returns the results in task id order."""
+    """Run every task over every video of the store; returns the results in task id order.
+
+    Videos are independent, so large stores are spread over worker processes (``STREAMGAZE_WORKERS``, default
+    the CPUs available); results are gathered in video order, so the output does not depend on the split.
+    """
     timelines = load_timelines(store)
-    results = []
-    with stage("generate", total=len(tasks) * max(len(timelines), 1)) as advance:
-        for task in tasks:
-            result = TaskResult(task.id, task.spec.family, params=_resolved_params(task))
-            for video in timelines:
-                items, skips = run_task_on_video(task, video, seed, getattr(task, "validators", ()))
+    results = [TaskResult(task.id, task.spec.family, params=_resolved_params(task)) for task in tasks]
+    with stage("generate", total=max(len(timelines), 1)) as advance:
+        for video, per_task in zip(timelines, _per_video(tasks, timelines, seed)):
+            for result, (items, skips) in zip(results, per_task):
                 result.items += items
                 for reason, n in skips.items():
                     result.skips[(video.video_id, reason)] += n
-                advance(1)
-            results.append(result)
+            advance(1)
     return results
+
+
+_JOB: dict = {}  # what forked workers inherit: the tasks, the timelines and the seed
+PARALLEL_FROM = 16  # videos; below this a process pool costs more than it saves
+
+
+def _video_job(i: int):
+    tasks, timelines, seed = _JOB["tasks"], _JOB["timelines"], _JOB["seed"]
+    try:
+        return [run_task_on_video(t, timelines[i], seed, t.validators) for t in tasks]
+    except StreamGazeError as exc:  # custom exceptions do not unpickle; carry the one-line message
+        return StreamGazeError(exc.message)
+
+
+def _per_video(tasks, timelines, seed):
+    """Each video's ``[(items, skips) per task]``, in video order."""
+    workers = int(os.environ.get("STREAMGAZE_WORKERS", len(os.sched_getaffinity(0))))
+    if workers <= 1 or len(timelines) < PARALLEL_FROM:
+        for video in timelines:
+            yield [run_task_on_video(t, video, seed, t.validators) for t in tasks]
+        return
+    _JOB.update(tasks=tasks, timelines=timelines, seed=seed)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for outcome in pool.map(_video_job, range(len(timelines)), chunksize=4):
+                if isinstance(outcome, StreamGazeError):
+                    raise outcome
+                yield outcome
+    finally:
+        _JOB.clear()
 
 
 def _resolved_params(task) -> dict:

@@ -25,6 +25,7 @@ def word_list(name: str) -> dict:
     return yaml.safe_load(files("streamgaze.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=65536)
 def clean(text: str) -> str:
     """NFKC, lower case, ``_`` as space, surrounding punctuation and quotes stripped, spaces collapsed."""
     text = unicodedata.normalize("NFKC", str(text)).lower().replace("_", " ")
@@ -106,8 +107,53 @@ def conflict(a: str, b: str, kind: Kind = "object") -> bool:
     return frozenset((ka, kb)) in _confusable()
 
 
+@lru_cache(maxsize=65536)
+def _sub_phrases(k: str) -> frozenset[str]:
+    """Every contiguous whole-word run of a key (the key itself included)."""
+    words = k.split(" ")
+    return frozenset(" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1))
+
+
+@lru_cache(maxsize=None)
+def _partners() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for pair in _confusable():
+        a, b = sorted(pair)
+        table.setdefault(a, set()).add(b)
+        table.setdefault(b, set()).add(a)
+    return {k: frozenset(v) for k, v in table.items()}
+
+
+class ConflictSet:
+    """Texts accepted so far; `conflicts(text)` answers `conflict` against all of them with set lookups,
+    which is what drawing many options from large pools needs."""
+
+    def __init__(self, texts: Iterable[str] = (), kind: Kind = "object"):
+        self.kind = kind
+        self.keys: set[str] = set()
+        self.phrases: set[str] = set()  # sub-phrases of the accepted keys
+        self.partners: set[str] = set()  # confusable partners of the accepted keys
+        for text in texts:
+            self.add(text)
+
+    def add(self, text: str) -> None:
+        k = key(text, self.kind)
+        self.keys.add(k)
+        if self.kind != "sequence":
+            self.phrases |= _sub_phrases(k)
+            self.partners |= _partners().get(k, frozenset())
+
+    def conflicts(self, text: str) -> bool:
+        k = key(text, self.kind)
+        if k in self.keys:
+            return True
+        if self.kind == "sequence":
+            return False
+        return k in self.phrases or k in self.partners or not self.keys.isdisjoint(_sub_phrases(k))
+
+
 def conflicts_any(text: str, others: Iterable[str], kind: Kind = "object") -> bool:
-    return any(conflict(text, other, kind) for other in others)
+    return ConflictSet(others, kind).conflicts(text)
 
 
 def in_list(name: str, list_name: str) -> bool:

@@ -6,6 +6,7 @@ The engine hands every candidate such a view, cut at its question time.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Mapping
@@ -82,19 +83,46 @@ class Timeline:
     actions: tuple[Action, ...] = ()
     attribute_rows: tuple[AttributeRow, ...] = ()
     cut_s: float | None = field(default=None, compare=False)
+    root: "Timeline | None" = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.root is None:  # a whole video: keep everything in start order, so views are prefixes
+            for name in ("episodes", "actions", "attribute_rows"):
+                object.__setattr__(self, name, tuple(sorted(getattr(self, name), key=lambda r: r.t_start)))
 
     def before(self, t: float) -> "Timeline":
-        """H(t): what happened before ``t`` (episodes and actions with ``t_start < t``)."""
+        """H(t): what happened before ``t`` (episodes, actions and attribute rows with ``t_start < t``)."""
         t = ms(t)
+        root = self.root or self
+        starts = root._starts
         return Timeline(
             self.video_id,
             self.dataset,
             self.duration_s,
-            tuple(e for e in self.episodes if e.t_start < t),
-            tuple(a for a in self.actions if a.t_start < t),
-            tuple(r for r in self.attribute_rows if r.t_start < t),
+            self.episodes[: bisect_left(starts["episodes"], t, hi=len(self.episodes))],
+            self.actions[: bisect_left(starts["actions"], t, hi=len(self.actions))],
+            self.attribute_rows[: bisect_left(starts["attribute_rows"], t, hi=len(self.attribute_rows))],
             cut_s=t,
+            root=root,
         )
+
+    @cached_property
+    def _starts(self) -> dict[str, list[float]]:
+        return {name: [r.t_start for r in getattr(self, name)] for name in ("episodes", "actions", "attribute_rows")}
+
+    @cached_property
+    def _prefix_names(self) -> list[tuple[frozenset, frozenset, frozenset]]:
+        """(Gazed, FOV, OUT) over the first i episodes, for every i: what every view of this video asks for."""
+        gazed, fov, out = frozenset(), frozenset(), frozenset()
+        prefix = [(gazed, fov, out)]
+        for e in self.episodes:
+            gazed = gazed | {e.gazed} if e.usable else gazed
+            fov, out = fov | e.fov_set, out | e.out_set
+            prefix.append((gazed, fov, out))
+        return prefix
+
+    def _names(self, i: int) -> frozenset[str]:
+        return (self.root or self)._prefix_names[len(self.episodes)][i]
 
     @cached_property
     def usable(self) -> tuple[Episode, ...]:
@@ -106,17 +134,17 @@ class Timeline:
                 return e
         raise KeyError(episode_id)
 
-    @cached_property
+    @property
     def gazed_names(self) -> frozenset[str]:
-        return frozenset(e.gazed for e in self.usable)
+        return self._names(0)
 
-    @cached_property
+    @property
     def fov_names(self) -> frozenset[str]:
-        return frozenset().union(*(e.fov_set for e in self.episodes))
+        return self._names(1)
 
-    @cached_property
+    @property
     def out_names(self) -> frozenset[str]:
-        return frozenset().union(*(e.out_set for e in self.episodes))
+        return self._names(2)
 
     @cached_property
     def seen_names(self) -> frozenset[str]:

@@ -1,6 +1,8 @@
 """OAR (tasks.md 2.7): what colour (material, shape, state, texture) is the object the user looks at?"""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field
 
 from streamgaze import hookimpl
@@ -24,18 +26,17 @@ class Params(PresentParams):
     fallback_list: str = Field("attribute_values", description="word list (streamgaze/data) of values per attribute")
 
 
-def values_of(row, attribute: str, invalid: frozenset[str]) -> list[str]:
+def values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
     """A row's valid values for one attribute, in the labeller's order (the first is the primary value)."""
     raw = row.values.get(attribute)
-    items = raw if isinstance(raw, (list, tuple)) else [raw]
-    out = []
-    for v in items:
-        if v is None or isinstance(v, (dict, list, tuple)):
-            continue
-        text = names.clean(str(v))
-        if text and names.key(text, KIND) not in invalid:
-            out.append(text)
-    return out
+    items = raw if isinstance(raw, (list, tuple)) else (raw,)
+    return _valid_values(tuple(v for v in items if isinstance(v, (str, int, float)) and not isinstance(v, bool)), invalid)
+
+
+@lru_cache(maxsize=65536)
+def _valid_values(items: tuple, invalid: frozenset[str]) -> tuple[str, ...]:
+    texts = (names.clean(str(v)) for v in items)
+    return tuple(t for t in texts if t and names.key(t, KIND) not in invalid)
 
 
 class AttributeOfGazed(TaskLogic):

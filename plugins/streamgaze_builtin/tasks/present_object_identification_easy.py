@@ -25,10 +25,8 @@ class GazedAmongSeenBefore(TaskLogic):
         # Seen before, not in view now (causal: `past` is H(time_s)).
         primary = sorted(past.seen_names - e.seen_set)
         # Names that occur anywhere in the video are never "easy" fallbacks (exclusions may see the whole video).
-        everywhere = sorted(video.seen_names)
-        fallback = [
-            f for f in names.word_list(params.fallback_list)["entries"] if not names.conflicts_any(f, everywhere)
-        ]
+        everywhere = names.ConflictSet(video.seen_names)
+        fallback = [f for f in names.word_list(params.fallback_list)["entries"] if not everywhere.conflicts(f)]
         primary_keys = frozenset(names.key(p) for p in primary)
 
         def evidence(answer, distractors):

@@ -1,0 +1,182 @@
+"""Questions for review, and the store's ``reviews`` table: recording verdicts and human answers, the latest
+row per (reviewer, question, test point) winning; human accuracy per task; the ids marked invalid.
+
+A review row: ``reviewer, question_id, task, point_idx (-1 for a multiple-choice question, the test point's
+index for a proactive one), mode ('verify'|'answer'), verdict ('valid'|'invalid', verify mode), reason,
+answer ('A'.. or 'yes'/'no', answer mode), correct (answer mode), created_at (UTC)``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, StreamGazeError
+
+MODES = ("verify", "answer")
+VERDICTS = ("valid", "invalid")
+
+# latest row per (reviewer, question, point, mode): ties on created_at broken by insertion order (rowid)
+_LATEST = """
+    SELECT * FROM (
+        SELECT *, row_number() OVER (PARTITION BY reviewer, question_id, point_idx, mode
+                                     ORDER BY created_at DESC, rowid DESC) AS _rank
+        FROM reviews WHERE {where}) WHERE _rank = 1
+"""
+
+
+@dataclass
+class QuestionSet:
+    """Every question of a QA folder, in task then file order, with lookups."""
+
+    qa_dir: Path
+    questions: list[dict] = field(default_factory=list)
+    by_id: dict[str, dict] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, qa_dir) -> "QuestionSet":
+        from ..eval.runner import load_questions
+
+        qa_dir = Path(qa_dir)
+        if not qa_dir.is_dir():
+            raise InputError(qa_dir, "no such question folder")
+        files = sorted(qa_dir.glob("*.jsonl")) or sorted(p for p in qa_dir.glob("*.json") if p.stem != "generation_report")
+        if not files:
+            raise InputError(qa_dir, "no <task_id>.jsonl question files in this folder")
+        qs = cls(qa_dir)
+        for path in files:
+            for q in load_questions(path):
+                if q["id"] in qs.by_id:
+                    continue
+                qs.questions.append(q)
+                qs.by_id[q["id"]] = q
+            if path.stem not in qs.tasks:
+                qs.tasks.append(path.stem)
+        for q in qs.questions:
+            if q["task"] not in qs.tasks:
+                qs.tasks.append(q["task"])
+        return qs
+
+    def of_task(self, task: str | None) -> list[dict]:
+        return [q for q in self.questions if task in (None, "", q["task"])]
+
+
+def is_proactive(q: dict) -> bool:
+    return bool(q.get("test_points"))
+
+
+def answer_correct(q: dict, answer: str, point_idx: int = -1) -> bool:
+    """The human's ``answer`` ('A'.. or 'yes'/'no') against the question's key."""
+    if is_proactive(q):
+        return answer == q["test_points"][point_idx]["expected"]
+    return answer == q["answer"]
+
+
+def has_reviews(store) -> bool:
+    """A store opened read-only before the ``reviews`` table existed has none."""
+    row = store.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reviews'").fetchone()
+    return bool(row and row[0])
+
+
+def record_review(store_path, q: dict, *, reviewer: str, mode: str, verdict: str | None = None,
+                  reason: str | None = None, answer: str | None = None, point_idx: int = -1) -> dict:
+    """Validate and append one review row (one transaction); returns the row."""
+    from ..store import open_store
+
+    reviewer = (reviewer or "").strip()
+    if not reviewer:
+        raise StreamGazeError("a review needs a reviewer name")
+    if mode not in MODES:
+        raise StreamGazeError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    correct = None
+    if mode == "verify":
+        if verdict not in VERDICTS:
+            raise StreamGazeError(f"verdict must be valid or invalid, not {verdict!r}")
+        if verdict == "invalid" and not (reason or "").strip():
+            raise StreamGazeError("say why the question is invalid (a reason is required)")
+        answer = None
+        point_idx = -1
+    else:
+        if is_proactive(q):
+            if not 0 <= point_idx < len(q["test_points"]):
+                raise StreamGazeError(f"question {q['id']!r} has no test point {point_idx}")
+            answer = (answer or "").strip().lower()
+            if answer not in ("yes", "no"):
+                raise StreamGazeError(f"answer yes or no, not {answer!r}")
+        else:
+            point_idx = -1
+            answer = (answer or "").strip().upper()
+            letters = [chr(ord("A") + i) for i in range(len(q["options"]))]
+            if answer not in letters:
+                raise StreamGazeError(f"answer one of {', '.join(letters)}, not {answer!r}")
+        correct = answer_correct(q, answer, point_idx)
+        verdict = None
+    row = {
+        "reviewer": reviewer, "question_id": q["id"], "task": q["task"], "point_idx": int(point_idx), "mode": mode,
+        "verdict": verdict, "reason": (reason or "").strip() or None, "answer": answer, "correct": correct,
+        "created_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    }
+    with open_store(store_path) as store, store.transaction() as con:
+        con.execute("INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row.values()))
+    row["created_at"] = row["created_at"].isoformat(timespec="seconds") + "Z"
+    return row
+
+
+def latest_reviews(store, *, mode: str | None = None, reviewer: str | None = None) -> list[dict]:
+    """The latest review row per (reviewer, question, point, mode), optionally of one mode / reviewer."""
+    if not has_reviews(store):
+        return []
+    where, params = ["true"], []
+    if mode:
+        where.append("mode = ?")
+        params.append(mode)
+    if reviewer:
+        where.append("reviewer = ?")
+        params.append(reviewer)
+    rows = store.rows(_LATEST.format(where=" AND ".join(where)) + " ORDER BY created_at", params)
+    for r in rows:
+        r.pop("_rank", None)
+    return rows
+
+
+def invalid_question_ids(store) -> set[str]:
+    """Questions whose latest verdict, by any one reviewer, is ``invalid`` (``generate --drop-invalid``)."""
+    return {r["question_id"] for r in latest_reviews(store, mode="verify") if r["verdict"] == "invalid"}
+
+
+def human_scores(store_path) -> dict:
+    """Human accuracy per task from the answer-mode reviews (latest answer per reviewer, question and test
+    point), shaped like one run of ``streamgaze score`` so it can sit beside the models."""
+    from ..eval.score import TASK_IDS, bootstrap_ci
+    from ..store import open_store
+
+    with open_store(store_path, read_only=True) as store:
+        rows = latest_reviews(store, mode="answer")
+    by_task: dict[str, list[bool]] = {}
+    reviewers: set[str] = set()
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(bool(r["correct"]))
+        reviewers.add(r["reviewer"])
+    tasks = {}
+    for seed, (task, outcomes) in enumerate(sorted(by_task.items())):
+        arr = np.array(outcomes, dtype=float)
+        tasks[task] = {
+            "accuracy": round(float(arr.mean()), 4), "n": len(arr), "correct": int(arr.sum()), "unparsed": 0,
+            "ci95": bootstrap_ci(arr, seed=seed), "missing": 0, "family": task.split("_", 1)[0],
+        }
+    families: dict[str, list[float]] = {}
+    for t, s in tasks.items():
+        families.setdefault(s["family"], []).append(s["accuracy"])
+    return {
+        "model": "human",
+        "overall": round(float(np.mean([s["accuracy"] for s in tasks.values()])), 4) if tasks else 0.0,
+        "complete": set(TASK_IDS) <= set(tasks),
+        "tasks_scored": f"{len(tasks)}/{len(set(TASK_IDS) | set(tasks))}",
+        "tasks": tasks,
+        "families": {f: round(float(np.mean(v)), 4) for f, v in sorted(families.items())},
+        "reviewers": sorted(reviewers),
+    }
