@@ -16,7 +16,7 @@ import pyarrow as pa
 from .errors import InputError, PluginError, StreamGazeError
 from .plugins import lookup
 from .progress import stage
-from .store import Store, open_store
+from .store import SCHEMA, Store, open_store
 
 ROLES = ("gazed", "fov", "outside")
 
@@ -81,6 +81,7 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
     impl = entry.obj
     # read and label on a read-only connection; open for writing only once everything is valid
     results: dict[str, list[dict]] = {}
+    extra: dict[str, dict[str, list[dict]]] = {}
     n_episodes = 0
     with open_store(store_path, read_only=True) as store:
         videos = store.rows("SELECT * FROM videos ORDER BY video_id")
@@ -106,6 +107,11 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
                                       f"labelling video {video['video_id']!r} with {labeller!r}", exc) from exc
                 results[video["video_id"]] = _validate(rows, video["video_id"], {e["episode_id"] for e in eps},
                                                        labeller)
+                side = getattr(impl, "side_tables", None)  # optional: rows of other tables, same transaction
+                for table, trows in ((side(video["video_id"]) or {}) if side else {}).items():
+                    if table not in SCHEMA or table == "objects":
+                        raise StreamGazeError(f"labeller {labeller!r} returned rows for unknown table {table!r}")
+                    extra.setdefault(table, {})[video["video_id"]] = list(trows)
                 n_episodes += len(eps)
                 advance(len(eps))
     all_rows = [r for vid in sorted(results) for r in results[vid]]
@@ -114,6 +120,9 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
     with open_store(store_path) as store:
         with store.transaction():
             store.replace_video_rows("objects", sorted(results), table)
+            for name in sorted(extra):
+                trows = [r for vid in sorted(extra[name]) for r in extra[name][vid]]
+                store.replace_video_rows(name, sorted(extra[name]), pa.Table.from_pylist(trows) if trows else pa.table({}))
     counts = {role: sum(r["role"] == role for r in all_rows) for role in ROLES}
     labelled = len({(r["video_id"], r["episode_id"]) for r in all_rows if r["role"] == "gazed"})
     return (f"objects ({labeller}): {n_episodes} episodes in {len(results)} video(s), {labelled} with a gazed object; "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import PluginError, StreamGazeError
 from ..progress import stage
@@ -349,27 +350,23 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
         }
     (out_dir / "generation_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     ids = [r.task_id for r in results]
+    items = [i for r in results for i in r.items]
+    qa_rows = pa.table({
+        "id": [i["id"] for i in items], "task": [i["task"] for i in items], "family": [i["family"] for i in items],
+        "video_id": [i["video_id"] for i in items], "time_s": pa.array([i["time_s"] for i in items], pa.float64()),
+        "clip_start": pa.array([i["clip"][0] for i in items], pa.float64()),
+        "clip_end": pa.array([i["clip"][1] for i in items], pa.float64()),
+        "question": [i["question"] for i in items], "answer": [i["answer"] for i in items],
+        "answer_text": [i["answer_text"] for i in items], "item": [dumps(i) for i in items],
+    })
+    skips = [(r.task_id, v, reason, n) for r in results for (v, reason), n in sorted(r.skips.items())]
+    skip_rows = pa.table({"task": [s[0] for s in skips], "video_id": [s[1] for s in skips],
+                          "reason": [s[2] for s in skips], "n": pa.array([s[3] for s in skips], pa.int32())})
     with store.transaction() as con:
-        con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [ids])
-        con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [ids])
-        rows = [
-            (i["id"], i["task"], i["family"], i["video_id"], i["time_s"], i["clip"][0], i["clip"][1], i["question"],
-             i["answer"], i["answer_text"], dumps(i))
-            for r in results for i in r.items
-        ]
-        if rows:  # one arrow insert: executemany costs ~0.5 ms a row
-            import pyarrow as pa
-
-            cols = ["id", "task", "family", "video_id", "time_s", "clip_start", "clip_end", "question", "answer", "answer_text", "item"]
-            types = [pa.string()] * 4 + [pa.float64()] * 3 + [pa.string()] * 4
-            con.register("_qa_rows", pa.table({c: pa.array([r[i] for r in rows], t) for i, (c, t) in enumerate(zip(cols, types))}))
-            try:
-                con.execute(f"INSERT INTO qa_items ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _qa_rows")
-            finally:
-                con.unregister("_qa_rows")
-        skip_rows = [(r.task_id, v, reason, n) for r in results for (v, reason), n in sorted(r.skips.items())]
-        if skip_rows:
-            con.executemany("INSERT INTO qa_skips VALUES (?, ?, ?, ?)", skip_rows)
+        con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
+        con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
+        store.insert("qa_items", qa_rows)
+        store.insert("qa_skips", skip_rows)
     return report
 
 
