@@ -100,13 +100,15 @@ def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
 @click.option("--base-url", help="OpenAI-compatible endpoint (openai labeller).")
 @click.option("--model", help="Model name (openai labeller).")
 @click.option("--concurrency", default=8, show_default=True, help="Requests in flight (openai labeller).")
+@click.option("--api-key", help="API key (openai labeller; default: $OPENAI_API_KEY). Never written anywhere.")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
-def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, params: tuple[str, ...]) -> None:
+def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, api_key: str | None, params: tuple[str, ...]) -> None:
     """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
     from .objects import run_objects
 
     options = _params(params)
-    options.update({k: v for k, v in {"truth": truth, "base_url": base_url, "model": model}.items() if v is not None})
+    given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key}
+    options.update({k: v for k, v in given.items() if v is not None})
     options["concurrency"] = concurrency
     click.echo(run_objects(store, labeller=labeller, options=options))
 

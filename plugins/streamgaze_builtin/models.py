@@ -2,13 +2,11 @@
 (``openai:<model>`` with frames, ``text-only:<model>`` without)."""
 from __future__ import annotations
 
-import base64
 import hashlib
-import os
 
 from streamgaze import hookimpl
-from streamgaze.errors import StreamGazeError
 from streamgaze.eval.models import ModelOptions, Request
+from streamgaze.openai_client import image_part, make_client, resolve_api_key
 
 LETTERS = "ABCDEFGH"
 
@@ -52,25 +50,15 @@ class OpenAIModel:
     uses_prompt = True
 
     def __init__(self, spec: str, options: ModelOptions):
-        from openai import AsyncOpenAI
-
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
-            if not options.base_url:
-                raise StreamGazeError(f"model {spec!r} needs OPENAI_API_KEY in the environment, or --base-url")
-            key = "unused"  # a local endpoint that wants no key
+        key = resolve_api_key(None, options.base_url, f"model {spec!r}")
         self.model = spec
         self.options = options
         self.endpoint = options.base_url or "https://api.openai.com/v1"
         # retries are the runner's (exponential backoff on 429/5xx/timeouts)
-        self.client = AsyncOpenAI(api_key=key, base_url=options.base_url, max_retries=0, timeout=options.timeout_s)
+        self.client = make_client(key, options.base_url, options.timeout_s)
 
     def content(self, request: Request) -> list[dict]:
-        parts: list[dict] = []
-        if self.uses_frames:
-            for jpg in request.images:
-                url = "data:image/jpeg;base64," + base64.b64encode(jpg).decode("ascii")
-                parts.append({"type": "image_url", "image_url": {"url": url}})
+        parts = [image_part(jpg) for jpg in request.images] if self.uses_frames else []
         parts.append({"type": "text", "text": request.prompt})
         return parts
 
