@@ -17,6 +17,7 @@ end exclusive, in time order, non-overlapping. `detect` computes times, centroid
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -96,7 +97,30 @@ def speed(t: np.ndarray, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> np.nda
     return v
 
 
-#: Samples per chunk of the fused I-VT pass: ~7 float64 buffers of this size stay in L2 cache.
+#: Threads for the chunked passes (numpy releases the GIL inside each chunk's ufunc loops); inputs shorter
+#: than `PARALLEL_MIN` run in the calling thread. Default 1 (no gain measured on a shared 2-core machine);
+#: set STREAMGAZE_THREADS=2 to try.
+THREADS = max(1, int(os.environ.get("STREAMGAZE_THREADS", "1") or 1))
+PARALLEL_MIN = 1 << 20
+_POOL = None
+
+
+def parallel_ranges(fn, lo: int, hi: int, *, min_size: int = PARALLEL_MIN) -> list:
+    """``[fn(a, b) for (a, b) in a split of [lo, hi)]``, one piece per thread (results in order)."""
+    global _POOL
+    k = THREADS if hi - lo >= min_size else 1
+    if k == 1:
+        return [fn(lo, hi)]
+    cuts = np.linspace(lo, hi, k + 1).astype(np.int64)
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="streamgaze")
+    futs = [_POOL.submit(fn, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [f.result() for f in futs]
+
+
+#: Samples per chunk of the fused passes: a handful of float64 buffers of this size stay in L2 cache.
 CHUNK = 1 << 14
 
 
@@ -104,9 +128,10 @@ def slow_mask(t, x, y, ok, threshold: float, *, aspect: float = 1.0, max_gap_s: 
     """I-VT core: ``speed < threshold`` per sample (same speed as `speed`), plus the time-gap positions.
 
     Cache-sized chunks and ``out=`` buffers, no square root or division: central difference
-    (dx^2 + dy^2 < (threshold * dt)^2); samples next to an unusable one (the few where `speed` falls back to a
-    one-sided difference) are recomputed with `speed`. Returns ``(slow, gaps)``: gaps are the i with
-    t[i+1] - t[i] > max_gap_s.
+    (dx^2 + aspect^2 dy^2 < (threshold * dt)^2; a NaN neighbour makes the comparison false). Only the samples
+    next to an unusable one (found from the few ``~ok`` positions, not by a pass over the whole array) fall
+    back to a one-sided difference, recomputed with the plain definition. Returns ``(slow, gaps)``: gaps are
+    the i with t[i+1] - t[i] > max_gap_s.
     """
     n = t.size
     slow = np.zeros(n, bool)
@@ -118,79 +143,125 @@ def slow_mask(t, x, y, ok, threshold: float, *, aspect: float = 1.0, max_gap_s: 
         return slow, np.concatenate(gaps) if gaps else np.zeros(0, np.int64)
     thr2 = float(threshold) ** 2
     a2 = float(aspect) ** 2
-    bx, by, bt, bg = (np.empty(CHUNK) for _ in range(4))
-    bm = np.empty(CHUNK, bool)
-    for a in range(1, n - 1, CHUNK):
-        b = min(a + CHUNK, n - 1)
-        m = b - a
-        dx, dy, dt, g, sm = bx[:m], by[:m], bt[:m], bg[:m], bm[:m]
-        np.subtract(x[a + 1:b + 1], x[a - 1:b - 1], out=dx)
-        np.multiply(dx, dx, out=dx)
-        np.subtract(y[a + 1:b + 1], y[a - 1:b - 1], out=dy)
-        np.multiply(dy, dy, out=dy)
-        if a2 != 1.0:
-            np.multiply(dy, a2, out=dy)
-        np.add(dx, dy, out=dx)
-        np.subtract(t[a + 1:b + 1], t[a:b], out=g)  # forward step, for gaps
-        np.greater(g, max_gap_s, out=sm)
-        if sm.any():
-            gaps.append(np.flatnonzero(sm) + a)
-        np.subtract(t[a + 1:b + 1], t[a - 1:b - 1], out=dt)
-        np.multiply(dt, dt, out=dt)
-        np.multiply(dt, thr2, out=dt)
-        np.less(dx, dt, out=slow[a:b])
+
+    def part(lo: int, hi: int) -> list:
+        """Central samples [lo, hi): one chunk at a time, all in cache."""
+        out = []
+        bx, by, bt = (np.empty(CHUNK) for _ in range(3))
+        bm = np.empty(CHUNK, bool)
+        sub, mul, add, less, greater = np.subtract, np.multiply, np.add, np.less, np.greater
+        for a in range(lo, hi, CHUNK):
+            b = min(a + CHUNK, hi)
+            m = b - a
+            dx, dy, dt, sm = bx[:m], by[:m], bt[:m], bm[:m]
+            sub(x[a + 1:b + 1], x[a - 1:b - 1], out=dx)
+            mul(dx, dx, out=dx)
+            sub(y[a + 1:b + 1], y[a - 1:b - 1], out=dy)
+            mul(dy, dy, out=dy)
+            if a2 != 1.0:
+                mul(dy, a2, out=dy)
+            add(dx, dy, out=dx)
+            sub(t[a + 1:b + 1], t[a:b], out=dt)  # forward step, for gaps
+            if np.fmax.reduce(dt) > max_gap_s:  # NaN-ignoring: a NaN time is never a gap
+                greater(dt, max_gap_s, out=sm)
+                out.append(np.flatnonzero(sm) + a)
+            sub(t[a + 1:b + 1], t[a - 1:b - 1], out=dt)
+            mul(dt, dt, out=dt)
+            mul(dt, thr2, out=dt)
+            less(dx, dt, out=slow[a:b])
+        return out
+
+    for g in parallel_ranges(part, 1, n - 1):
+        gaps.extend(g)
     if t[1] - t[0] > max_gap_s:
         gaps.insert(0, np.array([0]))
-    slow &= ok
-    # samples whose central difference is unusable: an unusable neighbour (or an end of the array)
-    edge = np.zeros(n, bool)
-    edge[0] = edge[-1] = True
-    edge[1:-1] = ~(ok[:-2] & ok[2:])
-    fix = np.flatnonzero(edge & ok)
+    # samples whose central difference is unusable: the ends and the neighbours of a not-ok sample
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        slow[bad] = False
+        mark = np.zeros(n, bool)
+        mark[bad[bad > 0] - 1] = True
+        mark[bad[bad < n - 1] + 1] = True
+        mark[0] = mark[-1] = True
+        mark &= ok
+        fix = np.flatnonzero(mark)
+    else:
+        fix = np.array([0, n - 1])
     if fix.size:
-        # speed on the small neighbourhoods only; samples joined across a hole never use a central step
-        v = _local_speed(t, x, y * aspect if aspect != 1.0 else y, ok, fix)
-        slow[fix] = v < threshold
+        # one-sided speed on these few samples only; samples joined across a hole never use a central step
+        slow[fix] = _one_sided_slow(t, x, y, ok, fix, thr2, a2)
     return slow, (np.concatenate(gaps) if gaps else np.zeros(0, np.int64))
 
 
-def _local_speed(t, x, y, ok, idx):
-    """`speed` at the samples ``idx`` (one-sided where the central difference is unusable), vectorised."""
+def _one_sided_slow(t, x, y, ok, idx, thr2: float, a2: float) -> np.ndarray:
+    """``speed < threshold`` at ok samples ``idx`` whose central difference is unusable (an end of the array
+    or a not-ok neighbour): the forward step if usable (next sample ok, later time), else the backward one,
+    else not slow. Squared comparison as in the main pass; vectorised over ``idx``."""
     n = t.size
-    nan = np.nan
 
-    def step(i, j):
-        good = (i >= 0) & (j < n)
-        i2, j2 = np.clip(i, 0, n - 1), np.clip(j, 0, n - 1)
-        dtt = t[j2] - t[i2]
-        good &= ok[i2] & ok[j2] & (dtt > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(good, np.hypot(x[j2] - x[i2], y[j2] - y[i2]) / np.where(dtt > 0, dtt, 1.0), nan)
+    def step(i, j, good):
+        dt = t[j] - t[i]
+        good &= dt > 0
+        dx, dy = x[j] - x[i], y[j] - y[i]
+        d2 = dx * dx + (dy * dy * a2 if a2 != 1.0 else dy * dy)
+        with np.errstate(invalid="ignore"):
+            return good, d2 < thr2 * (dt * dt)
 
-    cen = step(idx - 1, idx + 1)
-    fwd = step(idx, idx + 1)
-    bwd = step(idx - 1, idx)
-    v = np.where(np.isfinite(cen), cen, np.where(np.isfinite(fwd), fwd, bwd))
-    return np.where(ok[idx] & np.isfinite(v), v, np.inf)
+    nxt = np.minimum(idx + 1, n - 1)
+    prv = np.maximum(idx - 1, 0)
+    f_ok, f_slow = step(idx, nxt, (idx + 1 < n) & ok[nxt])
+    b_ok, b_slow = step(prv, idx, (idx >= 1) & ok[prv])
+    return np.where(f_ok, f_slow, b_ok & b_slow)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Public API
 
 
-def _as_arrays(t_s, x, y, valid):
-    t = np.asarray(t_s, dtype=np.float64).ravel()
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
+def _as_arrays(t_s, x, y, valid, *, want_range: bool = False):
+    """float64 views (copies only when needed) and ``ok`` = finite t, x, y (and valid).
+
+    ``ok`` is built in cache-sized chunks (one pass instead of five full-size temporaries). With
+    ``want_range`` also returns max |x|, |y| over the ok samples (for the pixel check; 0 when none).
+    """
+    t = np.ascontiguousarray(t_s, dtype=np.float64).ravel()
+    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    y = np.ascontiguousarray(y, dtype=np.float64).ravel()
     if not (t.size == x.size == y.size):
         raise StreamGazeError(f"t_s, x and y must have the same length (got {t.size}, {x.size}, {y.size})")
-    ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y)
+    v = None
     if valid is not None:
         v = np.asarray(valid, dtype=bool).ravel()
         if v.size != t.size:
             raise StreamGazeError(f"valid must have the same length as t_s (got {v.size}, {t.size})")
-        ok &= v
-    return t, x, y, ok
+    n = t.size
+    ok = np.empty(n, bool)
+    step = 4 * CHUNK
+
+    def part(lo: int, hi: int) -> float:
+        tmp = np.empty(min(hi - lo, step), bool)
+        big = 0.0
+        for a in range(lo, hi, step):
+            b = min(a + step, hi)
+            o, w = ok[a:b], tmp[:b - a]
+            xa, ya = x[a:b], y[a:b]
+            np.isfinite(xa, out=o)
+            np.isfinite(ya, out=w)
+            o &= w
+            np.isfinite(t[a:b], out=w)
+            o &= w
+            if v is not None:
+                o &= v[a:b]
+            if want_range:  # NaN-ignoring range first; the masked one only if a value beyond 2 is seen
+                r = max(np.fmax.reduce(xa), -np.fmin.reduce(xa), np.fmax.reduce(ya), -np.fmin.reduce(ya))
+                if r > 2.0 and o.any():
+                    xo, yo = xa[o], ya[o]
+                    r = max(xo.max(), -xo.min(), yo.max(), -yo.min())
+                big = max(big, r) if o.any() else big
+        return big
+
+    big = max(parallel_ranges(part, 0, n), default=0.0) if n else 0.0
+    return t, x, y, ok, big
 
 
 def get_detector(name: str):
@@ -231,10 +302,9 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
     """
     det = get_detector(detector)
     params = check_params("detect()", params, getattr(det, "defaults", {}))
-    t, xx, yy, ok = _as_arrays(t_s, x, y, valid)
+    t, xx, yy, ok, big = _as_arrays(t_s, x, y, valid, want_range=deg_per_unit is None)
     if deg_per_unit is None:
-        finite = np.abs(np.concatenate((xx[ok], yy[ok])))
-        if finite.size and np.nanmax(finite) > 2.0:
+        if big > 2.0:
             raise StreamGazeError("x, y look like pixels (values > 2): pass deg_per_unit (degrees per pixel)")
         deg_per_unit = DEFAULT_DEG_PER_UNIT
     if t.size == 0 or not ok.any():
@@ -246,33 +316,48 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
 
 
 def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray) -> pa.Table:
-    """Times, centroids of the ok samples, and counts of events [s, e): one ``np.add.reduceat`` per column
-    over the interleaved bounds (no cumulative sum over the whole recording)."""
-    if s.size:
-        bounds = np.empty(2 * s.size, np.int64)
-        bounds[0::2], bounds[1::2] = s, e
-        pad = np.concatenate  # reduceat needs indices < len: append one zero element
-        lo, hi = int(s[0]), int(e[-1])
-        okl = ok[lo:hi]
-        b = bounds - lo
-        seg_ok = pad((okl, [False]))
-        n = np.add.reduceat(seg_ok.astype(np.int64), b)[0::2].astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mx = np.add.reduceat(pad((np.where(okl, x[lo:hi], 0.0), [0.0])), b)[0::2] / n
-            my = np.add.reduceat(pad((np.where(okl, y[lo:hi], 0.0), [0.0])), b)[0::2] / n
-        t0, t1 = t[s], t[e - 1]
-    else:
-        n = mx = my = t0 = t1 = np.zeros(0)
+    """Times, centroids of the ok samples, and counts of events [s, e), built from numpy arrays.
+
+    One ``np.add.reduceat`` per coordinate over the interleaved bounds (s0, e0, s1, e1, ..., s_last) of the
+    slice [s0, e_last): the even entries are the events' sums, no cumulative sum and no copy of x or y.
+    Not-ok samples inside events (only some detectors keep them, e.g. ``streamgaze_dwell``) are located
+    from the few ``~ok`` positions; only then are masked copies of the events' span made.
+    """
+    if not s.size:
+        z = np.zeros(0)
+        return _table(s, e, z, z, z, z, np.zeros(0, np.int64))
+    lo, hi = int(s[0]), int(e[-1])
+    bounds = np.empty(2 * s.size - 1, np.int64)
+    bounds[0::2] = s - lo
+    bounds[1::2] = e[:-1] - lo
+    n = e - s
+    xs, ys = x[lo:hi], y[lo:hi]
+    bad = np.flatnonzero(~ok[lo:hi]) + lo
+    if bad.size:
+        k = np.searchsorted(s, bad, side="right") - 1
+        inside = (k >= 0) & (bad < e[np.maximum(k, 0)])
+        if inside.any():
+            n = n - np.bincount(k[inside], minlength=s.size)
+            okl = ok[lo:hi]
+            xs, ys = np.where(okl, xs, 0.0), np.where(okl, ys, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nf = n.astype(np.float64)
+        mx = np.add.reduceat(xs, bounds)[0::2] / nf
+        my = np.add.reduceat(ys, bounds)[0::2] / nf
+    return _table(s, e, t[s], t[e - 1], mx, my, n)
+
+
+def _table(s, e, t0, t1, mx, my, n) -> pa.Table:
     return pa.table(
         {
-            "start_idx": pa.array(s, pa.int64()),
-            "end_idx": pa.array(e, pa.int64()),
-            "t_start": pa.array(t0, pa.float64()),
-            "t_end": pa.array(t1, pa.float64()),
-            "x": pa.array(mx, pa.float64()),
-            "y": pa.array(my, pa.float64()),
-            "n_samples": pa.array(n.astype(np.int64), pa.int64()),
-            "duration_s": pa.array(t1 - t0, pa.float64()),
+            "start_idx": pa.array(np.asarray(s, np.int64)),
+            "end_idx": pa.array(np.asarray(e, np.int64)),
+            "t_start": pa.array(np.asarray(t0, np.float64)),
+            "t_end": pa.array(np.asarray(t1, np.float64)),
+            "x": pa.array(np.asarray(mx, np.float64)),
+            "y": pa.array(np.asarray(my, np.float64)),
+            "n_samples": pa.array(np.asarray(n, np.int64)),
+            "duration_s": pa.array(np.asarray(t1, np.float64) - t0),
         }
     )
 
@@ -386,6 +471,56 @@ def scene_consistent(
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Scene motion (for the head-motion-compensated I-VT, ``ivt_flow``)
+
+_FLOW_CACHE: dict = {}
+
+
+def scene_flow(video_path: str | Path, *, width: int = 160, fps: float | None = None):
+    """Global scene motion of a video: ``(fps, dx, dy)`` with ``dx[k], dy[k]`` the displacement of the scene
+    content from frame k to k + 1 in normalised image units (fraction of the width / height).
+
+    Frames are read in order, converted to grey and downscaled to ``width`` px; OpenCV's Farneback dense
+    flow between consecutive frames, and its median over the image (robust to hands and moving objects),
+    is the frame pair's motion. Cached per (path, size, mtime, width).
+    """
+    import cv2
+
+    from .video import _capture
+
+    path = Path(video_path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, int(width))
+    if key not in _FLOW_CACHE:
+        cap = _capture(path)
+        try:
+            vfps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            dxs, dys = [], []
+            prev = None
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                h, w = frame.shape[:2]
+                sw = max(16, min(int(width), w))
+                sh = max(16, int(round(h * sw / w)))
+                g = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (sw, sh), interpolation=cv2.INTER_AREA)
+                if prev is not None:
+                    f = cv2.calcOpticalFlowFarneback(prev, g, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+                    dxs.append(float(np.median(f[..., 0])) / sw)
+                    dys.append(float(np.median(f[..., 1])) / sh)
+                prev = g
+        finally:
+            cap.release()
+        _FLOW_CACHE[key] = (vfps, np.asarray(dxs), np.asarray(dys))
+    vfps, dx, dy = _FLOW_CACHE[key]
+    fps = fps or vfps
+    if not fps or fps <= 0:
+        raise StreamGazeError(f"{path}: cannot tell the video's frame rate; pass video_fps")
+    return float(fps), dx, dy
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Pipeline stage
 
 
@@ -424,6 +559,13 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
                 kw = dict(det_params)
                 if "aspect" in det_defaults and "aspect" not in kw and W and H:
                     kw["aspect"] = H / W
+                if "video_path" in det_defaults and not kw.get("video_path"):
+                    if not m.get("path"):
+                        raise InputError(store_path, f"detector {detector} needs the scene video of {vid!r}; "
+                                         "ingest it with --video")
+                    kw["video_path"] = m["path"]
+                    if "video_fps" in det_defaults and not kw.get("video_fps") and m.get("fps"):
+                        kw["video_fps"] = float(m["fps"])
                 fx = detect(
                     g["t_s"].to_numpy(), _f(g["x"]), _f(g["y"]),
                     g["valid"].fill_null(False).to_numpy(zero_copy_only=False),
