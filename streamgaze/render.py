@@ -141,6 +141,37 @@ def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radi
     return written
 
 
+def overlay_frames(cap, fps: float, track: GazeTrack, size: tuple[int, int], fov_radius: float, *, first: int = 0,
+                   last: int | None = None, step: int = 1, stop=None):
+    """Frames ``first``..``last`` (inclusive; to the end when None) of an open capture, every ``step``-th kept,
+    resized to ``size``, with the gaze drawn: what the overlay video and the review clips show."""
+    import cv2
+
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    known_last = last if last is not None else int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) - 1
+    gx, gy, _ = track.at(np.arange(first, max(known_last, first) + 1) / fps, 1.0 / fps)  # frame i shows i / fps
+    i = first
+    while (last is None or i <= last) and not (stop is not None and stop.is_set()):
+        if (i - first) % step:
+            if not cap.grab():  # a skipped frame: decoded, never converted
+                break
+            i += 1
+            continue
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if size != (w, h):
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        k = i - first
+        if k < len(gx):
+            x, y = gx[k], gy[k]
+        else:  # the container under-reported its frame count
+            xs, ys, _ = track.at([i / fps], 1.0 / fps)
+            x, y = xs[0], ys[0]
+        yield draw_gaze(frame, x, y, fov_radius)
+        i += 1
+
+
 def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius: float, scale: float,
                 out_fps: float | None = None) -> Path:
     """Decode and draw in a thread, encode in this one (OpenCV releases the GIL in both), bounded queue."""
@@ -159,8 +190,6 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     size = (max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)) if scale != 1.0 else (w, h)
-    # Gaze for every frame at once (frame i is shown at i / fps).
-    gx, gy, _ = track.at(np.arange(max(n, 1)) / fps, 1.0 / fps)
     out = out_dir / f"{v['video_id']}_overlay.mp4"
     tmp = out.with_name(out.stem + ".part.mp4")
     frames: queue.Queue = queue.Queue(maxsize=64)
@@ -169,25 +198,8 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
 
     def produce() -> None:
         try:
-            i = 0
-            while not stop.is_set():
-                if i % step:
-                    if not cap.grab():  # a skipped frame: decoded, never converted
-                        break
-                    i += 1
-                    continue
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if size != (w, h):
-                    frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-                if i < len(gx):
-                    draw_gaze(frame, gx[i], gy[i], fov_radius)
-                else:  # the container under-reported its frame count
-                    x, y, _ = track.at([i / fps], 1.0 / fps)
-                    draw_gaze(frame, x[0], y[0], fov_radius)
+            for frame in overlay_frames(cap, fps, track, size, fov_radius, step=step, stop=stop):
                 frames.put(frame)
-                i += 1
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             failure.append(exc)
         finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..render import FOV_RADIUS, GazeTrack, draw_gaze, resolve_video_path
+from ..render import FOV_RADIUS, GazeTrack, overlay_frames, resolve_video_path
 
 MAX_WIDTH = 320
 MAX_FPS = 10.0
@@ -91,18 +91,8 @@ def render_clip(src: Path, fps: float, track: GazeTrack, start: float, end: floa
             raise InputError(tmp, f"OpenCV cannot write {FOURCC} video here")
         written = 0
         try:
-            for i in range(first, last + 1):
-                if (i - first) % step:
-                    if not cap.grab():
-                        break
-                    continue
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if size != (w, h):
-                    frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-                x, y, _ = track.at([i / fps], 1.0 / fps)
-                writer.write(draw_gaze(frame, x[0], y[0], fov_radius))
+            for frame in overlay_frames(cap, fps, track, size, fov_radius, first=first, last=last, step=step):
+                writer.write(frame)
                 written += 1
         finally:
             writer.release()
