@@ -83,6 +83,7 @@ def main(argv: list[str]) -> None:
                 prof = cProfile.Profile()
                 results = prof.runcall(generate, ro, tasks, 0)
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+                pstats.Stats(prof).sort_stats("tottime").print_stats(25)
             else:
                 results = generate(ro, tasks, seed=0)
         t2 = time.perf_counter()

@@ -105,3 +105,38 @@ def test_events_table_masks_invalid_samples_inside_events(seed):
     for (a, b), r in zip(zip(*s), tb.to_pylist()):
         assert r["n_samples"] == ok[a:b].sum()
         assert r["x"] == pytest.approx(x[a:b][ok[a:b]].mean()) and r["y"] == pytest.approx(y[a:b][ok[a:b]].mean())
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 14])
+def test_idt_chunked_pass_equals_sequential_reference(seed, chunk, monkeypatch):
+    """The good-start pass works in chunks: chunk boundaries, windows longer than a chunk, constant offsets
+    (even sampling), uneven and duplicate timestamps (window lengths varying inside a chunk), gaps, invalid
+    samples and several minimum durations / sample counts all give the sequential result."""
+    import streamgaze_builtin.detectors as d
+
+    monkeypatch.setattr(d, "IDT_CHUNK", chunk)
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(1, 2500))
+    kind = seed % 4
+    if kind == 0:
+        t = np.arange(n) / 200.0
+    elif kind == 1:
+        t = np.cumsum(rng.choice([0.0, 0.004, 0.005], n))  # duplicates
+    elif kind == 2:
+        t = np.cumsum(rng.uniform(0.001, 0.05, n))
+    else:
+        t = np.cumsum(rng.choice([0.008, 0.0085, 0.009, 0.2], n, p=[0.4, 0.3, 0.29, 0.01]))
+    seg = np.cumsum(rng.random(n) < 0.02)
+    c = rng.uniform(0, 1, (seg[-1] + 1, 2))
+    x = c[seg, 0] + rng.normal(0, 0.003, n)
+    y = c[seg, 1] + rng.normal(0, 0.003, n)
+    x[rng.random(n) < float(rng.choice([0.0, 0.02, 0.2]))] = np.nan
+    valid = rng.random(n) > 0.01
+    D = float(rng.choice([0.005, 0.02, 0.05]))
+    min_ms = float(rng.choice([20.0, 80.0, 300.0]))
+    min_s = int(rng.choice([1, 3, 10]))
+    got = detect(t, x, y, valid, detector="idt", dispersion_units=D, min_duration_ms=min_ms, min_samples=min_s)
+    ok = np.isfinite(x) & np.isfinite(y) & valid
+    ref = reference_idt(t, x, y, ok, D, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)))
+    assert list(zip(got["start_idx"].to_pylist(), got["end_idx"].to_pylist())) == ref

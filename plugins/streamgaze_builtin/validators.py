@@ -60,6 +60,19 @@ class WordValidator:
         return self.reason if any(self.hit(t) for t in _texts(item)) else None
 
 
+@lru_cache(maxsize=65536)
+def _near_duplicate(ca: str, cb: str, min_ratio: float, min_len: int) -> bool:
+    """The pair test of `NearDuplicateOptions` on compacted keys (cached: the same pairs recur across questions)."""
+    if ca == cb:
+        return True
+    if min(len(ca), len(cb)) < min_len:
+        return False
+    if _one_transposition(ca, cb):
+        return True
+    return SequenceMatcher(None, ca, cb, autojunk=False).ratio() >= min_ratio
+
+
+@lru_cache(maxsize=65536)
 def _compact(text: str) -> str:
     return "".join(ch for ch in names.key(text) if ch.isalnum())
 
@@ -85,14 +98,7 @@ class NearDuplicateOptions:
     min_len: int = 5
 
     def pair(self, a: str, b: str) -> bool:
-        ca, cb = _compact(a), _compact(b)
-        if ca == cb:
-            return True
-        if min(len(ca), len(cb)) < self.min_len:
-            return False
-        if _one_transposition(ca, cb):
-            return True
-        return SequenceMatcher(None, ca, cb, autojunk=False).ratio() >= self.min_ratio
+        return _near_duplicate(_compact(a), _compact(b), self.min_ratio, self.min_len)
 
     def __call__(self, item: dict) -> str | None:
         options = list(item.get("options", ()))
