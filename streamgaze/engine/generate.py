@@ -23,7 +23,7 @@ from ..errors import PluginError, StreamGazeError
 from ..progress import stage
 from ..templates import render
 from . import Candidate, Draft, Skip, names
-from .rng import candidate_rng, choice
+from .rng import LazyRng, candidate_rng, candidate_seed, choice
 from .timeline import Timeline, load_timelines, ms
 
 OPTION_COUNT = 4
@@ -235,7 +235,7 @@ def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -
         raise PluginError(task.source.plugin, f"task {spec.id} candidates (video {video.video_id})", exc) from exc
     for cand in candidates:
         time_s = ms(question_time(task, cand, video))
-        rng = candidate_rng(seed, video.video_id, spec.id, cand.key)
+        rng = LazyRng(candidate_seed(seed, video.video_id, spec.id, cand.key))
         past = video.before(time_s)
         try:
             result = logic.build(cand, past, params, rng, video=video)

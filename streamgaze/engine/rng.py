@@ -11,10 +11,28 @@ from . import names
 T = TypeVar("T")
 
 
+def candidate_seed(global_seed: int, video_id: str, task_id: str, key: str) -> int:
+    """s of tasks.md 1.4: the first 8 bytes (big-endian) of sha256("{global_seed}|{video_id}|{task_id}|{key}")."""
+    digest = hashlib.sha256(f"{global_seed}|{video_id}|{task_id}|{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def candidate_rng(global_seed: int, video_id: str, task_id: str, key: str) -> np.random.Generator:
     """One generator per candidate (tasks.md 1.4): a stable key, so a skip never shifts another's draws."""
-    digest = hashlib.sha256(f"{global_seed}|{video_id}|{task_id}|{key}".encode("utf-8")).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+    return np.random.default_rng(candidate_seed(global_seed, video_id, task_id, key))
+
+
+class LazyRng:
+    """A candidate's generator, made on first use: most skipped candidates never draw, and making one costs
+    more than most of their checks. Draws are exactly those of `candidate_rng`."""
+
+    def __init__(self, seed: int):
+        self._seed, self._rng = seed, None
+
+    def __getattr__(self, name):
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._seed)
+        return getattr(self._rng, name)
 
 
 def choice(rng: np.random.Generator, pool, kind: names.Kind = "object"):

@@ -6,6 +6,7 @@ candidate's generator; the engine checks they are distinct and free of every rea
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import permutations
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,12 @@ class GsmParams(BaseModel):
 
 def sequence_text(groups) -> str:
     """``{a,b}>{c}>{d,e}``: names sorted by key inside each group, groups in order."""
-    return ">".join("{" + ",".join(names.sorted_by_key(g)) + "}" for g in groups)
+    return ">".join(_group_text(frozenset(g)) for g in groups)
+
+
+@lru_cache(maxsize=65536)
+def _group_text(group: frozenset[str]) -> str:
+    return "{" + ",".join(names.sorted_by_key(group)) + "}"
 
 
 def _has_equal_neighbours(groups) -> bool:
