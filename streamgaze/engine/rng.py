@@ -29,9 +29,11 @@ class LazyRng:
     def __init__(self, seed: int):
         self._seed, self._rng = seed, None
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # only reached before the first draw, or for a method not bound below
         if self._rng is None:
             self._rng = np.random.default_rng(self._seed)
+            for method in ("integers", "permutation", "choice", "random"):
+                setattr(self, method, getattr(self._rng, method))
         return getattr(self._rng, name)
 
 

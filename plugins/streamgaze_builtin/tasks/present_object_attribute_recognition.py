@@ -28,6 +28,14 @@ class Params(PresentParams):
 
 def values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
     """A row's valid values for one attribute, in the labeller's order (the first is the primary value)."""
+    memo = row.__dict__.setdefault("_oar_values", {})  # rows are shared by every candidate of a video
+    found = memo.get((attribute, invalid))
+    if found is None:
+        found = memo[(attribute, invalid)] = _values_of(row, attribute, invalid)
+    return found
+
+
+def _values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
     raw = row.values.get(attribute)
     items = raw if isinstance(raw, (list, tuple)) else (raw,)
     return _valid_values(tuple(v for v in items if isinstance(v, (str, int, float)) and not isinstance(v, bool)), invalid)
