@@ -183,7 +183,7 @@ def read_text_table(
         if cm and int(cm.group(1)) < len(names):
             col = names[int(cm.group(1))]
         msg = re.sub(r"^In CSV column #\d+: ", "", msg)
-        row = _first_bad_row_headerless(path, names, col, types.get(col), delimiter, skip_rows) if col else None
+        row = _first_bad_row(path, col, types.get(col), delimiter, names, skip_rows) if col else None
         raise InputError(path, f"cannot parse: {msg}", row=row, column=col) from None
     if bad:
         b = bad[0]
@@ -203,8 +203,10 @@ def _first_short_row(path: Path, n_fields: int, delimiter: str, skip: int) -> in
     return None
 
 
-def _first_bad_row_headerless(path, names, col, typ, delimiter, skip_rows) -> int | None:
-    """Error path only: the file line of the first value of ``col`` that does not convert to ``typ``."""
+def _first_bad_row(path: Path, col: str, typ: pa.DataType, delimiter: str, names: list[str] | None = None,
+                   skip_rows: int = 0) -> int | None:
+    """Error path only: the file line of the first value of ``col`` that does not convert to ``typ`` (a file with
+    a header line, or, with ``names``, a headerless one whose data start after ``skip_rows`` lines)."""
     try:
         raw = pacsv.read_csv(
             path,
@@ -214,26 +216,15 @@ def _first_bad_row_headerless(path, names, col, typ, delimiter, skip_rows) -> in
         )[col]
     except pa.ArrowInvalid:
         return None
+    first_line = skip_rows + 1 if names else 2
     for i, v in enumerate(raw.to_pylist()):
         if v is None or v.strip() == "":
             continue
         try:
             pa.scalar(v).cast(typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return i + 1 + skip_rows
+            return i + first_line
     return None
-
-
-def _first_bad_row(path: Path, col: str, typ: pa.DataType, delimiter: str) -> int | None:
-    """Error path only: the line number of the first value of ``col`` that does not convert to ``typ``."""
-    try:
-        raw = pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(include_columns=[col], column_types={col: pa.string()}),
-        )[col]
-    except pa.ArrowInvalid:
-        return None
     for i, v in enumerate(raw.to_pylist()):
         if v is None or v.strip() == "":
             continue
