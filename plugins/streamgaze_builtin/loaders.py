@@ -12,12 +12,15 @@
 - ``tobii-tx300``: Tobii TX300 SDK TSV, both eyes averaged where valid (validity <= 1).
 - ``eyelink-edf``: SR Research EDF through ``eyelinkio`` (optional extra ``edf``).
 - ``actions-csv``: ``t_start,t_end,label`` in seconds; ``egtea-actions``: EGTEA action split files.
+- ``egoexolearn-actions``: EgoExoLearn per-video annotation JSON (``start``, ``end``, ``textAttribute_en``).
+- ``holoassist-actions``: HoloAssist annotation JSON, "Fine grained action" events as "verb noun".
 
 Pupil's ``norm_pos`` has a **bottom-left origin** (y up), so y = 1 - norm_pos_y for both Pupil formats
 (StreamGaze's own Ego4D parser did not flip; we do).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -682,6 +685,130 @@ class EgteaActionsLoader:
         return {"actions": table}
 
 
+def _read_json(path: Path):
+    require_file(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg}, column {exc.colno})", row=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text") from None
+
+
+def _json_actions(path: Path, t0: list, t1: list, labels: list, fields: tuple[str, str, str], rows: list[int],
+                  what: str) -> pa.Table:
+    """Action rows read from JSON records, checked by `validate_actions`; an error names the record (1-based
+    ``row`` = its place in the file's list, ``what`` says which list) and the JSON field."""
+    from streamgaze.ingest import validate_actions
+
+    column = dict(zip(("t_start", "t_end", "label"), fields))
+    for name, values in (("t_start", t0), ("t_end", t1)):
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                raise InputError(path, f"{what}: time is missing or not a number", row=rows[i], column=column[name])
+            try:
+                values[i] = float(v)
+            except ValueError:
+                raise InputError(path, f"{what}: time is not a number", row=rows[i], column=column[name]) from None
+    for i, v in enumerate(labels):
+        if not isinstance(v, str):
+            raise InputError(path, f"{what}: label is missing or not text", row=rows[i], column=column["label"])
+    table = pa.table({"t_start": pa.array(t0, pa.float64()), "t_end": pa.array(t1, pa.float64()),
+                      "label": pa.array(labels, pa.string())})
+    try:
+        return validate_actions(path, table)
+    except InputError as exc:  # validate_actions counts CSV lines (header = row 1); here rows are records
+        raise InputError(path, f"{what}: {exc.problem}", row=rows[(exc.row or 2) - 2],
+                         column=column.get(exc.column or "", exc.column)) from None
+
+
+def _segment_list(path: Path, data, video_id: str | None):
+    """The segment records of an EgoExoLearn file: the file's list itself, or the one list-valued entry of an
+    object (``{"annotations": [...]}``, or the video's own entry of ``{video_id: [...]}``)."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        if video_id in data and isinstance(data[video_id], list):
+            return data[video_id]
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            return lists[0]
+    raise InputError(path, "expected a JSON list of segments (start, end, textAttribute_en), or an object holding one")
+
+
+class EgoExoLearnActionsLoader:
+    """EgoExoLearn per-video fine-grained annotation JSON: segments with start, end (s) and textAttribute_en."""
+
+    name = "egoexolearn-actions"
+
+    def default_video_id(self, paths: list[Path]) -> str:
+        return Path(paths[0]).stem
+
+    def __call__(self, ctx: LoadContext) -> dict[str, pa.Table]:
+        tables = []
+        for path in ctx.paths:
+            segments = _segment_list(path, _read_json(path), ctx.video_id)
+            t0, t1, labels, rows = [], [], [], []
+            for i, seg in enumerate(segments):
+                if not isinstance(seg, dict):
+                    raise InputError(path, "segment is not a JSON object", row=i + 1)
+                t0.append(seg.get("start"))
+                t1.append(seg.get("end"))
+                label = seg.get("textAttribute_en")
+                labels.append(label.strip() if isinstance(label, str) else label)
+                rows.append(i + 1)
+            tables.append(_json_actions(path, t0, t1, labels, ("start", "end", "textAttribute_en"), rows, "segment"))
+        table = pa.concat_tables(tables).sort_by([("t_start", "ascending"), ("t_end", "ascending")])
+        if table.num_rows == 0:
+            raise InputError(ctx.paths[0], "no segments")
+        return {"actions": table}
+
+
+#: HoloAssist's event label of the fine-grained actions, and the attribute names of their parts.
+HOLOASSIST_FINE = "Fine grained action"
+HOLOASSIST_VERB, HOLOASSIST_NOUN = "Verb", "Noun"
+
+
+class HoloAssistActionsLoader:
+    """HoloAssist annotation JSON (list of {video_name, events}): "Fine grained action" events as "verb noun"."""
+
+    name = "holoassist-actions"
+
+    def __call__(self, ctx: LoadContext) -> dict[str, pa.Table]:
+        tables, skipped, found = [], 0, False
+        for path in ctx.paths:
+            data = _read_json(path)
+            videos = data if isinstance(data, list) else [data]
+            for v, video in enumerate(videos):
+                if not isinstance(video, dict) or not isinstance(video.get("events", []), list):
+                    raise InputError(path, "expected a list of videos, each {video_name, events: [...]}", row=v + 1)
+                if video.get("video_name") != ctx.video_id:
+                    continue
+                found = True
+                t0, t1, labels, rows = [], [], [], []
+                for i, ev in enumerate(video.get("events", [])):
+                    if not isinstance(ev, dict) or ev.get("label") != HOLOASSIST_FINE:
+                        continue
+                    attrs = ev.get("attributes") if isinstance(ev.get("attributes"), dict) else {}
+                    parts = [attrs.get(HOLOASSIST_VERB), attrs.get(HOLOASSIST_NOUN)]
+                    parts = [p.strip() for p in parts if isinstance(p, str) and p.strip()]
+                    if len(parts) < 2:
+                        skipped += 1
+                        continue
+                    t0.append(ev.get("start"))
+                    t1.append(ev.get("end"))
+                    labels.append(" ".join(parts))
+                    rows.append(i + 1)
+                tables.append(_json_actions(path, t0, t1, labels, ("start", "end", "attributes"), rows,
+                                            f"video {ctx.video_id!r} event"))
+        if not found:
+            raise InputError(ctx.paths[0], f"no video {ctx.video_id!r} (pass --video-id)")
+        if skipped:
+            ctx.notes.append(f"{skipped} fine-grained event(s) without a verb or a noun skipped")
+        table = pa.concat_tables(tables).sort_by([("t_start", "ascending"), ("t_end", "ascending")])
+        return {"actions": table}
+
+
 @hookimpl
 def streamgaze_gaze_loaders():
     return {
@@ -698,4 +825,6 @@ def streamgaze_gaze_loaders():
         "eyelink-edf": EyeLinkEdfLoader(),
         "actions-csv": ActionsCsvLoader(),
         "egtea-actions": EgteaActionsLoader(),
+        "egoexolearn-actions": EgoExoLearnActionsLoader(),
+        "holoassist-actions": HoloAssistActionsLoader(),
     }

@@ -1,15 +1,38 @@
-"""FAP (tasks.md 2.8): from the recent fixation pattern, which action will the user do next?"""
+"""FAP (tasks.md 2.8): from the recent fixation pattern, which action will the user do next?
+
+Optional rewording (``fap_reword: true``, off by default): an OpenAI-compatible model turns each action label
+into a short sentence (greedy, cached per raw label by `streamgaze.llm`). The options are drawn from the raw
+labels exactly as without rewording (same draws, same letters); only the shown texts change. If two reworded
+options conflict (`names.conflict`, kind "label"), look alike (the near-duplicate validator's pair test), a
+reworded distractor conflicts with a reworded member of X, or a rewording is empty or too long, the question
+keeps the cleaned labels.
+"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
 
 from streamgaze import hookimpl
 from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
+from streamgaze.engine.generate import OPTION_COUNT, draw_distractors
 from streamgaze.engine.timeline import ms
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_future_action_prediction"
 KIND = "label"
+
+#: Params that only matter with ``fap_reword``; left out of the dumped params (and so of the generation
+#: report) when rewording is off, so default output stays byte-identical. The key is never dumped.
+REWORD_FIELDS = ("fap_reword_model", "fap_reword_base_url", "fap_reword_api_key", "fap_reword_cache_dir",
+                 "fap_reword_max_words")
+
+REWORD_SYSTEM = (
+    "You rewrite short action labels from first-person (egocentric) videos as answer options of a quiz. "
+    "Reply with one short sentence in the imperative mood, at most {max_words} words, that keeps the label's "
+    "meaning exactly and adds no new objects or details. Reply with the sentence only."
+)
 
 
 class Params(BaseModel):
@@ -23,15 +46,74 @@ class Params(BaseModel):
     fap_max_gap_s: float = Field(60.0, gt=0)
     fap_drop_leaky_context: bool = True
     fap_leak_min_letters: int = Field(4, ge=1, description="context words this long may not be words of the answer")
-    fap_reword: bool = Field(False, description="LLM rewording of labels (no rewording helper ships yet)")
+    fap_reword: bool = Field(False, description="reword labels into short sentences with an LLM (tasks.md 2.8)")
+    fap_reword_model: str | None = Field(None, description="model name; else STREAMGAZE_LLM_MODEL")
+    fap_reword_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; else STREAMGAZE_LLM_BASE_URL")
+    fap_reword_api_key: SecretStr | None = Field(None, exclude=True, description="else OPENAI_API_KEY; never written")
+    fap_reword_cache_dir: str | None = Field(None, description="else STREAMGAZE_LLM_CACHE or ~/.cache/streamgaze/llm")
+    fap_reword_max_words: int = Field(12, ge=1, description="a longer rewording counts as failed")
 
     @model_validator(mode="after")
     def _check(self):
         if self.fap_min_gap_s > self.fap_max_gap_s:
             raise ValueError("fap_min_gap_s must not exceed fap_max_gap_s")
-        if self.fap_reword:
-            raise ValueError("fap_reword needs an LLM rewording helper, and none is available; set it to false")
+        if self.fap_reword and not (self.fap_reword_model or os.environ.get("STREAMGAZE_LLM_MODEL")):
+            raise ValueError("fap_reword needs a model: set fap_reword_model or STREAMGAZE_LLM_MODEL")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        data = handler(self)
+        if not self.fap_reword:
+            for name in REWORD_FIELDS:
+                data.pop(name, None)
+        return data
+
+
+@lru_cache(maxsize=8)
+def _llm(model, base_url, api_key, cache_dir):
+    from streamgaze.llm import CachedLLM
+
+    return CachedLLM.from_settings(model, base_url, api_key, cache_dir, what="fap_reword")
+
+
+def reworder(params: Params):
+    """The cached LLM of these params (one per process and setting)."""
+    key = params.fap_reword_api_key.get_secret_value() if params.fap_reword_api_key else None
+    return _llm(params.fap_reword_model, params.fap_reword_base_url, key, params.fap_reword_cache_dir)
+
+
+def reword(label: str, params: Params) -> str | None:
+    """The short sentence for one raw label, or None when the model's answer is unusable."""
+    system = REWORD_SYSTEM.format(max_words=params.fap_reword_max_words)
+    text = reworder(params).complete(label, system=system)
+    lines = [ln.strip().strip("\"'`").strip() for ln in text.splitlines() if ln.strip()]
+    if not lines or not names.clean(lines[0]):
+        return None
+    sentence = " ".join(lines[0].split())
+    return sentence if len(sentence.split(" ")) <= params.fap_reword_max_words else None
+
+
+def _reworded_options(answer: str, distractors: list[str], exclude: list[str], params: Params):
+    """Sentences for the answer, the distractors and X, or None when the question must keep its labels."""
+    raw = [answer, *distractors]
+    texts = {}
+    for label in sorted({*raw, *exclude}):  # a fixed order of requests
+        texts[label] = reword(label, params)
+        if texts[label] is None:
+            return None
+    options = [texts[r] for r in raw]
+    from streamgaze_builtin.validators import NearDuplicateOptions
+
+    near = NearDuplicateOptions()
+    for i, a in enumerate(options):
+        for b in options[i + 1 :]:
+            if names.conflict(a, b, KIND) or near.pair(a, b):
+                return None
+    excluded = names.ConflictSet([texts[x] for x in exclude], KIND)
+    if any(excluded.conflicts(texts[d]) for d in distractors):
+        return None
+    return texts
 
 
 def _assess(e, view, video, params, used: frozenset[str]):
@@ -97,18 +179,31 @@ class NextAction(TaskLogic):
         action = found["action"]
         # X: the answer and every action under way, imminent or plausibly next: its span meets [t, t + max gap].
         exclude = sorted({a.label for a in video.actions if a.t_start <= horizon and a.t_end >= time_s})
+        pool = [a.label for a in video.actions]
+        evidence = {
+            "context_episodes": [u.id for u in found["episodes"]],
+            "context_objects": list(found["objects"]),
+            "action": {"t_start": action.t_start, "t_end": action.t_end, "label": action.label},
+            "gap_s": found["gap"],
+        }
+        common = dict(kind=KIND, context={"context": found["context"]})
+        if not params.fap_reword:
+            return Draft(answer=action.label, pool=pool, exclude=exclude, evidence=evidence, **common)
+        # The engine's own draw, made here so the reworded question has the same options and letters.
+        distractors = draw_distractors(rng, action.label, exclude, pool, (), KIND)
+        if len(distractors) < OPTION_COUNT - 1:
+            return Skip("too_few_distractors")
+        texts = _reworded_options(action.label, distractors, exclude, params)
+        evidence["reworded"] = texts is not None
+        if texts is None:
+            return Draft(answer=action.label, distractors=distractors, exclude=exclude, evidence=evidence, **common)
+        evidence["option_labels"] = {names.clean(texts[r]): r for r in sorted([action.label, *distractors])}
         return Draft(
-            answer=action.label,
-            pool=[a.label for a in video.actions],
-            exclude=exclude,
-            kind=KIND,
-            context={"context": found["context"]},
-            evidence={
-                "context_episodes": [u.id for u in found["episodes"]],
-                "context_objects": list(found["objects"]),
-                "action": {"t_start": action.t_start, "t_end": action.t_end, "label": action.label},
-                "gap_s": found["gap"],
-            },
+            answer=texts[action.label],
+            distractors=[texts[d] for d in distractors],
+            exclude=[texts[x] for x in exclude],
+            evidence=evidence,
+            **common,
         )
 
 

@@ -1,0 +1,187 @@
+"""Cached text generation through an OpenAI-compatible chat-completions endpoint, for the optional LLM steps of
+generation (FAP's label rewording, tasks.md 2.8).
+
+Generation must stay reproducible, so every call is greedy (temperature 0) and cached: first in a small
+in-process dict, then on disk, one JSON file per request keyed by the sha256 of (model, system, prompt). The
+first answer written for a key wins (written beside, then hard-linked into place), and every caller returns
+what the file holds, so reruns and concurrent worker processes give identical text once a key is cached.
+Cache files hold the model, the prompts and the text: never the API key or the base URL.
+
+Configuration: explicit arguments, else ``STREAMGAZE_LLM_BASE_URL``, ``STREAMGAZE_LLM_MODEL``,
+``OPENAI_API_KEY`` (through `streamgaze.openai_client.resolve_api_key`) and ``STREAMGAZE_LLM_CACHE`` (default
+``$XDG_CACHE_HOME/streamgaze/llm`` or ``~/.cache/streamgaze/llm``). Generation is synchronous, so
+`CachedLLM.complete` is a blocking call around the async client of `streamgaze.openai_client`.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StreamGazeError
+from .openai_client import backoff_delay, make_client, redact, resolve_api_key, retryable
+
+ENV_BASE_URL = "STREAMGAZE_LLM_BASE_URL"
+ENV_MODEL = "STREAMGAZE_LLM_MODEL"
+ENV_CACHE = "STREAMGAZE_LLM_CACHE"
+
+#: The in-process cache: (cache folder, key) -> text. Small values; bounded by the labels of a run.
+_MEMORY: dict[tuple[str, str], str] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streamgaze" / "llm"
+
+
+def resolve_model(model: str | None) -> str | None:
+    return model or os.environ.get(ENV_MODEL) or None
+
+
+def resolve_base_url(base_url: str | None) -> str | None:
+    return base_url or os.environ.get(ENV_BASE_URL) or None
+
+
+def cache_key(model: str, prompt: str, system: str | None = None) -> str:
+    """sha256 (hex) of the request's model and prompts: what the cached text depends on."""
+    blob = json.dumps([model, system, prompt], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CachedLLM:
+    """Greedy, cached completions from one model. ``requests`` counts calls that reached the server."""
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    cache_dir: Path | None = None
+    timeout_s: float = 60.0
+    max_attempts: int = 4
+    backoff_s: float = 1.0
+    max_tokens: int = 64
+    requests: int = 0
+    hits: int = 0
+
+    def __post_init__(self):
+        self.base_url = resolve_base_url(self.base_url)
+        self.cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    @classmethod
+    def from_settings(cls, model=None, base_url=None, api_key=None, cache_dir=None, what="the LLM step", **kw):
+        """Explicit settings, else the environment; a one-line error when no model is named."""
+        resolved = resolve_model(model)
+        if not resolved:
+            raise StreamGazeError(f"{what} needs a model: set it in the spec's params or {ENV_MODEL}")
+        base = resolve_base_url(base_url)
+        return cls(resolved, base, resolve_api_key(api_key, base, what), cache_dir, **kw)
+
+    # -- cache -------------------------------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def cached(self, prompt: str, system: str | None = None) -> str | None:
+        """The cached text of a request, or None (never calls the server)."""
+        key = cache_key(self.model, prompt, system)
+        mem = (str(self.cache_dir), key)
+        with _MEMORY_LOCK:
+            if mem in _MEMORY:
+                return _MEMORY[mem]
+        path = self._path(key)
+        try:
+            text = json.loads(path.read_text(encoding="utf-8"))["text"]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StreamGazeError(f"{path}: unreadable LLM cache file ({exc}); delete it to ask again") from exc
+        with _MEMORY_LOCK:
+            _MEMORY[mem] = text
+        return text
+
+    def _store(self, prompt: str, system: str | None, text: str) -> str:
+        """Write the answer unless another process was first; return the text the cache holds."""
+        key = cache_key(self.model, prompt, system)
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"model": self.model, "system": system, "prompt": prompt, "text": text}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, ensure_ascii=False, indent=1)
+                fh.write("\n")
+            try:
+                os.link(tmp, path)  # atomic, and fails if a concurrent writer got there first
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not path.exists():
+                    os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        with _MEMORY_LOCK:
+            _MEMORY.pop((str(self.cache_dir), key), None)
+        return self.cached(prompt, system)
+
+    # -- calls -------------------------------------------------------------------------------------------
+    def complete(self, prompt: str, system: str | None = None) -> str:
+        """The model's greedy answer to ``prompt`` (stripped), from the cache when it holds it."""
+        text = self.cached(prompt, system)
+        if text is not None:
+            self.hits += 1
+            return text
+        text = _run_sync(self._request(prompt, system))
+        return self._store(prompt, system, text)
+
+    async def _request(self, prompt: str, system: str | None) -> str:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        client = make_client(self.api_key or "unused", self.base_url, self.timeout_s)
+        try:
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    self.requests += 1
+                    resp = await client.chat.completions.create(
+                        model=self.model, messages=messages, temperature=0, max_tokens=self.max_tokens
+                    )
+                    content = resp.choices[0].message.content if resp.choices else None
+                    return (content or "").strip()
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    if attempt < self.max_attempts and retryable(exc):
+                        await asyncio.sleep(backoff_delay(attempt, self.backoff_s, exc))
+                        continue
+                    msg = (redact(f"{type(exc).__name__}: {exc}", self.api_key).splitlines() or [""])[0]
+                    raise StreamGazeError(f"LLM request to model {self.model!r} failed after {attempt} attempt(s): {msg}") from None
+        finally:
+            await client.close()
+        raise AssertionError("unreachable")
+
+
+def _run_sync(coro):
+    """Run a coroutine to completion from synchronous code, also when the caller is inside an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
