@@ -1,10 +1,11 @@
-"""Eval benchmarks. Run: python bench/bench_eval.py [n_questions] [--no-render]
+"""Eval benchmarks. Run: python bench/bench_eval.py [n_questions] [--no-render] [--frames-only] [--repeats=N]
 
 1. Throughput of the runner against a loopback OpenAI-compatible server that answers after 300 ms: questions per
    second at 32 requests in flight versus 1 (the reference's sequential loop), and their ratio.
 2. Frame sampling: 16 frames evenly over a 60 s 640x480 24 fps clip (cold: a new capture each time), by seeking
    every frame, by grabbing through the video, by the hybrid reader the eval uses (grab short hops, seek long
-   ones), and by the eval's `VideoContext` (two hybrid readers in parallel); plus resize and JPEG encoding.
+   ones), and by the eval's `VideoContext` with one capture and with two in parallel, decoding only and with the
+   resize and JPEG encoding that is sent; wall time (median, best) and CPU time (median) of N repeats.
 3. Overlay render of that minute (`render overlay`): full size, half size (the default), half size at 12 fps;
    the 3-minute demo video costs about three times these.
 """
@@ -93,18 +94,20 @@ def make_clip(path: Path, seconds: float = 60.0, fps: int = 24, size=(640, 480))
     writer.release()
 
 
-def _median_ms(fn, repeats: int = 7) -> tuple[float, float]:
+def _timed(fn, repeats: int = 7) -> tuple[float, float, float]:
+    """Median and best wall time and median CPU time (time.process_time: all threads of this process) in ms."""
     import statistics
 
-    ts = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        ts.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(ts), min(ts)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return statistics.median(wall), min(wall), statistics.median(cpu)
 
 
-def bench_frames(clip: Path) -> None:
+def bench_frames(clip: Path, repeats: int = 7) -> None:
     import cv2
     import numpy as np
 
@@ -120,10 +123,19 @@ def bench_frames(clip: Path) -> None:
         r.read(idx, gap)
         r.close()
 
-    def context(jpeg: bool):
-        v = VideoContext("bench", clip, fps, 640, 480, n, empty)
-        v.jpegs(idx, overlay=False) if jpeg else v.raw_frames(idx)
-        v.close()
+    def context(jpeg: bool, readers: str | None = None):
+        old = os.environ.get("STREAMGAZE_FRAME_READERS")
+        if readers:
+            os.environ["STREAMGAZE_FRAME_READERS"] = readers
+        try:
+            v = VideoContext("bench", clip, fps, 640, 480, n, empty)
+            v.jpegs(idx, overlay=False) if jpeg else v.raw_frames(idx)
+            v.close()
+        finally:
+            if readers:
+                os.environ.pop("STREAMGAZE_FRAME_READERS", None)
+                if old is not None:
+                    os.environ["STREAMGAZE_FRAME_READERS"] = old
 
     def default_capture():  # what the first harness did: OpenCV's default decoder threads, seek every frame
         cap = cv2.VideoCapture(str(clip))
@@ -132,24 +144,20 @@ def bench_frames(clip: Path) -> None:
             cap.read()
         cap.release()
 
-    def _two(fn):
-        os.environ["STREAMGAZE_FRAME_READERS"] = "2"
-        try:
-            fn(False)
-        finally:
-            os.environ.pop("STREAMGAZE_FRAME_READERS", None)
-
-    print(f"\n16 frames from a 60 s 640x480 24 fps clip (cold capture each time; median / best of 7; {os.cpu_count()} cores):")
+    print(f"\n16 frames from a 60 s 640x480 24 fps clip (cold capture each time; of {repeats}: wall median / best, "
+          f"CPU median; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}):")
     rows = [("seek every frame, default decoder threads", default_capture),
             ("seek every frame, 1 decoder thread", lambda: reader(-1)),
             ("sequential grab through the clip", lambda: reader(10**9)),
             ("hybrid (grab hops <= 16 frames, else seek)", lambda: reader(None)),
-            ("eval: VideoContext (default: 1 hybrid reader)", lambda: context(False)),
-            ("eval: 2 hybrid readers in parallel", lambda: _two(context)),
-            ("eval: + resize + JPEG (what is sent)", lambda: context(True))]
+            ("eval decode, 1 capture", lambda: context(False, "1")),
+            ("eval decode, 2 captures in parallel", lambda: context(False, "2")),
+            ("eval + resize + JPEG (what is sent), 1 capture", lambda: context(True, "1")),
+            ("eval + resize + JPEG, 2 captures in parallel", lambda: context(True, "2")),
+            ("eval + resize + JPEG, default (auto)", lambda: context(True))]
     for name, fn in rows:
-        med, best = _median_ms(fn, 3 if "sequential" in name else 7)
-        print(f"  {name:<48} {med:7.1f} ms  (best {best:.1f})")
+        med, best, cpu = _timed(fn, max(3, repeats // 2) if "sequential" in name else repeats)
+        print(f"  {name:<48} {med:7.1f} ms  (best {best:6.1f}; CPU {cpu:6.1f})", flush=True)
 
 
 def bench_render(clip: Path, tmp: Path) -> None:
@@ -177,10 +185,12 @@ def bench_render(clip: Path, tmp: Path) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(args[0]) if args else 128)
+    reps = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--repeats=")]
+    if "--frames-only" not in sys.argv:
+        main(int(args[0]) if args else 128)
     with tempfile.TemporaryDirectory() as d:
         clip = Path(d) / "clip60.mp4"
         make_clip(clip)
-        bench_frames(clip)
-        if "--no-render" not in sys.argv:
+        bench_frames(clip, reps[0] if reps else 7)
+        if "--no-render" not in sys.argv and "--frames-only" not in sys.argv:
             bench_render(clip, Path(d))

@@ -1,5 +1,5 @@
 """Frames for a clip: which frames (evenly over the clip, always one within a frame period of its end), read by
-seeking with OpenCV, resized (long side <= 512 px), gaze drawn for the overlay mode, JPEG-encoded; plus the
+seeking with OpenCV (two captures in parallel when a core is free), resized (long side <= 512 px), gaze drawn for the overlay mode, JPEG-encoded; plus the
 salience heat map and the scanpath text of tasks.md 3.3. Everything a question needs from the store is
 loaded once per video into a `VideoContext`.
 """
@@ -9,6 +9,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,26 +102,35 @@ class VideoContext:
         reader.close()
 
     def raw_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
-        """Decoded BGR frames by index; with STREAMGAZE_FRAME_READERS=2, large requests are split in contiguous
-        halves read in parallel by two readers (OpenCV releases the GIL while decoding)."""
+        """Decoded BGR frames by index."""
+        return self._read(indices)
+
+    def _read(self, indices: list[int], prepare=None) -> dict:
+        """Frames by index, each passed through ``prepare(frame, idx)`` (if given) in the thread that decoded it.
+        Requests of `PARALLEL_MIN` frames or more are split in contiguous halves read by two captures in parallel
+        (OpenCV releases the GIL while decoding) when `_parallel_ok` says a second core is free, so resizing and
+        JPEG encoding are split too."""
         idx = sorted(set(int(i) for i in indices))
-        if len(idx) >= PARALLEL_MIN and _parallel_ok():
-            half = len(idx) // 2
-            parts = [idx[:half], idx[half:]]
-            readers = [self._reader(), self._reader()]
+        with _in_flight() as active:
+            if len(idx) >= PARALLEL_MIN and _parallel_ok(active):
+                half = len(idx) // 2
+                parts = [idx[:half], idx[half:]]
+                readers = [self._reader(), self._reader()]
+                try:
+                    fut = _pool().submit(readers[1].read, parts[1], None, prepare)
+                    try:
+                        first = readers[0].read(parts[0], None, prepare)
+                    finally:
+                        second = fut.result()
+                finally:
+                    for r in readers:
+                        self._give_back(r)
+                return {**first, **second}
+            reader = self._reader()
             try:
-                fut = _pool().submit(readers[1].read, parts[1])
-                first = readers[0].read(parts[0])
-                second = fut.result()
+                return reader.read(idx, None, prepare)
             finally:
-                for r in readers:
-                    self._give_back(r)
-            return {**first, **second}
-        reader = self._reader()
-        try:
-            return reader.read(idx)
-        finally:
-            self._give_back(reader)
+                self._give_back(reader)
 
     def _prepare(self, frame: np.ndarray, idx: int, overlay: bool) -> np.ndarray:
         """Resize (long side <= MAX_SIDE) and, for the overlay mode, draw the gaze as `render overlay` does."""
@@ -129,7 +139,10 @@ class VideoContext:
         h, w = frame.shape[:2]
         scale = min(1.0, MAX_SIDE / max(h, w))
         if scale < 1.0:
-            frame = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            # bilinear is half the cost of INTER_AREA and indistinguishable from it down to half size (640x480 ->
+            # 512x384: PSNR 51 dB between the two); below half size only INTER_AREA avoids aliasing
+            interp = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
+            frame = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
         if overlay:
             frame = overlay_frame(frame, self.track, idx, self.fps, self.fov_radius)
         return frame
@@ -149,10 +162,12 @@ class VideoContext:
                 self._cache.move_to_end((i, overlay))
         todo = [i for i in idx if i not in have]
         if todo:
-            raw = self.raw_frames(todo)
-            for i in todo:
-                ok, buf = cv2.imencode(".jpg", self._prepare(raw[i], i, overlay), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                have[i] = buf.tobytes()
+
+            def encode(frame: np.ndarray, i: int) -> bytes:  # runs in the decoding thread, right after the decode
+                ok, buf = cv2.imencode(".jpg", self._prepare(frame, i, overlay), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                return buf.tobytes()
+
+            have.update(self._read(todo, encode))
             with self._lock:
                 for i in todo:
                     self._cache[(i, overlay)] = have[i]
@@ -203,7 +218,7 @@ class FrameReader:
     `GRAB_GAP` frames ahead, and seeks otherwise: OpenCV's seek always decodes forward from a keyframe at least
     16 frames back, so a short hop is cheaper by grabbing (bench/bench_eval.py measures both). One decoder
     thread per capture: frame threading makes every seek flush a pipeline, and parallelism comes from reading
-    with two captures instead."""
+    with two captures instead (`VideoContext._read`)."""
 
     def __init__(self, path: Path, video_id: str = ""):
         import cv2
@@ -216,7 +231,8 @@ class FrameReader:
             raise InputError(path, f"cannot open the video of {video_id!r}")
         self.pos = 0  # index of the frame the next read() returns
 
-    def read(self, indices: list[int], grab_gap: int | None = None) -> dict[int, np.ndarray]:
+    def read(self, indices: list[int], grab_gap: int | None = None, prepare=None) -> dict:
+        """Frames ``indices`` by index (BGR arrays, or ``prepare(frame, idx)`` of each if given)."""
         import cv2
 
         gap = GRAB_GAP if grab_gap is None else grab_gap
@@ -234,7 +250,7 @@ class FrameReader:
                 self.pos = -(10**9)  # unknown: seek next time
                 raise InputError(self.path, f"cannot read frame {idx} of {self.video_id!r}")
             self.pos = idx + 1
-            out[idx] = frame
+            out[idx] = frame if prepare is None else prepare(frame, idx)
         return out
 
     def close(self) -> None:
@@ -253,7 +269,36 @@ def _pool():
     return _POOL
 
 
-def _parallel_ok() -> bool:
-    # off by default: the runner already reads several questions at once, and on a loaded 2-core box a second
-    # capture measured slower (bench/bench_eval.py); STREAMGAZE_FRAME_READERS=2 turns it on
-    return os.environ.get("STREAMGAZE_FRAME_READERS", "1") == "2"
+_ACTIVE = 0  # frame requests being read in this process
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _in_flight():
+    global _ACTIVE
+    with _ACTIVE_LOCK:
+        _ACTIVE += 1
+        active = _ACTIVE
+    try:
+        yield active
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE -= 1
+
+
+def _parallel_ok(active: int) -> bool:
+    """Whether a request may take a second capture. STREAMGAZE_FRAME_READERS=1 (never) or 2 (always) decide;
+    otherwise (auto) only when no other request of this process is being read (the runner prepares several
+    questions at once, and then they already keep the cores busy) and the 1-minute load average, which counts
+    this process, leaves about a core free. Two captures cost no more CPU than one (each decodes its own
+    frames), so this only decides whether to take a second core."""
+    mode = os.environ.get("STREAMGAZE_FRAME_READERS", "auto")
+    if mode in ("1", "2"):
+        return mode == "2"
+    cores = os.cpu_count() or 1
+    if cores < 2 or active > 1:
+        return False
+    try:
+        return os.getloadavg()[0] <= cores - 0.5
+    except (AttributeError, OSError):  # no load average (Windows)
+        return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 CHANCE_MCQ = 0.25
 HUMAN = 0.827  # the paper's human mean accuracy (context only; not comparable with demo numbers)
@@ -15,6 +16,43 @@ def _short(task: str) -> str:
     fam, _, rest = task.partition("_")
     words = rest.split("_")
     return f"{fam[:4]}:" + "".join(w[0] for w in words)
+
+
+class _Cell(NamedTuple):
+    """One run's accuracy for one task, as text: ``accuracy`` "0.250", ``interval`` "[0.00, 0.62]", ``missing``
+    ", 2 missing" or ""; ``value`` is the accuracy as a number (the HTML bar's width)."""
+
+    value: float
+    accuracy: str
+    interval: str
+    missing: str
+
+
+class _TaskRow(NamedTuple):
+    task: str
+    family: str
+    n: int
+    chance: str  # "" when the task has no chance level
+    cells: list  # a _Cell per run, None where the run has no accuracy for the task
+
+
+def _task_rows(scores_by_run: dict, names: list[str], tasks: list[str]) -> list[_TaskRow]:
+    """The rows of the accuracy-per-task table, shared by the markdown and HTML renderers (which only format
+    them). A task's family, n and chance come from the first run that scored it."""
+    rows = []
+    for t in tasks:
+        ref = next(s["tasks"][t] for s in scores_by_run.values() if t in s["tasks"])
+        cells = []
+        for n in names:
+            s = scores_by_run[n]["tasks"].get(t)
+            if s is None or s["accuracy"] is None:
+                cells.append(None)
+            else:
+                cells.append(_Cell(s["accuracy"], f"{s['accuracy']:.3f}", f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]",
+                                   f", {s['missing']} missing" if s["missing"] else ""))
+        chance = ref.get("chance")
+        rows.append(_TaskRow(t, ref["family"], ref["n"], "" if chance is None else f"{chance:.2f}", cells))
+    return rows
 
 
 def write_report(scores_by_run: dict, out_dir) -> list[Path]:
@@ -36,18 +74,9 @@ def write_report(scores_by_run: dict, out_dir) -> list[Path]:
     md += ["", "## Accuracy per task (95 % bootstrap interval)", ""]
     md.append("| task | family | n | chance | " + " | ".join(names) + " |")
     md.append("|---|---|---|---|" + "---|" * len(names))
-    for t in tasks:
-        ref = next(s["tasks"][t] for s in scores_by_run.values() if t in s["tasks"])
-        cells = []
-        for n in names:
-            s = scores_by_run[n]["tasks"].get(t)
-            if s is None or s["accuracy"] is None:
-                cells.append("-")
-            else:
-                miss = f", {s['missing']} missing" if s["missing"] else ""
-                cells.append(f"{s['accuracy']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]{miss}")
-        chance = ref.get("chance")
-        md.append(f"| {t} | {ref['family']} | {ref['n']} | {'' if chance is None else f'{chance:.2f}'} | " + " | ".join(cells) + " |")
+    for row in _task_rows(scores_by_run, names, tasks):
+        cells = ["-" if c is None else f"{c.accuracy} {c.interval}{c.missing}" for c in row.cells]
+        md.append(f"| {row.task} | {row.family} | {row.n} | {row.chance} | " + " | ".join(cells) + " |")
     fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
     for f in fams:
         md.append(f"| **family {f}** | | | | " + " | ".join(
@@ -161,19 +190,11 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path) -> str:
         parts.append(f"<img alt=\"accuracy per task\" src=\"data:image/png;base64,{data}\">")
     parts.append("<h2>Accuracy per task (95 % bootstrap interval)</h2><table><tr><th>task</th><th>family</th><th>n</th><th>chance</th>"
                  + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>")
-    for t in tasks:
-        ref = next(s["tasks"][t] for s in scores_by_run.values() if t in s["tasks"])
-        cells = []
-        for n in names:
-            s = scores_by_run[n]["tasks"].get(t)
-            if s is None or s["accuracy"] is None:
-                cells.append("<td>-</td>")
-                continue
-            miss = f", {s['missing']} missing" if s["missing"] else ""
-            cells.append(f"<td><span class=\"bar\" style=\"width:{round(60 * s['accuracy'])}px\"></span>{s['accuracy']:.3f} "
-                         f"<span class=\"ci\">[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]{miss}</span></td>")
-        chance = ref.get("chance")
-        parts.append(f"<tr><td>{e(t)}</td><td>{e(ref['family'])}</td><td>{ref['n']}</td><td>{'' if chance is None else f'{chance:.2f}'}</td>"
+    for row in _task_rows(scores_by_run, names, tasks):
+        cells = ["<td>-</td>" if c is None else
+                 f"<td><span class=\"bar\" style=\"width:{round(60 * c.value)}px\"></span>{c.accuracy} "
+                 f"<span class=\"ci\">{c.interval}{c.missing}</span></td>" for c in row.cells]
+        parts.append(f"<tr><td>{e(row.task)}</td><td>{e(row.family)}</td><td>{row.n}</td><td>{row.chance}</td>"
                      + "".join(cells) + "</tr>")
     fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
     for f in fams:
