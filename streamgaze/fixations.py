@@ -127,103 +127,165 @@ CHUNK = 1 << 14
 def slow_mask(t, x, y, ok, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf):
     """I-VT core: ``speed < threshold`` per sample (same speed as `speed`), plus the time-gap positions.
 
-    Cache-sized chunks and ``out=`` buffers, no square root or division: central difference
-    (dx^2 + aspect^2 dy^2 < (threshold * dt)^2; a NaN neighbour makes the comparison false). Only the samples
-    next to an unusable one (found from the few ``~ok`` positions, not by a pass over the whole array) fall
-    back to a one-sided difference, recomputed with the plain definition. Returns ``(slow, gaps)``: gaps are
-    the i with t[i+1] - t[i] > max_gap_s.
+    Returns ``(slow, gaps)``: gaps are the i with t[i+1] - t[i] > max_gap_s. The work is `ivt_pass` with
+    ``valid = ok`` (a sample is usable when ``ok`` and t, x, y are finite).
+    """
+    slow, gaps, _, _ = ivt_pass(t, x, y, ok, threshold, aspect=aspect, max_gap_s=max_gap_s)
+    return slow, gaps
+
+
+def ivt_pass(t, x, y, valid, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf,
+             want_range: bool = False):
+    """One fused pass over t, x, y (float64, contiguous): usability, the I-VT speed test and time gaps.
+
+    A sample is usable ("ok") when t, x, y are finite and ``valid`` (None: all valid). Per cache-sized chunk
+    (`CHUNK` samples, ``out=`` buffers reused): ok from ``isfinite(x + y + t)`` (the few non-finite sums are
+    re-checked on x, y, t themselves, so an overflowing sum of finite values is no false alarm), the not-ok
+    positions, the optional pixel-range check, the central-difference test without square root or division
+    (dx^2 + aspect^2 dy^2 < (threshold dt)^2; a NaN neighbour makes it false) and the gaps. Afterwards only
+    the samples next to a not-ok one and the two ends get the one-sided difference (`_one_sided_fix`, from
+    the not-ok positions alone). Returns ``(slow, gaps, bad, big)``: bad = sorted not-ok positions, big =
+    max |x|, |y| over the ok samples (0 when none or without ``want_range``).
     """
     n = t.size
-    slow = np.zeros(n, bool)
-    gaps = []
+    v = None if valid is None else np.asarray(valid, bool)
     if n < 3:
-        if n:
-            slow[:] = ok & (speed(t, x, y * aspect, ok) < threshold)
-            gaps.append(np.flatnonzero(np.diff(t) > max_gap_s))
-        return slow, np.concatenate(gaps) if gaps else np.zeros(0, np.int64)
+        ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y)
+        if v is not None:
+            ok &= v
+        slow = ok & (speed(t, x, y * aspect, ok) < threshold)
+        gaps = np.flatnonzero(np.diff(t) > max_gap_s) if n else np.zeros(0, np.int64)
+        big = max(np.abs(x[ok]).max(), np.abs(y[ok]).max()) if (want_range and ok.any()) else 0.0
+        return slow, gaps.astype(np.int64), np.flatnonzero(~ok), float(big)
     thr2 = float(threshold) ** 2
     a2 = float(aspect) ** 2
+    slow = np.empty(n, bool)
 
-    def part(lo: int, hi: int) -> list:
-        """Central samples [lo, hi): one chunk at a time, all in cache."""
-        out = []
+    def part(lo: int, hi: int):
+        """Samples [lo, hi): one chunk at a time, all in cache. Returns (bad list, gap list, big)."""
+        bads, gaps = [], []
         bx, by, bt = (np.empty(CHUNK) for _ in range(3))
-        bm = np.empty(CHUNK, bool)
+        bo, bm = np.empty(CHUNK, bool), np.empty(CHUNK, bool)
         sub, mul, add, less, greater = np.subtract, np.multiply, np.add, np.less, np.greater
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, huge sums: handled, not errors
+            big = _chunks(lo, hi, bads, gaps, bx, by, bt, bo, bm, sub, mul, add, less, greater)
+        return bads, gaps, big
+
+    def _chunks(lo, hi, bads, gaps, bx, by, bt, bo, bm, sub, mul, add, less, greater) -> float:
+        big = 0.0
         for a in range(lo, hi, CHUNK):
             b = min(a + CHUNK, hi)
             m = b - a
-            dx, dy, dt, sm = bx[:m], by[:m], bt[:m], bm[:m]
-            sub(x[a + 1:b + 1], x[a - 1:b - 1], out=dx)
+            xa, ya, ta = x[a:b], y[a:b], t[a:b]
+            # --- usability of [a, b)
+            o, w, sm = bo[:m], bm[:m], bx[:m]
+            add(xa, ya, out=sm)
+            add(sm, ta, out=sm)
+            np.isfinite(sm, out=o)
+            if v is not None:
+                np.logical_and(o, v[a:b], out=o)
+            idx = None
+            if not o.all():
+                np.logical_not(o, out=w)
+                idx = np.flatnonzero(w)
+                fin = np.isfinite(xa[idx]) & np.isfinite(ya[idx]) & np.isfinite(ta[idx])
+                if v is not None:
+                    fin &= v[a:b][idx]
+                if fin.any():  # finite values whose sum overflowed: usable after all
+                    o[idx[fin]] = True
+                    idx = idx[~fin]
+                if idx.size:
+                    bads.append(idx + a)
+            if want_range:  # NaN-ignoring range first; the masked one only if a value beyond 2 is seen
+                r = max(np.fmax.reduce(xa), -np.fmin.reduce(xa), np.fmax.reduce(ya), -np.fmin.reduce(ya))
+                any_ok = idx is None or idx.size < m
+                if r > 2.0 and any_ok:
+                    xo, yo = xa[o], ya[o]
+                    r = max(xo.max(), -xo.min(), yo.max(), -yo.min())
+                if any_ok:
+                    big = max(big, r)
+            # --- central difference for the samples [c0, c1) of this chunk that have two neighbours
+            c0, c1 = max(a, 1), min(b, n - 1)
+            k = c1 - c0
+            if k <= 0:
+                continue
+            dx, dy, dt, g = bx[:k], by[:k], bt[:k], bm[:k]
+            sub(x[c0 + 1:c1 + 1], x[c0 - 1:c1 - 1], out=dx)
             mul(dx, dx, out=dx)
-            sub(y[a + 1:b + 1], y[a - 1:b - 1], out=dy)
+            sub(y[c0 + 1:c1 + 1], y[c0 - 1:c1 - 1], out=dy)
             mul(dy, dy, out=dy)
             if a2 != 1.0:
                 mul(dy, a2, out=dy)
             add(dx, dy, out=dx)
-            sub(t[a + 1:b + 1], t[a:b], out=dt)  # forward step, for gaps
+            sub(t[c0 + 1:c1 + 1], t[c0:c1], out=dt)  # forward step, for gaps
             if np.fmax.reduce(dt) > max_gap_s:  # NaN-ignoring: a NaN time is never a gap
-                greater(dt, max_gap_s, out=sm)
-                out.append(np.flatnonzero(sm) + a)
-            sub(t[a + 1:b + 1], t[a - 1:b - 1], out=dt)
+                greater(dt, max_gap_s, out=g)
+                gaps.append(np.flatnonzero(g) + c0)
+            sub(t[c0 + 1:c1 + 1], t[c0 - 1:c1 - 1], out=dt)
             mul(dt, dt, out=dt)
             mul(dt, thr2, out=dt)
-            less(dx, dt, out=slow[a:b])
-        return out
+            less(dx, dt, out=slow[c0:c1])
+        return big
 
-    for g in parallel_ranges(part, 1, n - 1):
-        gaps.extend(g)
+    bads, gaps, big = [], [], 0.0
+    for bl, gl, bg in parallel_ranges(part, 0, n):
+        bads.extend(bl)
+        gaps.extend(gl)
+        big = max(big, bg)
     if t[1] - t[0] > max_gap_s:
         gaps.insert(0, np.array([0]))
-    # samples whose central difference is unusable: the ends and the neighbours of a not-ok sample
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        slow[bad] = False
-        mark = np.zeros(n, bool)
-        mark[bad[bad > 0] - 1] = True
-        mark[bad[bad < n - 1] + 1] = True
-        mark[0] = mark[-1] = True
-        mark &= ok
-        fix = np.flatnonzero(mark)
-    else:
-        fix = np.array([0, n - 1])
-    if fix.size:
-        # one-sided speed on these few samples only; samples joined across a hole never use a central step
-        slow[fix] = _one_sided_slow(t, x, y, ok, fix, thr2, a2)
-    return slow, (np.concatenate(gaps) if gaps else np.zeros(0, np.int64))
+    bad = np.concatenate(bads).astype(np.int64) if bads else np.zeros(0, np.int64)
+    _one_sided_fix(t, x, y, bad, slow, thr2, a2)
+    gaps = np.concatenate(gaps).astype(np.int64) if gaps else np.zeros(0, np.int64)
+    return slow, gaps, bad, float(big)
 
 
-def _one_sided_slow(t, x, y, ok, idx, thr2: float, a2: float) -> np.ndarray:
-    """``speed < threshold`` at ok samples ``idx`` whose central difference is unusable (an end of the array
-    or a not-ok neighbour): the forward step if usable (next sample ok, later time), else the backward one,
-    else not slow. Squared comparison as in the main pass; vectorised over ``idx``."""
+def _one_sided_fix(t, x, y, bad, slow, thr2: float, a2: float) -> None:
+    """Set ``slow`` (in place) at the not-ok samples (False), at the ok samples next to one, and at the ends.
+
+    Such a sample's central difference is unusable; it takes the forward step if usable (next sample ok, later
+    time), else the backward one, else it is not slow (`speed`). Next to a not-ok b, that is simply: b - 1 gets
+    the step (b-2, b-1), b + 1 the step (b+1, b+2), each usable when its other sample is ok (read from the
+    sorted ``bad`` itself, no full-size mask). t, x, y are gathered once at [b-2, b-1, b+1, b+2] (neighbouring
+    addresses, one cache line per row mostly) instead of one scattered pass per step and coordinate.
+    """
     n = t.size
 
-    def step(i, j, good):
-        dt = t[j] - t[i]
-        good &= dt > 0
-        dx, dy = x[j] - x[i], y[j] - y[i]
-        d2 = dx * dx + (dy * dy * a2 if a2 != 1.0 else dy * dy)
-        with np.errstate(invalid="ignore"):
-            return good, d2 < thr2 * (dt * dt)
+    def step_slow(ti, xi, yi, tj, xj, yj):
+        with np.errstate(invalid="ignore", over="ignore"):
+            dt = tj - ti
+            dx, dy = xj - xi, yj - yi
+            d2 = dx * dx + (dy * dy * a2 if a2 != 1.0 else dy * dy)
+            return (dt > 0) & (d2 < thr2 * (dt * dt))
 
-    nxt = np.minimum(idx + 1, n - 1)
-    prv = np.maximum(idx - 1, 0)
-    f_ok, f_slow = step(idx, nxt, (idx + 1 < n) & ok[nxt])
-    b_ok, b_slow = step(prv, idx, (idx >= 1) & ok[prv])
-    return np.where(f_ok, f_slow, b_ok & b_slow)
+    if bad.size:
+        slow[bad] = False
+        prv = np.empty_like(bad)
+        prv[0], prv[1:] = -3, bad[:-1]
+        nxt = np.empty_like(bad)
+        nxt[-1], nxt[:-1] = n + 3, bad[1:]
+        win = bad[:, None] + np.array([-2, -1, 1, 2])
+        np.clip(win, 0, n - 1, out=win)
+        tw, xw, yw = t[win], x[win], y[win]
+        st = step_slow(tw[:, 0], xw[:, 0], yw[:, 0], tw[:, 1], xw[:, 1], yw[:, 1])  # (b-2, b-1)
+        left = (bad >= 1) & (prv != bad - 1)
+        slow[bad[left] - 1] = (st & (bad >= 2) & (prv != bad - 2))[left]
+        st = step_slow(tw[:, 2], xw[:, 2], yw[:, 2], tw[:, 3], xw[:, 3], yw[:, 3])  # (b+1, b+2)
+        right = (bad + 1 < n) & (nxt != bad + 1)
+        slow[bad[right] + 1] = (st & (bad + 2 < n) & (nxt != bad + 2))[right]
+    # the ends: forward step at 0, backward at n - 1 (both samples ok)
+    head, tail = bad[:2].tolist(), bad[-2:].tolist()
+    slow[0] = 0 not in head and 1 not in head and bool(step_slow(t[0], x[0], y[0], t[1], x[1], y[1]))
+    slow[n - 1] = (n - 1 not in tail and n - 2 not in tail
+                   and bool(step_slow(t[n - 2], x[n - 2], y[n - 2], t[n - 1], x[n - 1], y[n - 1])))
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Public API
 
 
-def _as_arrays(t_s, x, y, valid, *, want_range: bool = False):
-    """float64 views (copies only when needed) and ``ok`` = finite t, x, y (and valid).
-
-    ``ok`` is built in cache-sized chunks (one pass instead of five full-size temporaries). With
-    ``want_range`` also returns max |x|, |y| over the ok samples (for the pixel check; 0 when none).
-    """
+def _convert(t_s, x, y, valid):
+    """float64 contiguous t, x, y (copies only when needed) and valid as bool (or None); lengths checked."""
     t = np.ascontiguousarray(t_s, dtype=np.float64).ravel()
     x = np.ascontiguousarray(x, dtype=np.float64).ravel()
     y = np.ascontiguousarray(y, dtype=np.float64).ravel()
@@ -234,6 +296,16 @@ def _as_arrays(t_s, x, y, valid, *, want_range: bool = False):
         v = np.asarray(valid, dtype=bool).ravel()
         if v.size != t.size:
             raise StreamGazeError(f"valid must have the same length as t_s (got {v.size}, {t.size})")
+    return t, x, y, v
+
+
+def _as_arrays(t_s, x, y, valid, *, want_range: bool = False):
+    """float64 views (copies only when needed) and ``ok`` = finite t, x, y (and valid).
+
+    ``ok`` is built in cache-sized chunks (one pass instead of five full-size temporaries). With
+    ``want_range`` also returns max |x|, |y| over the ok samples (for the pixel check; 0 when none).
+    """
+    t, x, y, v = _convert(t_s, x, y, valid)
     n = t.size
     ok = np.empty(n, bool)
     step = 4 * CHUNK
@@ -302,6 +374,17 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
     """
     det = get_detector(detector)
     params = check_params("detect()", params, getattr(det, "defaults", {}))
+    fused = getattr(det, "fused", None)
+    if fused is not None:  # one pass computes usability, the range check and the detector's core
+        t, xx, yy, v = _convert(t_s, x, y, valid)
+        r = fused(t, xx, yy, v, deg_per_unit=float(deg_per_unit or DEFAULT_DEG_PER_UNIT),
+                  want_range=deg_per_unit is None, **params)
+        if r is not None:
+            s, e, bad, big = r
+            if deg_per_unit is None and big > 2.0:
+                raise StreamGazeError("x, y look like pixels (values > 2): pass deg_per_unit (degrees per pixel)")
+            s, e = np.asarray(s, np.int64), np.asarray(e, np.int64)
+            return events_table(t, xx, yy, None, s, e, bad=bad)
     t, xx, yy, ok, big = _as_arrays(t_s, x, y, valid, want_range=deg_per_unit is None)
     if deg_per_unit is None:
         if big > 2.0:
@@ -315,13 +398,21 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
     return events_table(t, xx, yy, ok, s, e)
 
 
-def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray) -> pa.Table:
+def ok_from_bad(n: int, bad: np.ndarray) -> np.ndarray:
+    """The full-size usability mask from the sorted not-ok positions."""
+    ok = np.ones(n, bool)
+    ok[bad] = False
+    return ok
+
+
+def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray, *, bad: np.ndarray | None = None) -> pa.Table:
     """Times, centroids of the ok samples, and counts of events [s, e), built from numpy arrays.
 
     One ``np.add.reduceat`` per coordinate over the interleaved bounds (s0, e0, s1, e1, ..., s_last) of the
     slice [s0, e_last): the even entries are the events' sums, no cumulative sum and no copy of x or y.
     Not-ok samples inside events (only some detectors keep them, e.g. ``streamgaze_dwell``) are located
-    from the few ``~ok`` positions; only then are masked copies of the events' span made.
+    from the few ``~ok`` positions (``bad``, sorted, when the caller has them; then ``ok`` may be None); only
+    then are masked copies of the events' span made.
     """
     if not s.size:
         z = np.zeros(0)
@@ -332,13 +423,16 @@ def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray) -> pa.Table:
     bounds[1::2] = e[:-1] - lo
     n = e - s
     xs, ys = x[lo:hi], y[lo:hi]
-    bad = np.flatnonzero(~ok[lo:hi]) + lo
+    if bad is None:
+        bad = np.flatnonzero(~ok[lo:hi]) + lo
+    else:
+        bad = bad[np.searchsorted(bad, lo):np.searchsorted(bad, hi)]
     if bad.size:
         k = np.searchsorted(s, bad, side="right") - 1
         inside = (k >= 0) & (bad < e[np.maximum(k, 0)])
         if inside.any():
             n = n - np.bincount(k[inside], minlength=s.size)
-            okl = ok[lo:hi]
+            okl = ok[lo:hi] if ok is not None else ok_from_bad(hi - lo, bad - lo)
             xs, ys = np.where(okl, xs, 0.0), np.where(okl, ys, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         nf = n.astype(np.float64)

@@ -140,3 +140,133 @@ def test_idt_chunked_pass_equals_sequential_reference(seed, chunk, monkeypatch):
     ok = np.isfinite(x) & np.isfinite(y) & valid
     ref = reference_idt(t, x, y, ok, D, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)))
     assert list(zip(got["start_idx"].to_pylist(), got["end_idx"].to_pylist())) == ref
+
+
+# ---------------------------------------------------------------------------------------------------------
+# I-VT: the fused chunked pass (usability, range check, speed test, one-sided fixes) against a plain loop
+
+
+def reference_ivt(t, x, y, ok, thr, aspect, min_dur, min_samples, max_gap):
+    """I-VT as a loop: per sample the central difference if both neighbours are usable (ok, later time),
+    else the forward step, else the backward one, else no speed; runs of speed < thr split at time gaps;
+    runs kept when long enough in samples and in time."""
+    n = t.size
+
+    def sp(i, j):  # speed between samples i < j, or None
+        if not (ok[i] and ok[j]) or not t[j] - t[i] > 0:
+            return None
+        return np.hypot(x[j] - x[i], (y[j] - y[i]) * aspect) / (t[j] - t[i])
+
+    slow = []
+    for i in range(n):
+        v = None
+        if ok[i]:
+            if 0 < i < n - 1 and ok[i - 1] and ok[i + 1]:
+                v = sp(i - 1, i + 1)
+            if v is None and i + 1 < n:
+                v = sp(i, i + 1)
+            if v is None and i >= 1:
+                v = sp(i - 1, i)
+        slow.append(v is not None and v < thr)
+    out, i = [], 0
+    while i < n:
+        if not slow[i]:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and slow[j] and not (t[j] - t[j - 1] > max_gap):
+            j += 1
+        if j - i >= min_samples and t[j - 1] - t[i] >= min_dur - 1e-9:
+            out.append((i, j))
+        i = j
+    return out
+
+
+def _ivt_case(rng, n):
+    kind = int(rng.integers(4))
+    if kind == 0:
+        t = np.arange(n) / 200.0
+    elif kind == 1:
+        t = np.cumsum(rng.choice([0.0, 0.004, 0.005], n))  # duplicate timestamps
+    elif kind == 2:
+        t = np.cumsum(rng.uniform(0.001, 0.02, n))
+    else:
+        t = np.cumsum(rng.choice([0.008, 0.0085, 0.009, 0.2], n, p=[0.4, 0.3, 0.29, 0.01]))  # gaps
+    seg = np.cumsum(rng.random(n) < 0.03)
+    c = rng.uniform(0.1, 0.9, (seg[-1] + 1, 2))
+    x = c[seg, 0] + rng.normal(0, 0.002, n)
+    y = c[seg, 1] + rng.normal(0, 0.002, n)
+    p_nan = float(rng.choice([0.0, 0.01, 0.1, 0.5]))
+    x[rng.random(n) < p_nan] = np.nan
+    y[rng.random(n) < p_nan / 4] = np.inf
+    if n > 4 and rng.random() < 0.5:  # not-ok samples at and next to the ends, runs of them
+        x[: int(rng.integers(1, 3))] = np.nan
+        x[n - int(rng.integers(1, 3)):] = np.nan
+    if n > 10 and rng.random() < 0.3:
+        t[int(rng.integers(n))] = np.nan
+    valid = rng.random(n) > float(rng.choice([0.0, 0.02, 0.3]))
+    return t, x, y, valid
+
+
+@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("chunk", [5, 64, 1 << 14])
+def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
+    """Chunk boundaries (not-ok samples just before / after / on them), the ends, runs of not-ok samples,
+    NaN and inf in x / y / t, invalid samples, duplicate timestamps, gaps, aspect and thresholds."""
+    import streamgaze.fixations as F
+
+    monkeypatch.setattr(F, "CHUNK", chunk)
+    rng = np.random.default_rng(300 + seed)
+    n = int(rng.integers(1, 3000)) if seed else 3
+    t, x, y, valid = _ivt_case(rng, n)
+    thr = float(rng.choice([0.2, 0.5, 2.0]))
+    aspect = float(rng.choice([1.0, 0.75]))
+    min_ms, min_s = float(rng.choice([0.0, 20.0, 60.0])), int(rng.choice([1, 3]))
+    got = detect(t, x, y, valid, threshold_units_s=thr, aspect=aspect, min_duration_ms=min_ms, min_samples=min_s)
+    ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y) & valid
+    ref = reference_ivt(t, x, y, ok, thr, aspect, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)))
+    assert list(zip(got["start_idx"].to_pylist(), got["end_idx"].to_pylist())) == ref
+    for r in got.to_pylist():  # events hold ok samples only; centroids over them
+        s, e = r["start_idx"], r["end_idx"]
+        assert ok[s:e].all() and r["n_samples"] == e - s and r["x"] == pytest.approx(x[s:e].mean())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ivt_fused_path_equals_mask_path(seed):
+    """`detect`'s fused path (IVT.fused) gives exactly the table of the generic path (full mask, __call__),
+    with the options that use the mask afterwards (merge) and the one that falls back (gap fill)."""
+    from streamgaze.fixations import _as_arrays, events_table, get_detector
+
+    rng = np.random.default_rng(400 + seed)
+    t, x, y, valid = _ivt_case(rng, 20000)
+    det = get_detector("ivt")
+    for params in ({}, {"merge_ms": 75.0, "aspect": 0.75}, {"gap_fill_ms": 75.0}, {"threshold_units_s": 0.3}):
+        got = detect(t, x, y, valid, **params)
+        tt, xx, yy, ok, _ = _as_arrays(t, x, y, valid)
+        s, e = det(tt, xx, yy, ok, deg_per_unit=82.0, **params) if ok.any() else (np.zeros(0, int),) * 2
+        assert got.equals(events_table(tt, xx, yy, ok, np.asarray(s, np.int64), np.asarray(e, np.int64)))
+
+
+def test_ivt_usability_of_huge_finite_values_and_pixel_check():
+    """ok = finite t, x, y: x + y + t overflowing for huge finite values is re-checked, not taken as missing;
+    the pixel check looks at the ok samples only (values > 2 at NaN-time or invalid samples are ignored)."""
+    from streamgaze.errors import StreamGazeError
+    from streamgaze.fixations import ivt_pass
+
+    n = 200
+    t = np.arange(n) / 100
+    x = np.full(n, 1e308)
+    y = np.full(n, 1e308)
+    slow, gaps, bad, big = ivt_pass(t, x, y, None, 1.0, want_range=True)
+    assert bad.size == 0 and slow.all() and big == 1e308
+    x[50] = np.inf
+    assert ivt_pass(t, x, y, None, 1.0)[2].tolist() == [50]
+    x, y = np.full(n, 0.5), np.full(n, 0.5)
+    x[10], t[20], y[30] = 300.0, np.nan, -5.0
+    valid = np.ones(n, bool)
+    valid[[10, 30]] = False
+    assert detect(t, x, y, valid).num_rows == 4  # split at 10, 20, 30; no pixel error
+    valid[30] = True
+    with pytest.raises(StreamGazeError, match="deg_per_unit"):
+        detect(t, x, y, valid)
+    assert detect(t, x, y, valid, deg_per_unit=0.1).num_rows >= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from streamgaze import hookimpl
-from streamgaze.fixations import runs, slow_mask
+from streamgaze.fixations import ivt_pass, ok_from_bad, runs, slow_mask
 
 
 class IVT:
@@ -50,6 +50,28 @@ class IVT:
         p = {**self.defaults, **params}
         return self._detect(t, x, y, ok, deg_per_unit, p)
 
+    def fused(self, t, x, y, valid, *, deg_per_unit, want_range=False, **params):
+        """`detect`'s fast path: usability (finite t, x, y and ``valid``), the range check and the speed test
+        in one chunked pass (`ivt_pass`); returns ``(start, end, bad, big)`` or None (gap filling needs the
+        full mask first: `detect` then takes the ``__call__`` path)."""
+        p = {**self.defaults, **params}
+        if p["gap_fill_ms"] > 0:
+            return None
+        slow, gap, bad, big = ivt_pass(t, x, y, valid, self._threshold(p, deg_per_unit), aspect=p["aspect"],
+                                       max_gap_s=self._max_gap(t, p), want_range=want_range)
+        if want_range and big > 2.0:  # `detect` raises
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), bad, big
+        s, e = self._events(t, x, y, slow, gap, deg_per_unit, p, lambda: ok_from_bad(t.size, bad))
+        return s, e, bad, big
+
+    @staticmethod
+    def _threshold(p, deg_per_unit):
+        return float(p["threshold_units_s"]) if p["threshold_units_s"] is not None else p["threshold_deg_s"] / deg_per_unit
+
+    @staticmethod
+    def _max_gap(t, p):
+        return max(p["max_gap_ms"] / 1000.0, 2.5 * _median_dt(t))
+
     def _detect(self, t, x, y, ok, deg_per_unit, p, *, shift=None):
         """``shift``: optional (sx, sy) per sample subtracted from x, y for the speed only (ivt_flow)."""
         xo, yo = x, y
@@ -57,9 +79,14 @@ class IVT:
             x, y, ok = fill_gaps(t, x, y, ok, p["gap_fill_ms"] / 1000.0)
         if shift is not None:
             x, y = x - shift[0], y - shift[1]
-        thr = float(p["threshold_units_s"]) if p["threshold_units_s"] is not None else p["threshold_deg_s"] / deg_per_unit
-        max_gap = max(p["max_gap_ms"] / 1000.0, 2.5 * _median_dt(t))
-        slow, gap = slow_mask(t, x, y, ok, thr, aspect=p["aspect"], max_gap_s=max_gap)
+        slow, gap = slow_mask(t, x, y, ok, self._threshold(p, deg_per_unit), aspect=p["aspect"],
+                              max_gap_s=self._max_gap(t, p))
+        return self._events(t, xo, yo, slow, gap, deg_per_unit, p, lambda: ok)  # (the filled mask, as before)
+
+    @staticmethod
+    def _events(t, xo, yo, slow, gap, deg_per_unit, p, get_ok):
+        """Runs of slow samples split at the gaps, the minimum-duration filter, the optional merge (which needs
+        the usability mask: ``get_ok()``)."""
         if gap.size:
             # a gap after sample g ends a run at g+1: clearing nothing, we split by marking the run boundary
             s, e = runs(slow)
@@ -76,7 +103,8 @@ class IVT:
         keep = ((e - s) >= int(p["min_samples"])) & (dur >= p["min_duration_ms"] / 1000.0 - 1e-9)
         s, e = s[keep], e[keep]
         if p["merge_ms"] > 0 and s.size > 1:
-            s, e = merge_events(t, xo, yo, ok, s, e, p["merge_ms"] / 1000.0, p["merge_deg"] / deg_per_unit, p["aspect"])
+            s, e = merge_events(t, xo, yo, get_ok(), s, e, p["merge_ms"] / 1000.0, p["merge_deg"] / deg_per_unit,
+                                p["aspect"])
         return s, e
 
 
@@ -138,6 +166,7 @@ class IVTFlow(IVT):
     """
 
     defaults = {**IVT.defaults, "threshold_deg_s": 30.0, "video_path": "", "video_fps": 0.0, "flow_width": 160}
+    fused = None  # the speed is taken on gaze - S(t): always the __call__ path
 
     def __call__(self, t, x, y, ok, *, deg_per_unit, **params):
         from streamgaze.errors import StreamGazeError
