@@ -54,8 +54,41 @@ def load_template(spec_path: Path, name: str, allowed: frozenset[str]) -> jinja2
     return template
 
 
+_RENDERED: dict = {}  # (template, context) -> text: rendering is a pure function of both, and contexts recur
+_RENDERED_MAX = 200_000
+
+
+def _render_key(template, context: dict):
+    """A hashable key for a context of strings, numbers and lists/tuples of strings (types kept: 1, 1.0 and True
+    render differently); None for anything else, which is rendered every time."""
+    parts = [template]
+    for k, v in context.items():
+        t = type(v)
+        if t is str or t is int or t is float or t is bool:
+            parts.append((k, t, v))
+        elif (t is list or t is tuple) and all(type(x) is str for x in v):
+            parts.append((k, t, tuple(v)))
+        else:
+            return None
+    return tuple(parts)
+
+
 def render(template: jinja2.Template, context: dict, task_id: str, where: str) -> str:
     """Render to one line of question text; a missing variable is an error naming task, file and line."""
+    key = _render_key(template, context)
+    if key is not None:
+        text = _RENDERED.get(key)
+        if text is not None:
+            return text
+    text = _render(template, context, task_id, where)
+    if key is not None:
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[key] = text
+    return text
+
+
+def _render(template: jinja2.Template, context: dict, task_id: str, where: str) -> str:
     try:
         text = template.render(**context)
     except jinja2.UndefinedError as exc:

@@ -69,6 +69,8 @@ def _near_duplicate(ca: str, cb: str, min_ratio: float, min_len: int) -> bool:
         return False
     if _one_transposition(ca, cb):
         return True
+    if 2.0 * min(len(ca), len(cb)) / (len(ca) + len(cb)) < min_ratio:  # the ratio's bound: at most min matches
+        return False
     return SequenceMatcher(None, ca, cb, autojunk=False).ratio() >= min_ratio
 
 
@@ -101,11 +103,25 @@ class NearDuplicateOptions:
         return _near_duplicate(_compact(a), _compact(b), self.min_ratio, self.min_len)
 
     def __call__(self, item: dict) -> str | None:
-        options = list(item.get("options", ()))
-        for i, a in enumerate(options):
-            if any(self.pair(a, b) for b in options[i + 1 :]):
-                return self.reason
-        return None
+        options = tuple(item.get("options", ()))
+        if type(self).pair is not NearDuplicateOptions.pair:  # a subclass's own pair test: no shared cache
+            hit = any(self.pair(a, b) for i, a in enumerate(options) for b in options[i + 1 :])
+            return self.reason if hit else None
+        try:
+            hit = _any_near_duplicate(options, self.min_ratio, self.min_len)
+        except TypeError:  # unhashable options: no cache
+            hit = _any_near_duplicate.__wrapped__(options, self.min_ratio, self.min_len)
+        return self.reason if hit else None
+
+
+@lru_cache(maxsize=65536)
+def _any_near_duplicate(options: tuple, min_ratio: float, min_len: int) -> bool:
+    """Whether any two options are near-duplicates (cached: option sets recur across questions)."""
+    compact = [_compact(o) for o in options]
+    for i, a in enumerate(compact):
+        if any(_near_duplicate(a, b, min_ratio, min_len) for b in compact[i + 1 :]):
+            return True
+    return False
 
 
 def _entries(list_name: str) -> tuple[str, ...]:

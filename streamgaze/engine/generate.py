@@ -87,10 +87,28 @@ def draw_distractors(
     return chosen
 
 
+_ASSURED: dict = {}  # the same (answer, X, pools) recur across a video's candidates
+
+
 def distractors_assured(
     answer: str, exclude: Iterable[str], pool: Iterable[str], fallback: Iterable[str], kind, n: int = OPTION_COUNT - 1
 ) -> bool:
-    """Non-drawing check: True when `draw_distractors` gets ``n`` distractors whatever permutations it draws.
+    """Non-drawing check: True when `draw_distractors` gets ``n`` distractors whatever permutations it draws."""
+    exclude, pool, fallback = tuple(exclude), tuple(pool), tuple(fallback)
+    memo = (answer, exclude, pool, fallback, kind, n)
+    try:
+        found = _ASSURED.get(memo)
+    except TypeError:  # unhashable items
+        return _distractors_assured(answer, exclude, pool, fallback, kind, n)
+    if found is None:
+        if len(_ASSURED) >= 65536:
+            _ASSURED.clear()
+        found = _ASSURED[memo] = _distractors_assured(answer, exclude, pool, fallback, kind, n)
+    return found
+
+
+def _distractors_assured(answer, exclude, pool, fallback, kind, n) -> bool:
+    """`distractors_assured`, uncached.
 
     The walk falls short only if it accepts fewer than ``n`` items that block everything else: a maximal
     conflict-free set of the primary part, extended by one of what is left of the fallback. Such sets have
@@ -166,10 +184,10 @@ def finish(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: fl
             distractors = draw_distractors(rng, answer_raw, exclude, draft.pool, draft.fallback, kind)
             if len(distractors) < OPTION_COUNT - 1:
                 return Skip("too_few_distractors")
-        order = rng.permutation(OPTION_COUNT)
+        order = rng.permutation(OPTION_COUNT).tolist()
         raw = [answer_raw, *distractors]
-        options = [names.display(raw[int(i)], kind) for i in order]
-        answer = LETTERS[int(np.flatnonzero(order == 0)[0])]
+        options = [names.display(raw[i], kind) for i in order]
+        answer = LETTERS[order.index(0)]
         answer_text = names.display(answer_raw, kind)
         context = {**draft.context}
         points = None
@@ -194,18 +212,41 @@ def _evidence(draft: Draft, answer_raw: str, distractors: list[str]):
     (a function taking two positional parameters, e.g. NFI's ``distractors_gazed_in``)."""
     if not callable(draft.evidence):
         return draft.evidence
-    try:
-        params = inspect.signature(draft.evidence).parameters.values()
-    except (TypeError, ValueError):
-        return draft.evidence(answer_raw)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params):
+    if _takes_distractors(draft.evidence):
         return draft.evidence(answer_raw, list(distractors))
     return draft.evidence(answer_raw)
 
 
+_TAKES_DISTRACTORS: dict = {}  # code object -> bool: a task's evidence closures share one code object
+
+
+def _takes_distractors(fn) -> bool:
+    code = getattr(fn, "__code__", None)
+    plain = type(fn).__name__ == "function" and not hasattr(fn, "__wrapped__") and not hasattr(fn, "__signature__")
+    if code is not None and plain:
+        found = _TAKES_DISTRACTORS.get(code)
+        if found is None:
+            found = _TAKES_DISTRACTORS[code] = _signature_takes_distractors(fn)
+        return found
+    return _signature_takes_distractors(fn)
+
+
+def _signature_takes_distractors(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 def _plain(value):
     """Evidence as JSON-ready data with a stable order (sets sorted)."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is list and all(type(v) is str for v in value):
+        return list(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):

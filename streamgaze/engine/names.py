@@ -169,8 +169,22 @@ def in_list(name: str, list_name: str) -> bool:
     return any(k == e or k.endswith(" " + e) for e in entries)
 
 
+_SORTED: dict = {}  # (frozenset, kind) -> result: views share their prefix name sets, so they recur
+
+
 def sorted_by_key(names: Iterable[str], kind: Kind = "object") -> list[str]:
     """Unique by key (first spelling wins), sorted by key: the order every draw starts from."""
+    if type(names) is frozenset:  # no order, so "first spelling" is by iteration order, the same within a process
+        found = _SORTED.get((names, kind))
+        if found is None:
+            if len(_SORTED) >= 65536:
+                _SORTED.clear()
+            found = _SORTED[(names, kind)] = tuple(_sorted_by_key(names, kind))
+        return list(found)
+    return _sorted_by_key(names, kind)
+
+
+def _sorted_by_key(names: Iterable[str], kind: Kind) -> list[str]:
     seen: dict[str, str] = {}
     for n in names:
         seen.setdefault(key(n, kind), n)

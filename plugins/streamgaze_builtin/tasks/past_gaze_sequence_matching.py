@@ -43,6 +43,16 @@ def real_windows(usable) -> list[tuple]:
     return list(zip(usable, usable[1:], usable[2:]))
 
 
+def _window_texts(video) -> tuple[list[str], list[str]]:
+    """Sequence texts (and their keys) of every real window of the whole video, made once per video."""
+    found = video.__dict__.get("_gsm_window_texts")
+    if found is None:
+        texts = [sequence_text([e.fov_set for e in w]) for w in real_windows(video.usable)]
+        found = (texts, [names.key(t, "sequence") for t in texts])
+        object.__setattr__(video, "_gsm_window_texts", found)
+    return found
+
+
 class GazeSequenceMatching(TaskLogic):
     Params = GsmParams
 
@@ -58,8 +68,10 @@ class GazeSequenceMatching(TaskLogic):
             return Skip("equal_consecutive_groups")
         answer = sequence_text(groups)
         # Every real window seen so far would also be a valid answer (the answer's own window among them).
-        real = [sequence_text([e.fov_set for e in w]) for w in real_windows(past.usable)]
-        taken = {names.key(t, "sequence") for t in [answer, *real]}
+        texts, keys = _window_texts(video)  # past.usable is a prefix of video.usable
+        n_real = max(0, len(past.usable) - 2)
+        real = texts[:n_real]
+        taken = {names.key(answer, "sequence"), *keys[:n_real]}
 
         distractors = []
         # 1: the same groups in another order (a set sequence that is no real window).
