@@ -225,14 +225,6 @@ def _first_bad_row(path: Path, col: str, typ: pa.DataType, delimiter: str, names
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return i + first_line
     return None
-    for i, v in enumerate(raw.to_pylist()):
-        if v is None or v.strip() == "":
-            continue
-        try:
-            pa.scalar(v).cast(typ)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return i + 2
-    return None
 
 
 def to_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
