@@ -1,16 +1,19 @@
 """Cached text generation through an OpenAI-compatible chat-completions endpoint, for the optional LLM steps of
-generation (FAP's label rewording, tasks.md 2.8).
+generation (FAP's label rewording, tasks.md 2.8; OAR's attributes from captions, tasks.md 2.7).
 
 Generation must stay reproducible, so every call is greedy (temperature 0) and cached: first in a small
-in-process dict, then on disk, one JSON file per request keyed by the sha256 of (model, system, prompt). The
-first answer written for a key wins (written beside, then hard-linked into place), and every caller returns
-what the file holds, so reruns and concurrent worker processes give identical text once a key is cached.
-Cache files hold the model, the prompts and the text: never the API key or the base URL.
+in-process dict, then on disk, one JSON file per request keyed by the sha256 of (model, system, prompt, and
+whether a JSON object was requested). The first answer written for a key wins (written beside, then hard-linked
+into place), and every caller returns what the file holds, so reruns and concurrent worker processes give
+identical text once a key is cached.
+Cache files hold the model, the prompts, the reply format (when JSON) and the text: never the API key or
+the base URL.
 
 Configuration: explicit arguments, else ``STREAMGAZE_LLM_BASE_URL``, ``STREAMGAZE_LLM_MODEL``,
 ``OPENAI_API_KEY`` (through `streamgaze.openai_client.resolve_api_key`) and ``STREAMGAZE_LLM_CACHE`` (default
 ``$XDG_CACHE_HOME/streamgaze/llm`` or ``~/.cache/streamgaze/llm``). Generation is synchronous, so
-`CachedLLM.complete` is a blocking call around the async client of `streamgaze.openai_client`.
+`CachedLLM.complete` is a blocking call around the async client of `streamgaze.openai_client`;
+`CachedLLM.complete_many` sends the uncached ones of many prompts concurrently.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import StreamGazeError
-from .openai_client import backoff_delay, make_client, redact, resolve_api_key, retryable
+from .openai_client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, make_client, redact,
+                            resolve_api_key)
 
 ENV_BASE_URL = "STREAMGAZE_LLM_BASE_URL"
 ENV_MODEL = "STREAMGAZE_LLM_MODEL"
@@ -51,9 +55,11 @@ def resolve_base_url(base_url: str | None) -> str | None:
     return base_url or os.environ.get(ENV_BASE_URL) or None
 
 
-def cache_key(model: str, prompt: str, system: str | None = None) -> str:
-    """sha256 (hex) of the request's model and prompts: what the cached text depends on."""
-    blob = json.dumps([model, system, prompt], ensure_ascii=False, separators=(",", ":"))
+def cache_key(model: str, prompt: str, system: str | None = None, json_object: bool = False) -> str:
+    """sha256 (hex) of the request's model, prompts and (only when set) the JSON-object reply format: what the
+    cached text depends on. Keys of plain-text requests are those of earlier versions."""
+    parts = [model, system, prompt] + (["json_object"] if json_object else [])
+    blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -89,9 +95,9 @@ class CachedLLM:
     def _path(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.json"
 
-    def cached(self, prompt: str, system: str | None = None) -> str | None:
+    def cached(self, prompt: str, system: str | None = None, json_object: bool = False) -> str | None:
         """The cached text of a request, or None (never calls the server)."""
-        key = cache_key(self.model, prompt, system)
+        key = cache_key(self.model, prompt, system, json_object)
         mem = (str(self.cache_dir), key)
         with _MEMORY_LOCK:
             if mem in _MEMORY:
@@ -107,12 +113,14 @@ class CachedLLM:
             _MEMORY[mem] = text
         return text
 
-    def _store(self, prompt: str, system: str | None, text: str) -> str:
+    def _store(self, prompt: str, system: str | None, text: str, json_object: bool = False) -> str:
         """Write the answer unless another process was first; return the text the cache holds."""
-        key = cache_key(self.model, prompt, system)
+        key = cache_key(self.model, prompt, system, json_object)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": self.model, "system": system, "prompt": prompt, "text": text}
+        if json_object:
+            record["response_format"] = "json_object"
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -130,39 +138,69 @@ class CachedLLM:
                 os.unlink(tmp)
         with _MEMORY_LOCK:
             _MEMORY.pop((str(self.cache_dir), key), None)
-        return self.cached(prompt, system)
+        return self.cached(prompt, system, json_object)
 
     # -- calls -------------------------------------------------------------------------------------------
-    def complete(self, prompt: str, system: str | None = None) -> str:
-        """The model's greedy answer to ``prompt`` (stripped), from the cache when it holds it."""
-        text = self.cached(prompt, system)
+    def complete(self, prompt: str, system: str | None = None, *, json_object: bool = False) -> str:
+        """The model's greedy answer to ``prompt`` (stripped), from the cache when it holds it. ``json_object``
+        asks for a JSON object (``response_format``); the text is returned as sent, for the caller to parse."""
+        text = self.cached(prompt, system, json_object)
         if text is not None:
             self.hits += 1
             return text
-        text = _run_sync(self._request(prompt, system))
-        return self._store(prompt, system, text)
+        return _run_sync(self._ask_all([prompt], system, json_object, 1))[0]
 
-    async def _request(self, prompt: str, system: str | None) -> str:
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    def complete_many(self, prompts, system: str | None = None, *, json_object: bool = False,
+                      concurrency: int = 4) -> list[str]:
+        """`complete` for each prompt, in order; the uncached ones (each once) are sent ``concurrency`` at a time.
+        The first failure raises (answers that arrived before it stay cached)."""
+        prompts = list(prompts)
+        todo = sorted({p for p in prompts if self.cached(p, system, json_object) is None})
+        if todo:
+            _run_sync(self._ask_all(todo, system, json_object, concurrency))
+        return [self.complete(p, system, json_object=json_object) for p in prompts]
+
+    async def _ask_all(self, prompts: list[str], system: str | None, json_object: bool, concurrency: int) -> list[str]:
+        """Ask for every prompt (one client, at most ``concurrency`` requests out) and cache each answer."""
         client = make_client(self.api_key or "unused", self.base_url, self.timeout_s)
+        sem = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(prompt: str) -> str:
+            async with sem:
+                text = await self._request(client, prompt, system, json_object)
+            return self._store(prompt, system, text, json_object)
+
+        tasks = [asyncio.ensure_future(one(p)) for p in prompts]
         try:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    self.requests += 1
-                    resp = await client.chat.completions.create(
-                        model=self.model, messages=messages, temperature=0, max_tokens=self.max_tokens
-                    )
-                    content = resp.choices[0].message.content if resp.choices else None
-                    return (content or "").strip()
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    if attempt < self.max_attempts and retryable(exc):
-                        await asyncio.sleep(backoff_delay(attempt, self.backoff_s, exc))
-                        continue
-                    msg = (redact(f"{type(exc).__name__}: {exc}", self.api_key).splitlines() or [""])[0]
-                    raise StreamGazeError(f"LLM request to model {self.model!r} failed after {attempt} attempt(s): {msg}") from None
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:  # the first failure ends the batch
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             await client.close()
-        raise AssertionError("unreachable")
+
+    async def _request(self, client, prompt: str, system: str | None, json_object: bool = False) -> str:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        extra = {"response_format": {"type": "json_object"}} if json_object else {}
+
+        async def attempt() -> str:
+            self.requests += 1
+            resp = await client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0, max_tokens=self.max_tokens, **extra
+            )
+            content = resp.choices[0].message.content if resp.choices else None
+            return (content or "").strip()
+
+        try:
+            return await call_with_retries(attempt, retries=self.max_attempts, backoff_s=self.backoff_s)
+        except RetriesExhausted as failed:
+            where = redact(self.base_url or DEFAULT_ENDPOINT, self.api_key)
+            raise StreamGazeError(
+                f"LLM request to model {self.model!r} at {where} failed after {failed.attempts} attempt(s): "
+                f"{failed.line(self.api_key)}"
+            ) from None
 
 
 def _run_sync(coro):

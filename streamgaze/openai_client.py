@@ -1,6 +1,7 @@
-"""What every OpenAI-compatible caller shares (the eval's ``openai:<model>`` and the ``openai`` object labeller):
-which failures are transient (`retryable`), the backoff between attempts, how a JPEG becomes an ``image_url``
-part, how the API key is found (and kept out of every message we write), and the client itself.
+"""What every OpenAI-compatible caller shares (the eval's model adapters, the ``openai`` object labeller and the
+cached LLM of generation's optional steps): which failures are transient (`retryable`), the backoff between
+attempts, the retry loop itself (`call_with_retries`), how a JPEG becomes an ``image_url`` part, how the API key is
+found (and kept out of every message we write), and the client itself.
 
 The key comes from an explicit argument or ``OPENAI_API_KEY``; a local server (``base_url`` given) may need none.
 Nothing here writes the key anywhere; `redact` removes it from error texts before they are stored or printed.
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import os
+from typing import Awaitable, Callable, TypeVar
 
 from .errors import StreamGazeError
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+T = TypeVar("T")
 
 
 class RetryableError(Exception):
@@ -48,6 +53,52 @@ def backoff_delay(attempt: int, backoff_s: float, exc: BaseException | None = No
     return max(0.0, min(delay, cap_s))
 
 
+class RetriesExhausted(Exception):
+    """Raised by `call_with_retries` when the last attempt failed: ``error`` is that attempt's exception (not
+    retryable, or the attempts ran out), ``attempts`` how many attempts were made."""
+
+    def __init__(self, error: Exception, attempts: int):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error, self.attempts = error, attempts
+
+    def line(self, *keys: str | None, status: bool = False, limit: int | None = None) -> str:
+        """The failure as one line for a log or an error row: ``Type[ status]: message``, every given key (and
+        ``OPENAI_API_KEY``) replaced by ``***``, then cut at the first line break and at ``limit`` characters."""
+        code = getattr(self.error, "status_code", None) if status else None
+        text = f"{type(self.error).__name__}{f' {code}' if code else ''}: {self.error}"
+        text = (redact(text, *keys).splitlines() or [""])[0]
+        return text[:limit] if limit is not None else text
+
+
+async def call_with_retries(
+    make_call: Callable[[], Awaitable[T]],
+    *,
+    retries: int,
+    backoff_s: float,
+    retry_after: bool = True,
+    cap_s: float | None = 30.0,
+) -> T:
+    """``await make_call()`` up to ``retries`` times in all; return the first result.
+
+    A failure that is `retryable` (and not the last attempt) is followed by a wait of `backoff_delay`:
+    ``backoff_s * 2**(attempt-1)``, or the server's ``Retry-After`` when ``retry_after``; at most ``cap_s``
+    (None: no cap). Any other failure, or the last one, raises `RetriesExhausted` holding it. ``make_call`` is
+    called once per attempt, so it can count requests, time them, take a semaphore or set its own timeout.
+    Cancellation is never retried.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await make_call()
+        except Exception as exc:  # noqa: BLE001 - classified by `retryable`
+            if attempt < retries and retryable(exc):
+                await asyncio.sleep(backoff_delay(attempt, backoff_s, exc if retry_after else None,
+                                                  math.inf if cap_s is None else cap_s))
+                continue
+            raise RetriesExhausted(exc, attempt) from exc
+
+
 def image_part(jpeg: bytes) -> dict:
     """A chat-completions ``image_url`` content part holding a base64 JPEG."""
     return {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")}}
@@ -72,7 +123,7 @@ def redact(text: str, *keys: str | None) -> str:
 
 
 def make_client(api_key: str, base_url: str | None, timeout_s: float):
-    """An ``AsyncOpenAI`` client with the SDK's own retries off (callers retry with `backoff_delay`)."""
+    """An ``AsyncOpenAI`` client with the SDK's own retries off (callers retry with `call_with_retries`)."""
     from openai import AsyncOpenAI
 
     return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)

@@ -35,8 +35,8 @@ from streamgaze import hookimpl
 from streamgaze.engine.names import key as name_key
 from streamgaze.errors import InputError
 from streamgaze.objects import Labeller
-from streamgaze.openai_client import (DEFAULT_ENDPOINT, backoff_delay, image_part, make_client, redact,
-                                      resolve_api_key, retryable)
+from streamgaze.openai_client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, image_part, make_client,
+                                      resolve_api_key)
 from streamgaze.progress import stage
 from streamgaze.render import GazeTrack, draw_gaze, resolve_video_path
 
@@ -414,38 +414,31 @@ class Asker:
             return Reply(hit.get("content"), int(hit.get("prompt_tokens") or 0),
                          int(hit.get("completion_tokens") or 0), cached=True)
         reply = Reply()
-        attempt = 0
-        while True:
-            attempt += 1
-            async with self.sem:
+
+        async def attempt():
+            async with self.sem:  # held while a request is out, not while waiting to retry
                 t0 = time.perf_counter()
                 reply.sent += 1
                 try:
-                    resp = await asyncio.wait_for(self.client.chat.completions.create(**body),
+                    return await asyncio.wait_for(self.client.chat.completions.create(**body),
                                                   timeout=s.timeout_s * 1.5 + 1)
-                    exc = None
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - any failure is retried or recorded
-                    exc = e
-                reply.latency_s += time.perf_counter() - t0
-            if exc is None:
-                usage = getattr(resp, "usage", None)
-                pt = int(getattr(usage, "prompt_tokens", 0) or 0)
-                ct = int(getattr(usage, "completion_tokens", 0) or 0)
-                content = (resp.choices[0].message.content or "") if resp.choices else ""
-                reply.content, reply.prompt_tokens, reply.completion_tokens = content, pt, ct
-                reply.cost_usd += self._cost(pt, ct)
-                await asyncio.to_thread(self.cache.put, h, {"content": content, "prompt_tokens": pt,
-                                                            "completion_tokens": ct, "model": s.model})
-                return reply
-            if attempt < s.retries and retryable(exc):
-                await asyncio.sleep(backoff_delay(attempt, s.backoff_s, exc))
-                continue
-            status = getattr(exc, "status_code", None)
-            msg = f"{type(exc).__name__}{f' {status}' if status else ''}: {exc}"
-            reply.error = redact(msg.splitlines()[0][:300], s.api_key) + f" (after {attempt} attempt(s))"
+                finally:
+                    reply.latency_s += time.perf_counter() - t0
+
+        try:
+            resp = await call_with_retries(attempt, retries=s.retries, backoff_s=s.backoff_s)
+        except RetriesExhausted as failed:
+            reply.error = failed.line(s.api_key, status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
             return reply
+        usage = getattr(resp, "usage", None)
+        pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        ct = int(getattr(usage, "completion_tokens", 0) or 0)
+        content = (resp.choices[0].message.content or "") if resp.choices else ""
+        reply.content, reply.prompt_tokens, reply.completion_tokens = content, pt, ct
+        reply.cost_usd += self._cost(pt, ct)
+        await asyncio.to_thread(self.cache.put, h, {"content": content, "prompt_tokens": pt,
+                                                    "completion_tokens": ct, "model": s.model})
+        return reply
 
 
 @dataclass

@@ -29,7 +29,8 @@ from ..errors import InputError, StreamGazeError
 from ..progress import stage
 from . import prompts
 from .frames import VideoContext, frame_indices
-from .models import ModelOptions, Request, get_model, retryable
+from ..openai_client import RetriesExhausted, call_with_retries
+from .models import ModelOptions, Request, get_model
 from .parse import is_refusal, judge, parse_yes_no
 
 PREDICTIONS = "predictions.jsonl"
@@ -532,23 +533,20 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
 
 
 async def _ask(m, req: Request, retries: int, backoff_s: float, timeout_s: float) -> tuple[str | None, str | None, float]:
-    """The reply, retried with exponential backoff on 429/5xx/timeouts; ``(text, error, latency_s)``."""
-    attempt = 0
-    while True:
+    """The reply, retried with exponential backoff on 429/5xx/timeouts; ``(text, error, latency_s)``, the latency
+    being that of the last attempt."""
+    latency = 0.0
+
+    async def attempt():
+        nonlocal latency
         t0 = time.perf_counter()
         try:
-            text = await asyncio.wait_for(m.ask(req), timeout=timeout_s * 1.5 + 1)
-            return ("" if text is None else str(text)), None, time.perf_counter() - t0
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any adapter failure becomes an error outcome
+            return await asyncio.wait_for(m.ask(req), timeout=timeout_s * 1.5 + 1)
+        finally:
             latency = time.perf_counter() - t0
-            attempt += 1
-            if attempt < retries and retryable(exc):
-                await asyncio.sleep(backoff_s * (2 ** (attempt - 1)))
-                continue
-            msg = f"{type(exc).__name__}: {exc}"
-            key = os.environ.get("OPENAI_API_KEY")
-            if key:
-                msg = msg.replace(key, "***")
-            return None, msg.splitlines()[0][:300] if msg else type(exc).__name__, latency
+
+    try:
+        text = await call_with_retries(attempt, retries=retries, backoff_s=backoff_s, retry_after=False, cap_s=None)
+    except RetriesExhausted as failed:  # any adapter failure becomes an error outcome
+        return None, failed.line(limit=300), latency
+    return ("" if text is None else str(text)), None, latency

@@ -1,17 +1,53 @@
-"""OAR (tasks.md 2.7): what colour (material, shape, state, texture) is the object the user looks at?"""
+"""OAR (tasks.md 2.7): what colour (material, shape, state, texture) is the object the user looks at?
+
+Optional attributes from captions (``oar_caption_attributes: true``, off by default): a row that lacks an asked
+attribute but has a free-text ``caption`` (the reference's ``detailed_caption``, as `streamgaze-metadata` imports
+it, or the labeller's caption) gets that attribute from an OpenAI-compatible model, which turns the caption into a
+JSON object of the asked attributes. The call is greedy and cached per caption text (`streamgaze.llm`), so every
+candidate, worker process and rerun reads the same values. The values are short lower-case words; anything else
+(and every ``invalid_values`` entry) counts as absent, as does a reply that is not a JSON object. They then follow
+the ordinary rules: answer = primary value, distractors from data and the YAML lists, conflicts, X, exactly four
+options. A row's caption belongs to its episode, so the question reads only the rows it read before.
+"""
 from __future__ import annotations
 
+import json
+import os
+import re
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_serializer, model_validator
 
 from streamgaze import hookimpl
 from streamgaze.engine import Draft, PresentParams, Skip, TaskLogic, names, present_candidates
 from streamgaze.engine.generate import distractors_assured
+from streamgaze.errors import StreamGazeError
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_attribute_recognition"
 KIND = "attribute"
+
+#: The switch and the params that only matter with it; all left out of the dumped params (and so of the
+#: generation report) while it is off, so default output stays byte-identical. The key is never dumped.
+CAPTION_SWITCH = "oar_caption_attributes"
+CAPTION_FIELDS = (CAPTION_SWITCH, "oar_caption_model", "oar_caption_base_url", "oar_caption_api_key",
+                  "oar_caption_cache_dir", "oar_caption_max_words", "oar_caption_json_mode", "oar_caption_concurrency")
+
+CAPTION_SYSTEM = (
+    "You read a caption that describes one object seen in a first-person (egocentric) video and extract the "
+    "object's visible attributes. Reply with a JSON object with exactly these keys: {keys}. {hints} Each value is "
+    "a lower-case word or phrase of at most {max_words} words that the caption states or directly implies, or null "
+    "when the caption does not say. Reply with the JSON object only."
+)
+CAPTION_HINTS = {
+    "color": "color: its main colour (red, white, silver, ...)",
+    "material": "material: what it is made of (metal, plastic, wood, ...)",
+    "shape": "shape: its shape (round, rectangular, cylindrical, ...)",
+    "state": "state: its condition (open, closed, empty, full, cut, clean, dirty, on, off, ...)",
+    "texture": "texture: its surface (smooth, rough, soft, shiny, ...)",
+}
+_WORDS = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)*")  # letters, words joined by one space or hyphen
+_KEY_ALIASES = {"colour": "color"}
 
 
 class Params(PresentParams):
@@ -24,15 +60,163 @@ class Params(PresentParams):
         default_factory=lambda: ["unknown", "none", "n/a", "other", "various"], description="values counted as absent"
     )
     fallback_list: str = Field("attribute_values", description="word list (streamgaze/data) of values per attribute")
+    oar_caption_attributes: bool = Field(False, description="read missing attributes from a row's caption with an LLM")
+    oar_caption_model: str | None = Field(None, description="model name; else STREAMGAZE_LLM_MODEL")
+    oar_caption_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; else STREAMGAZE_LLM_BASE_URL")
+    oar_caption_api_key: SecretStr | None = Field(None, exclude=True, description="else OPENAI_API_KEY; never written")
+    oar_caption_cache_dir: str | None = Field(None, description="else STREAMGAZE_LLM_CACHE or ~/.cache/streamgaze/llm")
+    oar_caption_max_words: int = Field(2, ge=1, description="a longer value counts as absent")
+    oar_caption_json_mode: bool = Field(True, description="request a JSON object (response_format); off for servers without it")
+    oar_caption_concurrency: int = Field(4, ge=1, description="caption requests in flight per worker process")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.oar_caption_attributes and not (self.oar_caption_model or os.environ.get("STREAMGAZE_LLM_MODEL")):
+            raise ValueError("oar_caption_attributes needs a model: set oar_caption_model or STREAMGAZE_LLM_MODEL")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        data = handler(self)
+        if not self.oar_caption_attributes:
+            for name in CAPTION_FIELDS:
+                data.pop(name, None)
+        return data
 
 
-def values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
-    """A row's valid values for one attribute, in the labeller's order (the first is the primary value)."""
+# ---- attributes from captions (optional) -----------------------------------------------------------------------
+
+class CaptionReader:
+    """Attributes from caption texts through one cached LLM: greedy, one request per distinct caption (and
+    settings), parsed once per process."""
+
+    def __init__(self, llm, asked: tuple[str, ...], max_words: int, json_mode: bool, concurrency: int):
+        self.llm, self.asked, self.max_words = llm, asked, max_words
+        self.json_mode, self.concurrency = json_mode, concurrency
+        hints = " ".join(f"{CAPTION_HINTS[a]}." for a in asked if a in CAPTION_HINTS)
+        self.system = CAPTION_SYSTEM.format(keys=", ".join(asked), hints=hints, max_words=max_words)
+        self.key = (llm.model, llm.base_url, str(llm.cache_dir), asked, max_words, json_mode)
+        self._parsed: dict[str, dict[str, tuple[str, ...]]] = {}
+
+    def prefetch(self, captions) -> None:
+        """Ask for every uncached caption at once (``concurrency`` requests in flight); answers only fill caches."""
+        todo = sorted({t for t in map(caption_text, captions) if t and t not in self._parsed})
+        if todo:
+            self._call(self.llm.complete_many, todo, concurrency=self.concurrency)
+
+    def values(self, caption: str) -> dict[str, tuple[str, ...]]:
+        """Attribute -> values read from one caption ({} when the reply is unusable)."""
+        text = caption_text(caption)
+        found = self._parsed.get(text)
+        if found is None:
+            reply = self._call(self.llm.complete, text) if text else ""
+            found = self._parsed[text] = parse_caption_reply(reply, self.asked, self.max_words)
+        return found
+
+    def _call(self, fn, arg, **kw):
+        try:
+            return fn(arg, system=self.system, json_object=self.json_mode, **kw)
+        except StreamGazeError as exc:
+            raise StreamGazeError(f"{CAPTION_SWITCH} (task {TASK_ID}): {exc.message}") from None
+
+
+def caption_text(caption) -> str:
+    """The text a caption is asked and cached by: its words joined by single spaces ("" for a non-text)."""
+    return " ".join(caption.split()) if isinstance(caption, str) else ""
+
+
+def parse_caption_reply(text: str, asked, max_words: int) -> dict[str, tuple[str, ...]]:
+    """The asked attributes in a model's reply: a JSON object (also inside code fences or prose) of attribute ->
+    value or list of values. A value is kept when it is one to ``max_words`` words of letters; the rest count as
+    absent, as does everything when no JSON object is found."""
+    obj = _json_object(text)
+    if obj is None:
+        return {}
+    by_key: dict[str, object] = {}
+    for k, v in obj.items():
+        if isinstance(k, str):
+            name = names.clean(k).replace(" ", "_")
+            by_key.setdefault(_KEY_ALIASES.get(name, name), v)
+    out: dict[str, tuple[str, ...]] = {}
+    for attribute in asked:
+        raw = by_key.get(attribute)
+        items = raw if isinstance(raw, list) else [raw]
+        kept: list[str] = []
+        for item in items:
+            if not isinstance(item, str):
+                continue
+            value = names.clean(item)
+            if _WORDS.fullmatch(value) and len(value.replace("-", " ").split()) <= max_words and value not in kept:
+                kept.append(value)
+        if kept:
+            out[attribute] = tuple(kept)
+    return out
+
+
+def _json_object(text) -> dict | None:
+    """The first JSON object in ``text``: the whole text, else the first ``{`` that starts a decodable object."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    try:
+        value = json.loads(text)
+        return value if isinstance(value, dict) else None
+    except ValueError:
+        pass
+    decoder = json.JSONDecoder()
+    for m in re.finditer(r"\{", text):
+        try:
+            value, _end = decoder.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+@lru_cache(maxsize=8)
+def _reader(model, base_url, api_key, cache_dir, asked, max_words, json_mode, concurrency) -> CaptionReader:
+    from streamgaze.llm import CachedLLM
+
+    llm = CachedLLM.from_settings(model, base_url, api_key, cache_dir, what=CAPTION_SWITCH, max_tokens=128)
+    return CaptionReader(llm, asked, max_words, json_mode, concurrency)
+
+
+def caption_reader(params: Params) -> CaptionReader | None:
+    """The caption reader of these params (one per process and setting), or None when the step is off."""
+    if not params.oar_caption_attributes:
+        return None
+    key = params.oar_caption_api_key.get_secret_value() if params.oar_caption_api_key else None
+    return _reader(params.oar_caption_model, params.oar_caption_base_url, key, params.oar_caption_cache_dir,
+                   tuple(params.oar_attributes), params.oar_caption_max_words, params.oar_caption_json_mode,
+                   params.oar_caption_concurrency)
+
+
+# ---- values of a row ---------------------------------------------------------------------------------------------
+
+def values_of(row, attribute: str, invalid: frozenset[str], captions: CaptionReader | None = None) -> tuple[str, ...]:
+    """A row's valid values for one attribute, in the labeller's order (the first is the primary value). With a
+    caption reader, a row without such a value takes those its caption gives."""
     memo = row.__dict__.setdefault("_oar_values", {})  # rows are shared by every candidate of a video
-    found = memo.get((attribute, invalid))
+    mkey = (attribute, invalid) if captions is None else (attribute, invalid, captions.key)
+    found = memo.get(mkey)
     if found is None:
-        found = memo[(attribute, invalid)] = _values_of(row, attribute, invalid)
+        found = _values_of(row, attribute, invalid)
+        if not found and captions is not None:
+            found = _caption_values(row, attribute, invalid, captions)
+        memo[mkey] = found
     return found
+
+
+def _caption_values(row, attribute: str, invalid: frozenset[str], captions: CaptionReader) -> tuple[str, ...]:
+    caption = row.values.get("caption")
+    if not caption_text(caption):
+        return ()
+    return _valid_values(captions.values(caption).get(attribute, ()), invalid)
+
+
+def _needs_caption(row, attributes, invalid) -> bool:
+    return bool(caption_text(row.values.get("caption"))) and any(not _values_of(row, a, invalid) for a in attributes)
 
 
 def _values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
@@ -52,11 +236,19 @@ class AttributeOfGazed(TaskLogic):
     context_fields = frozenset({"attribute"})
 
     def candidates(self, video, params):
+        captions = caption_reader(params)
+        if captions is not None and video.usable:
+            # Warm the caches with every caption the video's questions may read, sent concurrently; the
+            # questions read them exactly as they would without this (each from its own rows).
+            invalid = frozenset(names.key(v, KIND) for v in params.invalid_values)
+            captions.prefetch(r.values.get("caption") for r in video.attribute_rows
+                              if _needs_caption(r, params.oar_attributes, invalid))
         return present_candidates(video, params)
 
     def build(self, cand, past, params, rng, *, video):
         e = cand.episode
         obj = e.gazed
+        captions = caption_reader(params)
         invalid = frozenset(names.key(v, KIND) for v in params.invalid_values)
         # The answer comes from this episode's row first, then the object's latest earlier rows (all causal).
         own = [r for r in past.attributes_of(obj) if r.episode_id == e.id]
@@ -65,23 +257,27 @@ class AttributeOfGazed(TaskLogic):
         seen = past.seen_names - {obj}
         others = [r for r in past.attribute_rows if r.name in seen]
         fallbacks = names.word_list(params.fallback_list)
-        asked = []  # (attribute, answer, pool, fallback, exclude), in oar_attributes order
+        asked = []  # (attribute, answer, pool, fallback, exclude, source row), in oar_attributes order
         for attribute in params.oar_attributes:
-            answer = next((vals[0] for r in rows if (vals := values_of(r, attribute, invalid))), None)
-            if answer is None:
+            source = next((r for r in rows if values_of(r, attribute, invalid, captions)), None)
+            if source is None:
                 continue
+            answer = values_of(source, attribute, invalid, captions)[0]
             # X: every value the object has for this attribute, in any row of the video (exclusions may look ahead).
-            exclude = sorted({v for r in video.attributes_of(obj) for v in values_of(r, attribute, invalid)})
-            pool = sorted({v for r in others for v in values_of(r, attribute, invalid)})
+            exclude = sorted({v for r in video.attributes_of(obj) for v in values_of(r, attribute, invalid, captions)})
+            pool = sorted({v for r in others for v in values_of(r, attribute, invalid, captions)})
             fallback = [v for v in (fallbacks.get(attribute) or []) if names.key(str(v), KIND) not in invalid]
-            asked.append((attribute, answer, pool, fallback, exclude))
+            asked.append((attribute, answer, pool, fallback, exclude, source))
         if not asked:
             return Skip("no_attributes")
         feasible = [a for a in asked if distractors_assured(a[1], a[4], a[2], a[3], KIND)]
         if not feasible:
             return Skip("too_few_distractors")
         # Draw (1), the answer: which attribute to ask, among those that always get 3 distractors.
-        attribute, answer, pool, fallback, exclude = feasible[int(rng.integers(len(feasible)))]
+        attribute, answer, pool, fallback, exclude, source = feasible[int(rng.integers(len(feasible)))]
+        evidence = {"episode": e.id, "object": obj, "attribute": attribute, "value": names.display(answer, KIND)}
+        if captions is not None:  # only with the step on, so default evidence is unchanged
+            evidence["from_caption"] = not _values_of(source, attribute, invalid)
         return Draft(
             answer=answer,
             pool=pool,
@@ -89,7 +285,7 @@ class AttributeOfGazed(TaskLogic):
             exclude=exclude,
             kind=KIND,
             context={"attribute": attribute},
-            evidence={"episode": e.id, "object": obj, "attribute": attribute, "value": names.display(answer, KIND)},
+            evidence=evidence,
         )
 
 
