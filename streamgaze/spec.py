@@ -41,7 +41,11 @@ class TaskSpec(BaseModel):
     )
     option_kind: Literal["object", "attribute", "label", "sequence", "none"] = "object"
     max_per_video: int | None = Field(None, ge=1)
-    cap_policy: Literal["earliest", "select"] = "earliest"
+    cap_policy: Literal["earliest", "select", "select_candidates"] = Field(
+        "earliest",
+        description="which questions a per-video cap keeps: the earliest; a seeded pick among the questions made; "
+        "or a seeded pick among the candidates that pass the logic's screen, made before building (cheaper)",
+    )
     present_offset_s: float = Field(1.0, ge=0)
     present_window_s: float = Field(60.0, gt=0)
     params: dict[str, Any] = Field(default_factory=dict)

@@ -51,18 +51,25 @@ def load_template(spec_path: Path, name: str, allowed: frozenset[str]) -> jinja2
         if match.group(1) in allowed:
             line = source.count("\n", 0, match.start()) + 1
             raise SpecError(f"{path}:{line}", "template", f"{{{match.group(1)}}} has single braces; write {{{{ {match.group(1)} }}}}")
+    # What the text can depend on: the variables the source names, unless it pulls in other templates.
+    standalone = not any(True for _ in meta.find_referenced_templates(ast))
+    _USES[template] = frozenset(meta.find_undeclared_variables(ast)) if standalone else None
     return template
 
 
-_RENDERED: dict = {}  # (template, context) -> text: rendering is a pure function of both, and contexts recur
+_RENDERED: dict = {}  # (template, used context) -> text: rendering is a pure function of both, and contexts recur
 _RENDERED_MAX = 200_000
+_USES: dict = {}  # template -> the context variables its text can depend on (None: unknown, so all of them)
 
 
 def _render_key(template, context: dict):
-    """A hashable key for a context of strings, numbers and lists/tuples of strings (types kept: 1, 1.0 and True
-    render differently); None for anything else, which is rendered every time."""
+    """A hashable key for the part of a context the template uses: strings, numbers and lists/tuples of strings
+    (types kept: 1, 1.0 and True render differently); None for anything else, which is rendered every time."""
     parts = [template]
+    uses = _USES.get(template)
     for k, v in context.items():
+        if uses is not None and k not in uses:
+            continue
         t = type(v)
         if t is str or t is int or t is float or t is bool:
             parts.append((k, t, v))

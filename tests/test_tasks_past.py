@@ -226,7 +226,7 @@ def test_gsm_windows_answers_and_rules(toy_runs):
         got = by_key(r)
         assert list(got) == list(windows), seed  # all 4 toy windows kept, in time order
         assert r.skip_totals() == {}
-        assert r.params["gsm_max_tries"] == 50 and r.params["max_per_video"] == 5 and r.params["cap_policy"] == "select"
+        assert r.params["gsm_max_tries"] == 50 and r.params["max_per_video"] == 5 and r.params["cap_policy"] == "select_candidates"
         for key, eps in windows.items():
             q = got[key]
             t = EP[eps[2]]["t_end"]
@@ -288,6 +288,21 @@ def test_gsm_cap_selects_windows_and_keeps_time_order(tmp_path, tasks):
         assert r.skip_totals() == {"cap": 2}
         picks.add(tuple(keys))
     assert len(picks) > 1  # chosen by the `select` generator, not simply the earliest
+
+
+def test_gsm_builds_only_the_windows_it_picks(tmp_path, tasks, monkeypatch):
+    from streamgaze_builtin.tasks.past_gaze_sequence_matching import GazeSequenceMatching
+
+    names_ = ["apple", "bread", "cheese", "dish", "egg", "fork", "glass", "honey", "jar", "kiwi", "lemon", "mango"]
+    groups = [[n, names_[(i + 1) % len(names_)]] for i, n in enumerate(names_)]  # 12 episodes, 10 windows
+    groups[3] = list(groups[2])  # e3 and e4 look at the same group: windows e2..e4, e3..e5 fail the screen
+    built = []
+    build = GazeSequenceMatching.build
+    monkeypatch.setattr(GazeSequenceMatching, "build", lambda self, cand, *a, **k: built.append(cand.key) or build(self, cand, *a, **k))
+    r = runs(gsm_store(tmp_path, groups), tasks, [0])[0][GSM]
+    assert sorted(built) == sorted(q["id"].rsplit("/", 1)[1] for q in r.items) and len(built) == 5
+    assert not {"e2..e4", "e3..e5"} & set(built)
+    assert r.skip_totals() == {"equal_consecutive_groups": 2, "cap": 3}
 
 
 # ---------------------------------------------------------------- params, determinism

@@ -69,6 +69,7 @@ class TaskLogic:
     ``candidates`` sees the whole timeline, to *list* candidates in time order (never to decide answers).
     ``build`` gets ``past``, the view cut at the question time; ``video`` (the whole timeline) is only for
     exclusions and the future-facing parts a task's rules name (FAP's next action, alert test points).
+    ``screen`` (optional) rejects a candidate by what it holds itself, before anything is drawn or built.
     """
 
     Params: type[BaseModel] = NoParams
@@ -76,6 +77,11 @@ class TaskLogic:
 
     def candidates(self, video: Timeline, params: BaseModel) -> Iterable[Candidate]:
         raise NotImplementedError
+
+    def screen(self, cand: Candidate, video: Timeline, params: BaseModel) -> Skip | None:
+        """A cheap check of the candidate's own episodes, with no draws: a `Skip`, or None to go on. The
+        ``select_candidates`` cap policy picks among the candidates that pass it, so only those picked are built."""
+        return None
 
     def build(
         self, cand: Candidate, past: Timeline, params: BaseModel, rng: np.random.Generator, *, video: Timeline

@@ -69,19 +69,17 @@ def draw_distractors(
     """tasks.md 1.4: per part (primary, then fallback) sort by key, drop what conflicts with X, walk a
     permutation, accept what conflicts with no option accepted so far. At most 3."""
     excluded = names.ConflictSet([answer, *exclude], kind)
-    accepted = names.ConflictSet([answer], kind)
     chosen: list[str] = []
     for part in (pool, fallback):
         if len(chosen) == OPTION_COUNT - 1:
             break
-        candidates = [p for p in names.sorted_by_key(part, kind) if not excluded.conflicts(p)]
+        candidates = [p for p in names.sorted_by_key(part, kind) if not excluded.conflicts(p)]  # none conflicts with the answer
         if not candidates:
             continue
         for i in rng.permutation(len(candidates)):
             item = candidates[int(i)]
-            if not accepted.conflicts(item):
+            if not any(names.conflict(item, c, kind) for c in chosen):
                 chosen.append(item)
-                accepted.add(item)
                 if len(chosen) == OPTION_COUNT - 1:
                     break
     return chosen
@@ -274,6 +272,7 @@ def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -
         raise
     except Exception as exc:
         raise PluginError(task.source.plugin, f"task {spec.id} candidates (video {video.video_id})", exc) from exc
+    candidates = _screened(task, video, candidates, seed, skips)
     for cand in candidates:
         time_s = ms(question_time(task, cand, video))
         rng = LazyRng(candidate_seed(seed, video.video_id, spec.id, cand.key))
@@ -303,7 +302,7 @@ def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -
             built.append((cand, result))
     items = [item for _, item in built]
     cap = spec.max_per_video
-    if cap is not None and len(items) > cap:
+    if cap is not None and len(items) > cap:  # select_candidates never builds more than the cap
         if spec.cap_policy == "select":
             keep_idx = sorted(
                 int(i) for i in candidate_rng(seed, video.video_id, spec.id, "select").choice(len(items), cap, replace=False)
@@ -313,6 +312,30 @@ def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -
             items = items[:cap]
         skips["cap"] += len(built) - cap
     return items, skips
+
+
+def _screened(task, video: Timeline, candidates: list[Candidate], seed: int, skips: Counter) -> list[Candidate]:
+    """The candidates that pass the logic's screen (the rest counted by reason); under ``select_candidates``
+    only the ``max_per_video`` the select generator picks among them, in time order (the rest count as cap)."""
+    spec, logic = task.spec, task.logic
+    passed = []
+    for cand in candidates:
+        try:
+            verdict = logic.screen(cand, video, task.params)
+        except StreamGazeError:
+            raise
+        except Exception as exc:
+            raise PluginError(task.source.plugin, f"task {spec.id} screen (video {video.video_id}, candidate {cand.key})", exc) from exc
+        if verdict is None:
+            passed.append(cand)
+        else:
+            skips[verdict.reason] += 1
+    cap = spec.max_per_video
+    if spec.cap_policy != "select_candidates" or cap is None or len(passed) <= cap:
+        return passed
+    skips["cap"] += len(passed) - cap
+    picked = candidate_rng(seed, video.video_id, spec.id, "select").choice(len(passed), cap, replace=False)
+    return [passed[i] for i in sorted(int(i) for i in picked)]
 
 
 def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
@@ -379,8 +402,9 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
     """Question files, the generation report, and qa_items/qa_skips in one transaction."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"seed": seed, "tasks": {}}
+    lines = {r.task_id: [dumps(i) for i in r.items] for r in results}  # one JSON text per item, for file and store
     for r in results:
-        (out_dir / f"{r.task_id}.jsonl").write_text("".join(dumps(i) + "\n" for i in r.items), encoding="utf-8")
+        (out_dir / f"{r.task_id}.jsonl").write_text("".join(line + "\n" for line in lines[r.task_id]), encoding="utf-8")
         letters = Counter(i["answer"] for i in r.items if i["answer"])
         report["tasks"][r.task_id] = {
             "family": r.family,
@@ -398,7 +422,7 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
         "clip_start": pa.array([i["clip"][0] for i in items], pa.float64()),
         "clip_end": pa.array([i["clip"][1] for i in items], pa.float64()),
         "question": [i["question"] for i in items], "answer": [i["answer"] for i in items],
-        "answer_text": [i["answer_text"] for i in items], "item": [dumps(i) for i in items],
+        "answer_text": [i["answer_text"] for i in items], "item": [line for r in results for line in lines[r.task_id]],
     })
     skips = [(r.task_id, v, reason, n) for r in results for (v, reason), n in sorted(r.skips.items())]
     skip_rows = pa.table({"task": [s[0] for s in skips], "video_id": [s[1] for s in skips],

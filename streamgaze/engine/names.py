@@ -130,11 +130,14 @@ class ConflictSet:
 
     def __init__(self, texts: Iterable[str] = (), kind: Kind = "object"):
         self.kind = kind
-        self.keys: set[str] = set()
-        self.phrases: set[str] = set()  # sub-phrases of the accepted keys
-        self.partners: set[str] = set()  # confusable partners of the accepted keys
-        for text in texts:
-            self.add(text)
+        self.keys: set[str] = {key(text, kind) for text in texts}
+        # Sub-phrases and confusable partners of the accepted keys (what `add` extends one key at a time).
+        self.phrases: set[str] = set()
+        self.partners: set[str] = set()
+        if kind != "sequence" and self.keys:
+            partners = _partners()
+            self.phrases.update(*map(_sub_phrases, self.keys))
+            self.partners.update(*(partners.get(k, ()) for k in self.keys))
 
     def add(self, text: str) -> None:
         k = key(text, self.kind)
@@ -156,6 +159,7 @@ def conflicts_any(text: str, others: Iterable[str], kind: Kind = "object") -> bo
     return ConflictSet(others, kind).conflicts(text)
 
 
+@lru_cache(maxsize=65536)
 def in_list(name: str, list_name: str) -> bool:
     """Whether a name matches a word list by its mode: ``head`` (last words), ``word`` or ``exact``."""
     data = word_list(list_name)

@@ -31,7 +31,7 @@ class LazyRng:
 
     def __getattr__(self, name):  # only reached before the first draw, or for a method not bound below
         if self._rng is None:
-            self._rng = np.random.default_rng(self._seed)
+            self._rng = np.random.Generator(np.random.PCG64(self._seed))  # what default_rng(seed) makes, sooner
             for method in ("integers", "permutation", "choice", "random"):
                 setattr(self, method, getattr(self._rng, method))
         return getattr(self._rng, name)

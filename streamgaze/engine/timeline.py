@@ -94,6 +94,19 @@ class Timeline:
         """H(t): what happened before ``t`` (episodes, actions and attribute rows with ``t_start < t``)."""
         t = ms(t)
         root = self.root or self
+        if self is root:  # every task cuts the same video at the same few times: share the views (and their caches)
+            view = root._views.get(t)
+            if view is None:
+                view = root._views[t] = self._cut(t)
+            return view
+        return self._cut(t)
+
+    @cached_property
+    def _views(self) -> dict[float, "Timeline"]:
+        return {}
+
+    def _cut(self, t: float) -> "Timeline":
+        root = self.root or self
         starts = root._starts
         return Timeline(
             self.video_id,
@@ -195,14 +208,15 @@ def load_timelines(store, video_ids: list[str] | None = None) -> list[Timeline]:
     objects: dict[tuple[str, str], list] = {}
     for vid, eid, name, role, attrs in obj_rows:
         objects.setdefault((vid, eid), []).append((name, role, attrs))
+    episodes_of, actions_of = _by_video(ep_rows), _by_video(act_rows)
+    wanted = None if video_ids is None else set(video_ids)
+    parsed: dict = {}  # attribute JSON text -> dict: labellers repeat the same text for a name; rows only read it
     timelines = []
     for video_id, dataset, duration in videos:
-        if video_ids is not None and video_id not in video_ids:
+        if wanted is not None and video_id not in wanted:
             continue
         episodes, attr_rows = [], []
-        for vid, eid, t0, t1, x, y in ep_rows:
-            if vid != video_id:
-                continue
+        for vid, eid, t0, t1, x, y in episodes_of.get(video_id, ()):
             rows = objects.get((vid, eid), [])
             episode = make_episode(eid, t0, t1, [(n, r) for n, r, _ in rows if r in ("gazed", "fov", "outside")], x, y)
             if episodes and episode.t_start < episodes[-1].t_end:
@@ -211,15 +225,25 @@ def load_timelines(store, video_ids: list[str] | None = None) -> list[Timeline]:
                 )
             episodes.append(episode)
             for name, _role, attrs in rows:
-                values = _parse_attributes(attrs)
+                values = parsed.get(attrs) if isinstance(attrs, str) else None
+                if values is None:
+                    values = _parse_attributes(attrs)
+                    if isinstance(attrs, str):
+                        parsed[attrs] = values
                 k = names.key(name)
                 if values and k:
                     attr_rows.append(AttributeRow(k, eid, episode.t_start, values))
-        actions = tuple(
-            Action(ms(t0), ms(t1), label) for vid, t0, t1, label in act_rows if vid == video_id and label
-        )
+        actions = tuple(Action(ms(t0), ms(t1), label) for _vid, t0, t1, label in actions_of.get(video_id, ()) if label)
         timelines.append(Timeline(video_id, dataset, ms(duration), tuple(episodes), actions, tuple(attr_rows)))
     return timelines
+
+
+def _by_video(rows) -> dict[str, list]:
+    """Rows (video_id first, sorted by it) grouped per video, keeping their order."""
+    grouped: dict[str, list] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return grouped
 
 
 def _parse_attributes(text) -> dict:

@@ -61,11 +61,14 @@ class GazeSequenceMatching(TaskLogic):
             ids = tuple(e.id for e in window)
             yield Candidate(f"{ids[0]}..{ids[2]}", episode=window[2], data={"episodes": ids})
 
+    def screen(self, cand, video, params):
+        if _has_equal_neighbours([video.episode(i).fov_set for i in cand.data["episodes"]]):
+            return Skip("equal_consecutive_groups")
+        return None
+
     def build(self, cand, past, params, rng, *, video):
         window = [past.episode(i) for i in cand.data["episodes"]]
         groups = [e.fov_set for e in window]
-        if _has_equal_neighbours(groups):
-            return Skip("equal_consecutive_groups")
         answer = sequence_text(groups)
         # Every real window seen so far would also be a valid answer (the answer's own window among them).
         texts, keys = _window_texts(video)  # past.usable is a prefix of video.usable
