@@ -119,3 +119,28 @@ def test_question_files_are_byte_identical_across_hash_seeds(tmp_path):
         outputs.append({f.name: f.read_bytes() for f in sorted((out / "qa").iterdir())})
     assert outputs[0] == outputs[1] == outputs[2]
     assert any(len(b) > 0 for b in outputs[0].values())
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_overlapping_episodes_fail_generate_with_one_line_and_leave_the_store(tmp_path, monkeypatch, workers):
+    """One bad video among many (enough for the worker pool): exit 2, a line naming store and video, no writes."""
+    from click.testing import CliRunner
+
+    from streamgaze.cli import cli
+    from streamgaze.engine.generate import PARALLEL_FROM
+    from streamgaze.store import open_store
+    from streamgaze.testing import write_timeline
+
+    monkeypatch.setenv("STREAMGAZE_WORKERS", workers)
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as store:
+        for k in range(PARALLEL_FROM + 2):
+            t1 = 5.0 if k != 9 else 12.0  # v09's first episode runs into its second
+            episodes = [("e1", 1.0, t1, "apple", ["bowl"], ["cup"]), ("e2", 10.0, 14.0, "bread", [], ["dish"])]
+            write_timeline(store, f"v{k:02d}", episodes)
+    before = path.read_bytes()
+    result = CliRunner().invoke(cli, ["generate", "--store", str(path), "--out", str(tmp_path / "qa")])
+    assert result.exit_code == 2
+    message = result.output.strip().splitlines()
+    assert len(message) == 1 and str(path) in message[0] and "'v09'" in message[0] and "overlap" in message[0]
+    assert path.read_bytes() == before

@@ -24,7 +24,7 @@ from ..progress import stage
 from ..templates import render
 from . import Candidate, Draft, Skip, names
 from .rng import LazyRng, candidate_rng, candidate_seed, choice
-from .timeline import Timeline, load_timelines, ms
+from .timeline import Timeline, TimelineRows, ms
 
 OPTION_COUNT = 4
 LETTERS = "ABCDEFGH"
@@ -344,41 +344,46 @@ def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
     Videos are independent, so large stores are spread over worker processes (``STREAMGAZE_WORKERS``, default
     the CPUs available); results are gathered in video order, so the output does not depend on the split.
     """
-    timelines = load_timelines(store)
+    rows = TimelineRows(store)
     results = [TaskResult(task.id, task.spec.family, params=_resolved_params(task)) for task in tasks]
-    with stage("generate", total=max(len(timelines), 1)) as advance:
-        for video, per_task in zip(timelines, _per_video(tasks, timelines, seed)):
+    with stage("generate", total=max(len(rows.video_ids), 1)) as advance:
+        for video_id, per_task in zip(rows.video_ids, _per_video(tasks, rows, seed)):
             for result, (items, skips) in zip(results, per_task):
                 result.items += items
                 for reason, n in skips.items():
-                    result.skips[(video.video_id, reason)] += n
+                    result.skips[(video_id, reason)] += n
             advance(1)
     return results
 
 
-_JOB: dict = {}  # what forked workers inherit: the tasks, the timelines and the seed
+_JOB: dict = {}  # what forked workers inherit: the tasks, the timeline rows and the seed
 PARALLEL_FROM = 16  # videos; below this a process pool costs more than it saves
 
 
+def _run_video(tasks, rows: TimelineRows, i: int, seed: int) -> list[tuple[list[dict], Counter]]:
+    video = rows.timeline(i)
+    return [run_task_on_video(t, video, seed, t.validators) for t in tasks]
+
+
 def _video_job(i: int):
-    tasks, timelines, seed = _JOB["tasks"], _JOB["timelines"], _JOB["seed"]
     try:
-        return [run_task_on_video(t, timelines[i], seed, t.validators) for t in tasks]
+        return _run_video(_JOB["tasks"], _JOB["rows"], i, _JOB["seed"])
     except StreamGazeError as exc:  # custom exceptions do not unpickle; carry the one-line message
         return StreamGazeError(exc.message)
 
 
-def _per_video(tasks, timelines, seed):
-    """Each video's ``[(items, skips) per task]``, in video order."""
+def _per_video(tasks, rows: TimelineRows, seed: int):
+    """Each video's ``[(items, skips) per task]``, in video order; each worker builds the timelines it runs."""
+    n = len(rows.video_ids)
     workers = int(os.environ.get("STREAMGAZE_WORKERS", len(os.sched_getaffinity(0))))
-    if workers <= 1 or len(timelines) < PARALLEL_FROM:
-        for video in timelines:
-            yield [run_task_on_video(t, video, seed, t.validators) for t in tasks]
+    if workers <= 1 or n < PARALLEL_FROM:
+        for i in range(n):
+            yield _run_video(tasks, rows, i, seed)
         return
-    _JOB.update(tasks=tasks, timelines=timelines, seed=seed)
+    _JOB.update(tasks=tasks, rows=rows, seed=seed)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for outcome in pool.map(_video_job, range(len(timelines)), chunksize=4):
+            for outcome in pool.map(_video_job, range(n), chunksize=4):
                 if isinstance(outcome, StreamGazeError):
                     raise outcome
                 yield outcome

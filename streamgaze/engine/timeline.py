@@ -194,48 +194,61 @@ def make_episode(
 
 def load_timelines(store, video_ids: list[str] | None = None) -> list[Timeline]:
     """Every video's timeline from the store, in video_id order. Overlapping episodes are a load error."""
-    con = store.con
-    videos = con.execute("SELECT video_id, coalesce(dataset, ''), coalesce(duration_s, 0) FROM videos ORDER BY video_id").fetchall()
-    ep_rows = con.execute(
-        "SELECT video_id, episode_id, t_start, t_end, x, y FROM episodes ORDER BY video_id, t_start, t_end, episode_id"
-    ).fetchall()
-    obj_rows = con.execute(
-        "SELECT video_id, episode_id, name, role, attributes FROM objects ORDER BY video_id, episode_id, role, name"
-    ).fetchall()
-    act_rows = con.execute(
-        "SELECT video_id, t_start, t_end, label FROM actions ORDER BY video_id, t_start, t_end, label"
-    ).fetchall()
-    objects: dict[tuple[str, str], list] = {}
-    for vid, eid, name, role, attrs in obj_rows:
-        objects.setdefault((vid, eid), []).append((name, role, attrs))
-    episodes_of, actions_of = _by_video(ep_rows), _by_video(act_rows)
+    rows = TimelineRows(store)
     wanted = None if video_ids is None else set(video_ids)
-    parsed: dict = {}  # attribute JSON text -> dict: labellers repeat the same text for a name; rows only read it
-    timelines = []
-    for video_id, dataset, duration in videos:
-        if wanted is not None and video_id not in wanted:
-            continue
+    return [rows.timeline(i) for i, v in enumerate(rows.video_ids) if wanted is None or v in wanted]
+
+
+class TimelineRows:
+    """The store's timeline rows, fetched at once and grouped per video; `timeline(i)` builds one video's
+    timeline from them, so generation's worker processes each build only the videos they run."""
+
+    def __init__(self, store):
+        con = store.con
+        self.path = store.path
+        self.videos = con.execute(
+            "SELECT video_id, coalesce(dataset, ''), coalesce(duration_s, 0) FROM videos ORDER BY video_id"
+        ).fetchall()
+        self.video_ids = [v[0] for v in self.videos]
+        self.episodes = _by_video(con.execute(
+            "SELECT video_id, episode_id, t_start, t_end, x, y FROM episodes ORDER BY video_id, t_start, t_end, episode_id"
+        ).fetchall())
+        self.objects: dict[tuple[str, str], list] = {}
+        for vid, eid, name, role, attrs in con.execute(
+            "SELECT video_id, episode_id, name, role, attributes FROM objects ORDER BY video_id, episode_id, role, name"
+        ).fetchall():
+            self.objects.setdefault((vid, eid), []).append((name, role, attrs))
+        self.actions = _by_video(con.execute(
+            "SELECT video_id, t_start, t_end, label FROM actions ORDER BY video_id, t_start, t_end, label"
+        ).fetchall())
+        self._parsed: dict = {}  # attribute JSON text -> dict: labellers repeat the same text; rows only read it
+
+    def timeline(self, i: int) -> Timeline:
+        video_id, dataset, duration = self.videos[i]
         episodes, attr_rows = [], []
-        for vid, eid, t0, t1, x, y in episodes_of.get(video_id, ()):
-            rows = objects.get((vid, eid), [])
+        for vid, eid, t0, t1, x, y in self.episodes.get(video_id, ()):
+            rows = self.objects.get((vid, eid), [])
             episode = make_episode(eid, t0, t1, [(n, r) for n, r, _ in rows if r in ("gazed", "fov", "outside")], x, y)
             if episodes and episode.t_start < episodes[-1].t_end:
                 raise InputError(
-                    store.path, f"episodes {episodes[-1].id} and {eid} of video {video_id!r} overlap", column="episodes"
+                    self.path, f"episodes {episodes[-1].id} and {eid} of video {video_id!r} overlap", column="episodes"
                 )
             episodes.append(episode)
             for name, _role, attrs in rows:
-                values = parsed.get(attrs) if isinstance(attrs, str) else None
-                if values is None:
-                    values = _parse_attributes(attrs)
-                    if isinstance(attrs, str):
-                        parsed[attrs] = values
+                values = self._attributes(attrs)
                 k = names.key(name)
                 if values and k:
                     attr_rows.append(AttributeRow(k, eid, episode.t_start, values))
-        actions = tuple(Action(ms(t0), ms(t1), label) for _vid, t0, t1, label in actions_of.get(video_id, ()) if label)
-        timelines.append(Timeline(video_id, dataset, ms(duration), tuple(episodes), actions, tuple(attr_rows)))
-    return timelines
+        actions = tuple(Action(ms(t0), ms(t1), label) for _vid, t0, t1, label in self.actions.get(video_id, ()) if label)
+        return Timeline(video_id, dataset, ms(duration), tuple(episodes), actions, tuple(attr_rows))
+
+    def _attributes(self, text) -> dict:
+        if not isinstance(text, str):
+            return _parse_attributes(text)
+        values = self._parsed.get(text)
+        if values is None:
+            values = self._parsed[text] = _parse_attributes(text)
+        return values
 
 
 def _by_video(rows) -> dict[str, list]:
