@@ -62,6 +62,8 @@ class IVT:
         if want_range and big > 2.0:  # `detect` raises
             return np.zeros(0, np.int64), np.zeros(0, np.int64), bad, big
         s, e = self._events(t, x, y, slow, gap, deg_per_unit, p, lambda: ok_from_bad(t.size, bad))
+        if p["merge_ms"] <= 0:  # runs of slow samples hold no not-ok sample: none for the table to look for
+            return s, e, bad[:0], big
         return s, e, bad, big
 
     @staticmethod
@@ -99,8 +101,9 @@ class IVT:
             s, e = runs(slow)
         if s.size == 0:
             return s, e
-        dur = t[e - 1] - t[s]
-        keep = ((e - s) >= int(p["min_samples"])) & (dur >= p["min_duration_ms"] / 1000.0 - 1e-9)
+        long = (e - s) >= int(p["min_samples"])  # the cheap test first: fewer times to gather
+        s, e = s[long], e[long]
+        keep = (t[e - 1] - t[s]) >= p["min_duration_ms"] / 1000.0 - 1e-9
         s, e = s[keep], e[keep]
         if p["merge_ms"] > 0 and s.size > 1:
             s, e = merge_events(t, xo, yo, get_ok(), s, e, p["merge_ms"] / 1000.0, p["merge_deg"] / deg_per_unit,
