@@ -90,11 +90,11 @@ def main(argv: list[str]) -> None:
         with open_store(store_path) as store:
             write_outputs(store, results, Path(tmp) / "qa", 0)
         t3 = time.perf_counter()
-    n_q = sum(len(r.items) for r in results)
+    n_q = sum(len(r.lines) for r in results)
     gen = t3 - t1
     print(f"store of {n} synthetic timelines built in {t1 - t0:.1f} s")
     for r in results:
-        print(f"  {r.task_id:<42} {len(r.items):>6} questions")
+        print(f"  {r.task_id:<42} {len(r.lines):>6} questions")
     print(f"all {len(tasks)} tasks: {n_q} questions in {gen:.1f} s (generate {t2 - t1:.1f} s + write {t3 - t2:.1f} s) "
           f"= {n_q / gen:.0f} questions/s; target 1,000 videos <= 30 s: "
           f"{('PASS' if gen <= 30 else 'FAIL') if n >= 1000 else f'projected {gen * 1000 / n:.0f} s'}")

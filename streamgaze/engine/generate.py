@@ -32,11 +32,36 @@ LETTERS = "ABCDEFGH"
 
 @dataclass
 class TaskResult:
+    """One task's questions over a store. Each question is kept as its JSON line (what the file and ``qa_items``
+    hold) and its store row; `items` parses the lines on first use, so worker processes send plain strings."""
+
     task_id: str
     family: str
-    items: list[dict] = field(default_factory=list)
     skips: Counter = field(default_factory=Counter)  # (video_id, reason) -> n
     params: dict = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)  # `question_row` per question
+    _parsed: list[dict] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def items(self) -> list[dict]:
+        if self._parsed is None or len(self._parsed) != len(self.lines):
+            self._parsed = [json.loads(line) for line in self.lines]
+        return self._parsed
+
+    def add(self, questions: list[tuple[str, tuple]]) -> None:
+        """Append ``(line, row)`` pairs, as `serialised` makes them."""
+        for line, row in questions:
+            self.lines.append(line)
+            self.rows.append(row)
+
+    def drop(self, ids: set[str], reason: str) -> None:
+        """Leave out the questions with these ids, counted under ``reason``."""
+        kept = [(line, row) for line, row in zip(self.lines, self.rows) if row[0] not in ids]
+        for row in self.rows:
+            if row[0] in ids:
+                self.skips[(row[1], reason)] += 1
+        self.lines, self.rows, self._parsed = [line for line, _ in kept], [row for _, row in kept], None
 
     def skip_totals(self) -> dict[str, int]:
         totals: Counter = Counter()
@@ -348,8 +373,8 @@ def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
     results = [TaskResult(task.id, task.spec.family, params=_resolved_params(task)) for task in tasks]
     with stage("generate", total=max(len(rows.video_ids), 1)) as advance:
         for video_id, per_task in zip(rows.video_ids, _per_video(tasks, rows, seed)):
-            for result, (items, skips) in zip(results, per_task):
-                result.items += items
+            for result, (questions, skips) in zip(results, per_task):
+                result.add(questions)
                 for reason, n in skips.items():
                     result.skips[(video_id, reason)] += n
             advance(1)
@@ -360,9 +385,19 @@ _JOB: dict = {}  # what forked workers inherit: the tasks, the timeline rows and
 PARALLEL_FROM = 16  # videos; below this a process pool costs more than it saves
 
 
-def _run_video(tasks, rows: TimelineRows, i: int, seed: int) -> list[tuple[list[dict], Counter]]:
+def _run_video(tasks, rows: TimelineRows, i: int, seed: int) -> list[tuple[list[tuple[str, tuple]], Counter]]:
     video = rows.timeline(i)
-    return [run_task_on_video(t, video, seed, t.validators) for t in tasks]
+    out = []
+    for task in tasks:
+        items, skips = run_task_on_video(task, video, seed, task.validators)
+        out.append(([(dumps(item), question_row(item)) for item in items], skips))
+    return out
+
+
+def question_row(item: dict) -> tuple:
+    """What ``qa_items`` and the report need of a question besides its line."""
+    return (item["id"], item["video_id"], item["time_s"], item["clip"][0], item["clip"][1], item["question"],
+            item["answer"], item["answer_text"])
 
 
 def _video_job(i: int):
@@ -373,7 +408,8 @@ def _video_job(i: int):
 
 
 def _per_video(tasks, rows: TimelineRows, seed: int):
-    """Each video's ``[(items, skips) per task]``, in video order; each worker builds the timelines it runs."""
+    """Each video's ``[((line, row) per question, skips) per task]``, in video order; each worker builds the
+    timelines it runs."""
     n = len(rows.video_ids)
     workers = int(os.environ.get("STREAMGAZE_WORKERS", len(os.sched_getaffinity(0))))
     if workers <= 1 or n < PARALLEL_FROM:
@@ -407,27 +443,25 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
     """Question files, the generation report, and qa_items/qa_skips in one transaction."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"seed": seed, "tasks": {}}
-    lines = {r.task_id: [dumps(i) for i in r.items] for r in results}  # one JSON text per item, for file and store
     for r in results:
-        (out_dir / f"{r.task_id}.jsonl").write_text("".join(line + "\n" for line in lines[r.task_id]), encoding="utf-8")
-        letters = Counter(i["answer"] for i in r.items if i["answer"])
+        (out_dir / f"{r.task_id}.jsonl").write_text("".join(line + "\n" for line in r.lines), encoding="utf-8")
+        letters = Counter(row[6] for row in r.rows if row[6])
         report["tasks"][r.task_id] = {
             "family": r.family,
-            "questions": len(r.items),
+            "questions": len(r.lines),
             "skipped": r.skip_totals(),
             "answer_letters": dict(sorted(letters.items())),
             "params": r.params,
         }
     (out_dir / "generation_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    ids = [r.task_id for r in results]
-    items = [i for r in results for i in r.items]
+    rows = [row for r in results for row in r.rows]
+    column = lambda k: [row[k] for row in rows]  # noqa: E731
     qa_rows = pa.table({
-        "id": [i["id"] for i in items], "task": [i["task"] for i in items], "family": [i["family"] for i in items],
-        "video_id": [i["video_id"] for i in items], "time_s": pa.array([i["time_s"] for i in items], pa.float64()),
-        "clip_start": pa.array([i["clip"][0] for i in items], pa.float64()),
-        "clip_end": pa.array([i["clip"][1] for i in items], pa.float64()),
-        "question": [i["question"] for i in items], "answer": [i["answer"] for i in items],
-        "answer_text": [i["answer_text"] for i in items], "item": [line for r in results for line in lines[r.task_id]],
+        "id": column(0), "task": [r.task_id for r in results for _ in r.rows],
+        "family": [r.family for r in results for _ in r.rows], "video_id": column(1),
+        "time_s": pa.array(column(2), pa.float64()), "clip_start": pa.array(column(3), pa.float64()),
+        "clip_end": pa.array(column(4), pa.float64()), "question": column(5), "answer": column(6),
+        "answer_text": column(7), "item": [line for r in results for line in r.lines],
     })
     skips = [(r.task_id, v, reason, n) for r in results for (v, reason), n in sorted(r.skips.items())]
     skip_rows = pa.table({"task": [s[0] for s in skips], "video_id": [s[1] for s in skips],
@@ -454,9 +488,7 @@ def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None
 
             invalid = invalid_question_ids(ro)
             for r in results:
-                for item in (i for i in r.items if i["id"] in invalid):
-                    r.skips[(item["video_id"], "reviewed_invalid")] += 1
-                r.items = [i for i in r.items if i["id"] not in invalid]
+                r.drop(invalid, "reviewed_invalid")
     with open_store(store_path) as store:
         return write_outputs(store, results, Path(out_dir), seed)
 
