@@ -99,3 +99,23 @@ def test_an_unknown_validator_is_a_spec_error(tmp_path):
         load_task_specs(extra_paths=[tmp_path])
     result = CliRunner().invoke(cli, ["generate", "--store", str(tmp_path / "none.duckdb"), "--specs", str(tmp_path)])
     assert result.exit_code == 2 and "no_such_check" in result.output
+
+
+def test_near_duplicate_bounds_never_change_the_ratio_verdict():
+    """The cheap bounds before `SequenceMatcher.ratio` only skip pairs the ratio would reject."""
+    import random
+    from difflib import SequenceMatcher
+
+    from streamgaze_builtin.validators import _near_duplicate, _one_transposition
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        a = "".join(rng.choice("abcde") for _ in range(rng.randint(5, 12)))
+        b = list(a)
+        for _ in range(rng.randint(0, 3)):
+            b.insert(rng.randrange(len(b) + 1), rng.choice("abcde")) if rng.random() < 0.5 else b.pop(rng.randrange(len(b)))
+        b = "".join(rng.sample(b, len(b)) if rng.random() < 0.3 else b)
+        for ratio in (0.7, 0.88):
+            plain = a == b or (min(len(a), len(b)) >= 5 and (
+                _one_transposition(a, b) or SequenceMatcher(None, a, b, autojunk=False).ratio() >= ratio))
+            assert _near_duplicate.__wrapped__(a, b, ratio, 5) == plain, (a, b, ratio)

@@ -11,6 +11,7 @@ substrings, G12). Each word of a text is singularised before comparing, so ``han
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -71,7 +72,21 @@ def _near_duplicate(ca: str, cb: str, min_ratio: float, min_len: int) -> bool:
         return True
     if 2.0 * min(len(ca), len(cb)) / (len(ca) + len(cb)) < min_ratio:  # the ratio's bound: at most min matches
         return False
+    if 2.0 * _common_letters(ca, cb) / (len(ca) + len(cb)) < min_ratio:  # quick_ratio's bound; skips nearly all pairs
+        return False
     return SequenceMatcher(None, ca, cb, autojunk=False).ratio() >= min_ratio
+
+
+def _common_letters(a: str, b: str) -> int:
+    """Letters the two strings share, with multiplicity: an upper bound of the matches `ratio` counts (as
+    `SequenceMatcher.quick_ratio`, without building a matcher)."""
+    counts_b = _letter_counts(b)
+    return sum(min(n, counts_b.get(ch, 0)) for ch, n in _letter_counts(a).items())
+
+
+@lru_cache(maxsize=65536)
+def _letter_counts(text: str) -> dict[str, int]:
+    return Counter(text)
 
 
 @lru_cache(maxsize=65536)

@@ -10,14 +10,16 @@ keeps the cleaned labels.
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
 
 from streamgaze import hookimpl
 from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
 from streamgaze.engine.generate import OPTION_COUNT, draw_distractors
-from streamgaze.engine.timeline import ms
+from streamgaze.engine.timeline import Action, ms
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_future_action_prediction"
@@ -116,18 +118,59 @@ def _reworded_options(answer: str, distractors: list[str], exclude: list[str], p
     return texts
 
 
+class _VideoFacts(NamedTuple):
+    """What every candidate of a video reads, made once per video (`_facts`) instead of once per candidate."""
+
+    n_labels: int  # distinct label keys
+    by_start: tuple[Action, ...]  # actions in next-action order: (t_start, t_end, label key)
+    starts: list[float]  # their t_start, for bisecting: the first with t_start > t is the next action
+    labels: tuple[str, ...]  # every action's label, in the video's order (the distractor pool)
+    usable_counts: list[int]  # usable episodes among the first n episodes, for every n
+
+
+def _facts(video) -> _VideoFacts:
+    found = video.__dict__.get("_fap_facts")
+    if found is None:
+        by_start = tuple(sorted(video.actions, key=lambda a: (a.t_start, a.t_end, names.key(a.label, KIND))))
+        counts = [0]
+        for e in video.episodes:
+            counts.append(counts[-1] + e.usable)
+        found = _VideoFacts(
+            n_labels=len({names.key(a.label, KIND) for a in video.actions}),
+            by_start=by_start,
+            starts=[a.t_start for a in by_start],
+            labels=tuple(a.label for a in video.actions),
+            usable_counts=counts,
+        )
+        object.__setattr__(video, "_fap_facts", found)
+    return found
+
+
+def _usable(view, video, facts: _VideoFacts) -> tuple:
+    """``view.usable``, sliced from the video's: a view's episodes are a prefix of its video's."""
+    if view.root is not video:
+        return view.usable
+    return video.usable[: facts.usable_counts[len(view.episodes)]]
+
+
+def _start(item) -> float:
+    return item.t_start
+
+
 def _assess(e, view, video, params, used: frozenset[str]):
     """Every rule of FAP for the question at t_end(e): a Skip, or what the question rests on.
 
     ``view`` is H(t); ``video`` is read only for the future exception of tasks.md 1.1 (actions after t).
     """
-    labels = {names.key(a.label, KIND) for a in video.actions}
-    if len(video.actions) < params.fap_min_actions or len(labels) < params.fap_min_labels:
+    facts = _facts(video)
+    if len(video.actions) < params.fap_min_actions or facts.n_labels < params.fap_min_labels:
         return Skip("few_actions")
     time_s = e.t_end
     clip_start = ms(max(0.0, time_s - params.present_window_s))
-    upto = [u for u in view.usable if u.t_start <= e.t_start]
-    context_eps = [u for u in upto[-params.fap_lookback :] if u.t_start >= clip_start]
+    usable = _usable(view, video, facts)
+    upto = bisect_right(usable, e.t_start, key=_start)  # usable episodes are in start order
+    lookback = usable[max(0, upto - params.fap_lookback) : upto]
+    context_eps = [u for u in lookback if u.t_start >= clip_start]
     objects: list[str] = []
     for u in context_eps:
         if u.gazed not in objects:
@@ -138,12 +181,10 @@ def _assess(e, view, video, params, used: frozenset[str]):
     context = " → ".join(objects)
     if context in used:
         return Skip("duplicate_context")
-    later = sorted(
-        (a for a in video.actions if a.t_start > time_s), key=lambda a: (a.t_start, a.t_end, names.key(a.label, KIND))
-    )
-    if not later:
+    first_later = bisect_right(facts.starts, time_s)
+    if first_later == len(facts.by_start):
         return Skip("no_next_action")
-    action = later[0]
+    action = facts.by_start[first_later]
     gap = ms(action.t_start - time_s)
     if gap < params.fap_min_gap_s:
         return Skip("next_action_too_soon")
@@ -178,8 +219,10 @@ class NextAction(TaskLogic):
         time_s, horizon = cand.episode.t_end, cand.episode.t_end + params.fap_max_gap_s
         action = found["action"]
         # X: the answer and every action under way, imminent or plausibly next: its span meets [t, t + max gap].
-        exclude = sorted({a.label for a in video.actions if a.t_start <= horizon and a.t_end >= time_s})
-        pool = [a.label for a in video.actions]
+        facts = _facts(video)
+        began = facts.by_start[: bisect_right(facts.starts, horizon)]
+        exclude = sorted({a.label for a in began if a.t_end >= time_s})
+        pool = list(facts.labels)
         evidence = {
             "context_episodes": [u.id for u in found["episodes"]],
             "context_objects": list(found["objects"]),

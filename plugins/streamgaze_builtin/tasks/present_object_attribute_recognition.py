@@ -15,6 +15,7 @@ import json
 import os
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import Field, SecretStr, model_serializer, model_validator
 
@@ -201,10 +202,14 @@ def values_of(row, attribute: str, invalid: frozenset[str], captions: CaptionRea
     mkey = (attribute, invalid) if captions is None else (attribute, invalid, captions.key)
     found = memo.get(mkey)
     if found is None:
-        found = _values_of(row, attribute, invalid)
-        if not found and captions is not None:
-            found = _caption_values(row, attribute, invalid, captions)
-        memo[mkey] = found
+        found = memo[mkey] = _row_values(row, attribute, invalid, captions)
+    return found
+
+
+def _row_values(row, attribute: str, invalid: frozenset[str], captions: CaptionReader | None) -> tuple[str, ...]:
+    found = _values_of(row, attribute, invalid)
+    if not found and captions is not None:
+        found = _caption_values(row, attribute, invalid, captions)
     return found
 
 
@@ -221,6 +226,10 @@ def _needs_caption(row, attributes, invalid) -> bool:
 
 def _values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
     raw = row.values.get(attribute)
+    if raw is None:  # the common cases first: an absent attribute, one text
+        return ()
+    if type(raw) is str:
+        return _valid_values((raw,), invalid)
     items = raw if isinstance(raw, (list, tuple)) else (raw,)
     return _valid_values(tuple(v for v in items if isinstance(v, (str, int, float)) and not isinstance(v, bool)), invalid)
 
@@ -229,6 +238,55 @@ def _values_of(row, attribute: str, invalid: frozenset[str]) -> tuple[str, ...]:
 def _valid_values(items: tuple, invalid: frozenset[str]) -> tuple[str, ...]:
     texts = (names.clean(str(v)) for v in items)
     return tuple(t for t in texts if t and names.key(t, KIND) not in invalid)
+
+
+def _rows_by_name(timeline) -> dict[str, list[int]]:
+    """Name -> positions of its rows in ``timeline.attribute_rows``; made once per timeline."""
+    found = timeline.__dict__.get("_oar_rows_by_name")
+    if found is None:
+        found = {}
+        for pos, r in enumerate(timeline.attribute_rows):
+            found.setdefault(r.name, []).append(pos)
+        object.__setattr__(timeline, "_oar_rows_by_name", found)
+    return found
+
+
+class _AttributeIndex(NamedTuple):
+    """One attribute's values in every row of a timeline, made once per timeline (and settings): a view's rows
+    are the timeline's first n, so each candidate reads them by position instead of rescanning them."""
+
+    values: list[tuple[str, ...]]  # `values_of` of each row, by position
+    firsts: dict[str, dict[str, int]]  # name -> value -> position of the first row giving the name that value
+
+
+def _index(timeline, attribute: str, invalid: frozenset[str], captions: CaptionReader | None) -> _AttributeIndex:
+    memo = timeline.__dict__.get("_oar_index")
+    if memo is None:
+        memo = {}
+        object.__setattr__(timeline, "_oar_index", memo)
+    mkey = (attribute, invalid) if captions is None else (attribute, invalid, captions.key)
+    found = memo.get(mkey)
+    if found is None:
+        values = [_row_values(r, attribute, invalid, captions) for r in timeline.attribute_rows]
+        firsts: dict[str, dict[str, int]] = {}
+        for name, positions in _rows_by_name(timeline).items():
+            by_value = firsts[name] = {}
+            for pos in positions:
+                for v in values[pos]:
+                    by_value.setdefault(v, pos)
+        found = memo[mkey] = _AttributeIndex(values, firsts)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _invalid_keys(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names.key(v, KIND) for v in values)
+
+
+@lru_cache(maxsize=256)
+def _fallback(list_name: str, attribute: str, invalid: frozenset[str]) -> tuple:
+    """The word list's values of one attribute, less the invalid ones."""
+    return tuple(v for v in (names.word_list(list_name).get(attribute) or []) if names.key(str(v), KIND) not in invalid)
 
 
 class AttributeOfGazed(TaskLogic):
@@ -240,7 +298,7 @@ class AttributeOfGazed(TaskLogic):
         if captions is not None and video.usable:
             # Warm the caches with every caption the video's questions may read, sent concurrently; the
             # questions read them exactly as they would without this (each from its own rows).
-            invalid = frozenset(names.key(v, KIND) for v in params.invalid_values)
+            invalid = _invalid_keys(tuple(params.invalid_values))
             captions.prefetch(r.values.get("caption") for r in video.attribute_rows
                               if _needs_caption(r, params.oar_attributes, invalid))
         return present_candidates(video, params)
@@ -249,25 +307,32 @@ class AttributeOfGazed(TaskLogic):
         e = cand.episode
         obj = e.gazed
         captions = caption_reader(params)
-        invalid = frozenset(names.key(v, KIND) for v in params.invalid_values)
+        invalid = _invalid_keys(tuple(params.invalid_values))
+        # Past rows are the first n of the video's rows (views are prefixes), so they are read by position from
+        # per-video indexes; a `past` that is no view of ``video`` is indexed itself.
+        rows_of = video if past.root is video else past
+        n = len(past.attribute_rows)
+        past_rows = [pos for pos in _rows_by_name(rows_of).get(obj, ()) if pos < n]
         # The answer comes from this episode's row first, then the object's latest earlier rows (all causal).
-        own = [r for r in past.attributes_of(obj) if r.episode_id == e.id]
-        earlier = sorted((r for r in past.attributes_of(obj) if r.episode_id != e.id), key=lambda r: -r.t_start)
-        rows = own + earlier
+        row_at = rows_of.attribute_rows
+        own = [pos for pos in past_rows if row_at[pos].episode_id == e.id]
+        earlier = sorted((pos for pos in past_rows if row_at[pos].episode_id != e.id),
+                         key=lambda pos: -row_at[pos].t_start)
+        order = own + earlier
         seen = past.seen_names - {obj}
-        others = [r for r in past.attribute_rows if r.name in seen]
-        fallbacks = names.word_list(params.fallback_list)
         asked = []  # (attribute, answer, pool, fallback, exclude, source row), in oar_attributes order
         for attribute in params.oar_attributes:
-            source = next((r for r in rows if values_of(r, attribute, invalid, captions)), None)
+            index = _index(rows_of, attribute, invalid, captions)
+            source = next((pos for pos in order if index.values[pos]), None)
             if source is None:
                 continue
-            answer = values_of(source, attribute, invalid, captions)[0]
+            answer = index.values[source][0]
             # X: every value the object has for this attribute, in any row of the video (exclusions may look ahead).
-            exclude = sorted({v for r in video.attributes_of(obj) for v in values_of(r, attribute, invalid, captions)})
-            pool = sorted({v for r in others for v in values_of(r, attribute, invalid, captions)})
-            fallback = [v for v in (fallbacks.get(attribute) or []) if names.key(str(v), KIND) not in invalid]
-            asked.append((attribute, answer, pool, fallback, exclude, source))
+            exclude = sorted(_index(video, attribute, invalid, captions).firsts.get(obj, ()))
+            firsts = index.firsts
+            pool = sorted({v for name in firsts.keys() & seen for v, pos in firsts[name].items() if pos < n})
+            fallback = list(_fallback(params.fallback_list, attribute, invalid))
+            asked.append((attribute, answer, pool, fallback, exclude, row_at[source]))
         if not asked:
             return Skip("no_attributes")
         feasible = [a for a in asked if distractors_assured(a[1], a[4], a[2], a[3], KIND)]
