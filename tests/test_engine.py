@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamgaze.engine import rng as rng_mod
 from streamgaze.engine.generate import run_generate
@@ -32,6 +34,16 @@ def test_candidate_rng_is_stable_and_keyed():
     b = rng_mod.candidate_rng(0, "v", "t", "e1").integers(1 << 30, size=4)
     c = rng_mod.candidate_rng(0, "v", "t", "e2").integers(1 << 30, size=4)
     assert (a == b).all() and not (a == c).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1])))
+def test_seeded_generators_are_default_rng(seed):
+    """tasks.md 1.4 names numpy.random.default_rng(s); the faster construction must give the same stream."""
+    ours, numpy_s = rng_mod.seeded(seed), np.random.default_rng(seed)
+    assert ours.bit_generator.state == numpy_s.bit_generator.state
+    assert ours.permutation(7).tolist() == numpy_s.permutation(7).tolist()
+    assert ours.choice(20, 3, replace=False).tolist() == numpy_s.choice(20, 3, replace=False).tolist()
 
 
 def test_choice_sorts_by_key_before_drawing():

@@ -98,11 +98,11 @@ def draw_distractors(
     for part in (pool, fallback):
         if len(chosen) == OPTION_COUNT - 1:
             break
-        candidates = [p for p in names.sorted_by_key(part, kind) if not excluded.conflicts(p)]  # none conflicts with the answer
+        candidates = excluded.admissible(part)  # none conflicts with the answer
         if not candidates:
             continue
-        for i in rng.permutation(len(candidates)):
-            item = candidates[int(i)]
+        for i in rng.permutation(len(candidates)).tolist():
+            item = candidates[i]
             if not any(names.conflict(item, c, kind) for c in chosen):
                 chosen.append(item)
                 if len(chosen) == OPTION_COUNT - 1:
@@ -271,7 +271,7 @@ def _plain(value):
     if t is list and all(type(v) is str for v in value):
         return list(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): v if type(v) is str else _plain(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted(_plain(v) for v in value)
     if isinstance(value, (list, tuple)):

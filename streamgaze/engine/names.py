@@ -146,6 +146,15 @@ class ConflictSet:
             self.phrases |= _sub_phrases(k)
             self.partners |= _partners().get(k, frozenset())
 
+    def admissible(self, texts: Iterable[str]) -> list[str]:
+        """`sorted_by_key` of ``texts`` without those that `conflicts` rejects (the same test, inlined: drawing
+        runs it on every item of every pool)."""
+        ordered, kind, keys = sorted_by_key(texts, self.kind), self.kind, self.keys
+        if kind == "sequence":
+            return [t for t in ordered if key(t, kind) not in keys]
+        blocked = self.phrases | self.partners  # every key is among its own sub-phrases
+        return [t for t in ordered if (k := key(t, kind)) not in blocked and keys.isdisjoint(_sub_phrases(k))]
+
     def conflicts(self, text: str) -> bool:
         k = key(text, self.kind)
         if k in self.keys:
@@ -173,13 +182,19 @@ def in_list(name: str, list_name: str) -> bool:
     return any(k == e or k.endswith(" " + e) for e in entries)
 
 
-_SORTED: dict = {}  # (frozenset, kind) -> result: views share their prefix name sets, so they recur
+_SORTED: dict = {}  # (frozenset or tuple, kind) -> result: views share their prefix name sets, so they recur
 
 
 def sorted_by_key(names: Iterable[str], kind: Kind = "object") -> list[str]:
     """Unique by key (first spelling wins), sorted by key: the order every draw starts from."""
-    if type(names) is frozenset:  # no order, so "first spelling" is by iteration order, the same within a process
-        found = _SORTED.get((names, kind))
+    if type(names) is list:  # pools and word lists recur as equal lists
+        names = tuple(names)
+    if type(names) is frozenset or type(names) is tuple:
+        # A frozenset has no order, so "first spelling" is by iteration order, the same within a process.
+        try:
+            found = _SORTED.get((names, kind))
+        except TypeError:  # an unhashable item: nothing to share
+            return _sorted_by_key(names, kind)
         if found is None:
             if len(_SORTED) >= 65536:
                 _SORTED.clear()

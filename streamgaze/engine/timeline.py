@@ -39,20 +39,21 @@ class Episode:
     def duration(self) -> float:
         return ms(self.t_end - self.t_start)
 
-    @property
+    # Cached: every task asks an episode for these, many times per video.
+    @cached_property
     def group(self) -> tuple[str, ...]:
         """FOV(e) as question text lists it: the gazed name first, then the fov names sorted."""
         return ((self.gazed,) if self.gazed else ()) + tuple(sorted(self.fov))
 
-    @property
+    @cached_property
     def fov_set(self) -> frozenset[str]:
         return frozenset(self.group)
 
-    @property
+    @cached_property
     def out_set(self) -> frozenset[str]:
         return frozenset(self.outside)
 
-    @property
+    @cached_property
     def seen_set(self) -> frozenset[str]:
         return self.fov_set | self.out_set
 
