@@ -63,3 +63,19 @@ def store_from_truth(world, path, truth: dict | None = None) -> Path:
 def truth_store(small_world, small_truth, tmp_path) -> Path:
     """A fresh store of the small world with the true dwells as episodes (see `store_from_truth`)."""
     return store_from_truth(small_world, tmp_path / "store.duckdb", small_truth)
+
+
+@pytest.fixture
+def llm_env(monkeypatch, tmp_path):
+    """Generation's LLM steps with no settings from the environment, one process and a cache folder of the test's
+    own; the in-process text cache is emptied before and after (as a new process would have it)."""
+    from streamgaze import llm
+
+    monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
+    monkeypatch.setenv("STREAMGAZE_WORKERS", "1")
+    for var in ("OPENAI_API_KEY", llm.ENV_MODEL, llm.ENV_BASE_URL):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(llm.ENV_CACHE, str(tmp_path / "default-cache"))
+    llm._MEMORY.clear()
+    yield
+    llm._MEMORY.clear()

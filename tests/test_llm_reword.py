@@ -35,12 +35,7 @@ SENTENCES = {
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
-    monkeypatch.setenv("STREAMGAZE_WORKERS", "1")
-    for var in ("OPENAI_API_KEY", llm.ENV_MODEL, llm.ENV_BASE_URL):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv(llm.ENV_CACHE, str(tmp_path / "default-cache"))
+def _env(llm_env):
     _forget()
     yield
     _forget()
