@@ -45,12 +45,13 @@ class TaskResult:
 
     @property
     def items(self) -> list[dict]:
+        """The questions as dicts (read-only: edit through `drop`)."""
         if self._parsed is None or len(self._parsed) != len(self.lines):
             self._parsed = [json.loads(line) for line in self.lines]
         return self._parsed
 
     def add(self, questions: list[tuple[str, tuple]]) -> None:
-        """Append ``(line, row)`` pairs, as `serialised` makes them."""
+        """Append ``(line, row)`` pairs, as a video's run makes them (`_run_video`)."""
         for line, row in questions:
             self.lines.append(line)
             self.rows.append(row)
