@@ -23,6 +23,7 @@ import json
 import os
 import tempfile
 import threading
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,3 +224,27 @@ def _run_sync(coro):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+# -- optional LLM steps of task specs (FAP rewording, OAR attributes from captions) --------------------------------
+
+def check_step_model(switch: str, on: bool, model: str | None, model_param: str) -> None:
+    """A switched-on step needs a model: its ``model_param`` or ``STREAMGAZE_LLM_MODEL``. Raised as ValueError
+    inside a params validator, so the spec loader reports it as one line naming the field."""
+    if on and not resolve_model(model):
+        raise ValueError(f"{switch} needs a model: set {model_param} or {ENV_MODEL}")
+
+
+def drop_step_params(data: dict, on: bool, fields) -> dict:
+    """A step's params leave the dumped params (and so the generation report) while it is off, so default output
+    does not depend on them."""
+    if not on:
+        for name in fields:
+            data.pop(name, None)
+    return data
+
+
+@lru_cache(maxsize=8)
+def step_llm(what: str, model, base_url, api_key, cache_dir, max_tokens: int = 64) -> CachedLLM:
+    """One `CachedLLM` per process and step setting."""
+    return CachedLLM.from_settings(model, base_url, api_key, cache_dir, what=what, max_tokens=max_tokens)

@@ -68,7 +68,7 @@ def truth_store(small_world, small_truth, tmp_path) -> Path:
 @pytest.fixture
 def llm_env(monkeypatch, tmp_path):
     """Generation's LLM steps with no settings from the environment, one process and a cache folder of the test's
-    own; the in-process text cache is emptied before and after (as a new process would have it)."""
+    own; the in-process caches are emptied before and after (as a new process would have them)."""
     from streamgaze import llm
 
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
@@ -77,5 +77,7 @@ def llm_env(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(llm.ENV_CACHE, str(tmp_path / "default-cache"))
     llm._MEMORY.clear()
+    llm.step_llm.cache_clear()
     yield
     llm._MEMORY.clear()
+    llm.step_llm.cache_clear()

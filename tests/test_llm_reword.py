@@ -34,17 +34,13 @@ SENTENCES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _env(llm_env):
-    _forget()
-    yield
-    _forget()
+pytestmark = pytest.mark.usefixtures("llm_env")
 
 
 def _forget():
     """What a new process would not have: the in-process caches."""
     llm._MEMORY.clear()
-    fap._llm.cache_clear()
+    llm.step_llm.cache_clear()
 
 
 class FakeOpenAI:

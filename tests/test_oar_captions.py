@@ -31,14 +31,15 @@ REPLIES = {CAPTIONS[name]: json.dumps({k: attrs.get(k) for k in ASKED}) for name
 
 @pytest.fixture(autouse=True)
 def _env(llm_env):
-    _forget()
+    oar._reader.cache_clear()
     yield
-    _forget()
+    oar._reader.cache_clear()
 
 
 def _forget():
     """What a new process would not have: the in-process caches."""
     llm._MEMORY.clear()
+    llm.step_llm.cache_clear()
     oar._reader.cache_clear()
 
 

@@ -9,14 +9,12 @@ keeps the cleaned labels.
 """
 from __future__ import annotations
 
-import os
 from bisect import bisect_right
-from functools import lru_cache
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
 
-from streamgaze import hookimpl
+from streamgaze import hookimpl, llm
 from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
 from streamgaze.engine.generate import OPTION_COUNT, draw_distractors
 from streamgaze.engine.timeline import Action, ms
@@ -59,30 +57,18 @@ class Params(BaseModel):
     def _check(self):
         if self.fap_min_gap_s > self.fap_max_gap_s:
             raise ValueError("fap_min_gap_s must not exceed fap_max_gap_s")
-        if self.fap_reword and not (self.fap_reword_model or os.environ.get("STREAMGAZE_LLM_MODEL")):
-            raise ValueError("fap_reword needs a model: set fap_reword_model or STREAMGAZE_LLM_MODEL")
+        llm.check_step_model("fap_reword", self.fap_reword, self.fap_reword_model, "fap_reword_model")
         return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        data = handler(self)
-        if not self.fap_reword:
-            for name in REWORD_FIELDS:
-                data.pop(name, None)
-        return data
-
-
-@lru_cache(maxsize=8)
-def _llm(model, base_url, api_key, cache_dir):
-    from streamgaze.llm import CachedLLM
-
-    return CachedLLM.from_settings(model, base_url, api_key, cache_dir, what="fap_reword")
+        return llm.drop_step_params(handler(self), self.fap_reword, REWORD_FIELDS)
 
 
 def reworder(params: Params):
     """The cached LLM of these params (one per process and setting)."""
     key = params.fap_reword_api_key.get_secret_value() if params.fap_reword_api_key else None
-    return _llm(params.fap_reword_model, params.fap_reword_base_url, key, params.fap_reword_cache_dir)
+    return llm.step_llm("fap_reword", params.fap_reword_model, params.fap_reword_base_url, key, params.fap_reword_cache_dir)
 
 
 def reword(label: str, params: Params) -> str | None:

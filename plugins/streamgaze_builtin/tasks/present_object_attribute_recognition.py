@@ -12,14 +12,13 @@ options. A row's caption belongs to its episode, so the question reads only the 
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import lru_cache
 from typing import NamedTuple
 
 from pydantic import Field, SecretStr, model_serializer, model_validator
 
-from streamgaze import hookimpl
+from streamgaze import hookimpl, llm
 from streamgaze.engine import Draft, PresentParams, Skip, TaskLogic, names, present_candidates
 from streamgaze.engine.generate import distractors_assured
 from streamgaze.errors import StreamGazeError
@@ -72,17 +71,12 @@ class Params(PresentParams):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.oar_caption_attributes and not (self.oar_caption_model or os.environ.get("STREAMGAZE_LLM_MODEL")):
-            raise ValueError("oar_caption_attributes needs a model: set oar_caption_model or STREAMGAZE_LLM_MODEL")
+        llm.check_step_model(CAPTION_SWITCH, self.oar_caption_attributes, self.oar_caption_model, "oar_caption_model")
         return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        data = handler(self)
-        if not self.oar_caption_attributes:
-            for name in CAPTION_FIELDS:
-                data.pop(name, None)
-        return data
+        return llm.drop_step_params(handler(self), self.oar_caption_attributes, CAPTION_FIELDS)
 
 
 # ---- attributes from captions (optional) -----------------------------------------------------------------------
@@ -91,12 +85,12 @@ class CaptionReader:
     """Attributes from caption texts through one cached LLM: greedy, one request per distinct caption (and
     settings), parsed once per process."""
 
-    def __init__(self, llm, asked: tuple[str, ...], max_words: int, json_mode: bool, concurrency: int):
-        self.llm, self.asked, self.max_words = llm, asked, max_words
+    def __init__(self, client, asked: tuple[str, ...], max_words: int, json_mode: bool, concurrency: int):
+        self.llm, self.asked, self.max_words = client, asked, max_words
         self.json_mode, self.concurrency = json_mode, concurrency
         hints = " ".join(f"{CAPTION_HINTS[a]}." for a in asked if a in CAPTION_HINTS)
         self.system = CAPTION_SYSTEM.format(keys=", ".join(asked), hints=hints, max_words=max_words)
-        self.key = (llm.model, llm.base_url, str(llm.cache_dir), asked, max_words, json_mode)
+        self.key = (client.model, client.base_url, str(client.cache_dir), asked, max_words, json_mode)
         self._parsed: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def prefetch(self, captions) -> None:
@@ -177,10 +171,8 @@ def _json_object(text) -> dict | None:
 
 @lru_cache(maxsize=8)
 def _reader(model, base_url, api_key, cache_dir, asked, max_words, json_mode, concurrency) -> CaptionReader:
-    from streamgaze.llm import CachedLLM
-
-    llm = CachedLLM.from_settings(model, base_url, api_key, cache_dir, what=CAPTION_SWITCH, max_tokens=128)
-    return CaptionReader(llm, asked, max_words, json_mode, concurrency)
+    return CaptionReader(llm.step_llm(CAPTION_SWITCH, model, base_url, api_key, cache_dir, max_tokens=128),
+                         asked, max_words, json_mode, concurrency)
 
 
 def caption_reader(params: Params) -> CaptionReader | None:
