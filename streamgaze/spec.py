@@ -73,9 +73,23 @@ def _field_error(path: Path, exc: ValidationError, prefix: str = "") -> SpecErro
     return SpecError(path, prefix + loc, err["msg"])
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps the last one
+    silently, so a spec that sets a param and later lists it again with its default would lose the setting."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_spec(path: Path) -> TaskSpec:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except OSError as exc:
         raise SpecError(path, None, f"cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -51,6 +51,8 @@ def test_a_good_local_spec_loads_beside_the_builtins(tmp_path):
         pytest.param(GOOD.format(id="my_task") + "params: {x: 1}\n", "x",
                      "my_task.yaml: params.x: Extra inputs are not permitted", id="unknown_param"),
         pytest.param("id: my_task\nfamily: [unclosed\nability: x\n", "x", "my_task.yaml:3: invalid YAML", id="bad_yaml"),
+        pytest.param(GOOD.format(id="my_task") + "family: present\n", "x",
+                     "invalid YAML: key 'family' appears twice", id="duplicate_key"),
         pytest.param(GOOD.format(id="my_task"), "What is {{ colour }}?",
                      "my_task.j2: template: unknown variable(s) colour", id="undefined_variable"),
         pytest.param(GOOD.format(id="my_task"), "Among {options}, which?",
