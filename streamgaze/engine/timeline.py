@@ -9,10 +9,12 @@ import json
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, TypeVar
 
 from ..errors import InputError
 from . import names
+
+T = TypeVar("T")
 
 
 def ms(t: float) -> float:
@@ -104,6 +106,22 @@ class Timeline:
 
     @cached_property
     def _views(self) -> dict[float, "Timeline"]:
+        return {}
+
+    def is_cut_of(self, video: "Timeline") -> bool:
+        """Whether this is ``video`` or a view of it, so its episodes, actions and rows are ``video``'s first n."""
+        return self is video or self.root is video
+
+    def memo(self, key, make: Callable[[], T]) -> T:
+        """``make()``, computed once per timeline object and kept on it: what a task derives from a whole video
+        (or a view) and needs for every candidate. ``key`` is the task's own, e.g. ``("gsm", "windows")``."""
+        memo = self._memo
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
+
+    @cached_property
+    def _memo(self) -> dict:
         return {}
 
     def _cut(self, t: float) -> "Timeline":

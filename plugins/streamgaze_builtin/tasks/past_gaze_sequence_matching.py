@@ -45,12 +45,11 @@ def real_windows(usable) -> list[tuple]:
 
 def _window_texts(video) -> tuple[list[str], list[str]]:
     """Sequence texts (and their keys) of every real window of the whole video, made once per video."""
-    found = video.__dict__.get("_gsm_window_texts")
-    if found is None:
+    def make():
         texts = [sequence_text([e.fov_set for e in w]) for w in real_windows(video.usable)]
-        found = (texts, [names.key(t, "sequence") for t in texts])
-        object.__setattr__(video, "_gsm_window_texts", found)
-    return found
+        return texts, [names.key(t, "sequence") for t in texts]
+
+    return video.memo((TASK_ID, "window_texts"), make)
 
 
 class GazeSequenceMatching(TaskLogic):

@@ -115,26 +115,25 @@ class _VideoFacts(NamedTuple):
 
 
 def _facts(video) -> _VideoFacts:
-    found = video.__dict__.get("_fap_facts")
-    if found is None:
+    def make() -> _VideoFacts:
         by_start = tuple(sorted(video.actions, key=lambda a: (a.t_start, a.t_end, names.key(a.label, KIND))))
         counts = [0]
         for e in video.episodes:
             counts.append(counts[-1] + e.usable)
-        found = _VideoFacts(
+        return _VideoFacts(
             n_labels=len({names.key(a.label, KIND) for a in video.actions}),
             by_start=by_start,
             starts=[a.t_start for a in by_start],
             labels=tuple(a.label for a in video.actions),
             usable_counts=counts,
         )
-        object.__setattr__(video, "_fap_facts", found)
-    return found
+
+    return video.memo((TASK_ID, "facts"), make)
 
 
 def _usable(view, video, facts: _VideoFacts) -> tuple:
     """``view.usable``, sliced from the video's: a view's episodes are a prefix of its video's."""
-    if view.root is not video:
+    if not view.is_cut_of(video):
         return view.usable
     return video.usable[: facts.usable_counts[len(view.episodes)]]
 

@@ -234,13 +234,13 @@ def _valid_values(items: tuple, invalid: frozenset[str]) -> tuple[str, ...]:
 
 def _rows_by_name(timeline) -> dict[str, list[int]]:
     """Name -> positions of its rows in ``timeline.attribute_rows``; made once per timeline."""
-    found = timeline.__dict__.get("_oar_rows_by_name")
-    if found is None:
-        found = {}
+    def make() -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
         for pos, r in enumerate(timeline.attribute_rows):
             found.setdefault(r.name, []).append(pos)
-        object.__setattr__(timeline, "_oar_rows_by_name", found)
-    return found
+        return found
+
+    return timeline.memo((TASK_ID, "rows_by_name"), make)
 
 
 class _AttributeIndex(NamedTuple):
@@ -252,10 +252,7 @@ class _AttributeIndex(NamedTuple):
 
 
 def _index(timeline, attribute: str, invalid: frozenset[str], captions: CaptionReader | None) -> _AttributeIndex:
-    memo = timeline.__dict__.get("_oar_index")
-    if memo is None:
-        memo = {}
-        object.__setattr__(timeline, "_oar_index", memo)
+    memo = timeline.memo((TASK_ID, "index"), dict)
     mkey = (attribute, invalid) if captions is None else (attribute, invalid, captions.key)
     found = memo.get(mkey)
     if found is None:
@@ -302,7 +299,7 @@ class AttributeOfGazed(TaskLogic):
         invalid = _invalid_keys(tuple(params.invalid_values))
         # Past rows are the first n of the video's rows (views are prefixes), so they are read by position from
         # per-video indexes; a `past` that is no view of ``video`` is indexed itself.
-        rows_of = video if past.root is video else past
+        rows_of = video if past.is_cut_of(video) else past
         n = len(past.attribute_rows)
         past_rows = [pos for pos in _rows_by_name(rows_of).get(obj, ()) if pos < n]
         # The answer comes from this episode's row first, then the object's latest earlier rows (all causal).
