@@ -15,44 +15,22 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 
 import openai  # noqa: E402,F401  (import cost out of the timing)
 
+from fake_chat_server import SlowChatServer  # noqa: E402
 from streamgaze.eval.runner import run_eval  # noqa: E402
 
 DELAY_S = 0.3
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        time.sleep(DELAY_S)
-        data = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-                           "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "A"}}],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 def main(n: int = 64) -> None:
-    ThreadingHTTPServer.daemon_threads = True
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    server = SlowChatServer("A", DELAY_S)
+    base = server.url
     with tempfile.TemporaryDirectory() as d:
         qa = Path(d) / "qa"
         qa.mkdir()
@@ -71,7 +49,7 @@ def main(n: int = 64) -> None:
             rates[conc] = count / dt
             print(f"concurrency {conc:>2}: {count} questions in {dt:.2f} s = {rates[conc]:.2f} q/s")
         print(f"speed-up 32 vs 1: {rates[32] / rates[1]:.1f}x (ideal {min(32, n)}x at {DELAY_S * 1000:.0f} ms per reply)")
-    httpd.shutdown()
+    server.shutdown()
 
 
 def make_clip(path: Path, seconds: float = 60.0, fps: int = 24, size=(640, 480)) -> None:

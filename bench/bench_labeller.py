@@ -10,9 +10,7 @@ import argparse
 import json
 import os
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
@@ -21,57 +19,13 @@ import numpy as np  # noqa: E402
 import openai  # noqa: E402,F401  (import cost out of the timing)
 import pyarrow as pa  # noqa: E402
 
+from fake_chat_server import SlowChatServer  # noqa: E402
 from streamgaze.objects import run_objects  # noqa: E402
 from streamgaze.store import open_store  # noqa: E402
 
 ANSWER = json.dumps({"gazed_object": {"name": "mug", "attributes": {"color": "blue", "material": "ceramic"},
                                       "caption": "a blue mug"},
                      "fov_objects": ["spoon"], "outside_objects": ["kettle", "sink"]})
-
-
-class Server:
-    def __init__(self, delay_s: float):
-        self.count = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.first = self.last = None
-        lock = threading.Lock()
-        srv = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                with lock:
-                    srv.count += 1
-                    if srv.first is None:
-                        srv.first = time.perf_counter()
-                    srv.in_flight += 1
-                    srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
-                time.sleep(delay_s)
-                with lock:
-                    srv.in_flight -= 1
-                    srv.last = time.perf_counter()
-                data = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-                                   "choices": [{"index": 0, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": ANSWER}}],
-                                   "usage": {"prompt_tokens": 900, "completion_tokens": 60,
-                                             "total_tokens": 960}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        ThreadingHTTPServer.daemon_threads = True
-        ThreadingHTTPServer.request_queue_size = 256
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
 def make_store(d: Path, n_episodes: int) -> Path:
@@ -113,7 +67,7 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--delay", type=float, default=0.2)
     args = ap.parse_args()
-    srv = Server(args.delay)
+    srv = SlowChatServer(ANSWER, args.delay, usage=(900, 60))
     with tempfile.TemporaryDirectory() as d:
         store = make_store(Path(d), args.episodes)
         opts = {"base_url": srv.url, "model": "bench-vlm", "concurrency": args.concurrency}
