@@ -2,6 +2,11 @@
 (pymovements' I-VT and I-DT, optional extra ``bench``; a plain numpy I-VT), and ingest of a large CSV.
 
     /work/venv/bin/python bench/bench_gaze.py [--samples 10000000] [--peer-samples 200000] [--rows 2000000]
+
+``ivt`` is `detect`'s default path: the compiled loop (`streamgaze.ivt_loop`) when it was built, as in a normal
+install; ``ivt (numpy path)`` the same call with ``STREAMGAZE_COMPILED=0``. pymovements' I-VT is measured twice:
+on the first ``--peer-samples`` samples (its best rate: fixed costs amortised, data in cache) and on the same
+``--samples`` samples as ours (identical input).
 """
 from __future__ import annotations
 
@@ -85,6 +90,12 @@ def main() -> None:
     rates = {}
     for name in ("ivt", "idt"):
         rates[name] = rate(lambda: detect(t, x, y, detector=name), args.samples, R, name)
+    os.environ["STREAMGAZE_COMPILED"] = "0"
+    rates["ivt (numpy path)"] = rate(lambda: detect(t, x, y), args.samples, R, "ivt (numpy path)")
+    del os.environ["STREAMGAZE_COMPILED"]
+    from streamgaze.fixations import compiled_ivt
+
+    ivt_path = "compiled loop" if compiled_ivt() is not None else "numpy path: the compiled loop was not built"
     n = args.peer_samples
     rates["numpy-ivt"] = rate(lambda: plain_numpy_ivt(t, x, y), args.samples, R, "numpy-ivt")
     try:
@@ -97,16 +108,19 @@ def main() -> None:
         # like ours); ms timestamps are made outside the timing (pymovements wants integers)
         xn, yn = x[:n].copy(), y[:n].copy()
         ts = np.round(t[:n] * 1000).astype(np.int64)  # ms
+        ts_all = np.round(t * 1000).astype(np.int64)
 
-        def pm_ivt():
-            pos = np.column_stack((xn, yn)) * 82.0  # degrees
+        def pm_ivt(xs=xn, ys=yn, tms=ts):
+            pos = np.column_stack((xs, ys)) * 82.0  # degrees
             vel = pos2vel(pos, sampling_rate=200.0, method="neighbors")
-            return pm.events.ivt(vel, ts, minimum_duration=60, velocity_threshold=40.0)
+            return pm.events.ivt(vel, tms, minimum_duration=60, velocity_threshold=40.0)
 
         def pm_idt():
             return pm.events.idt(np.column_stack((xn, yn)) * 82.0, ts, minimum_duration=80, dispersion_threshold=1.5)
 
         rates["pymovements-ivt"] = rate(pm_ivt, n, R, "pymovements-ivt")
+        rates["pymovements-ivt, same input"] = rate(lambda: pm_ivt(x, y, ts_all), args.samples, max(1, R - 1),
+                                                    "pymovements-ivt, same input")
         rates["pymovements-idt"] = rate(pm_idt, n, max(1, R - 1), "pymovements-idt")
         peer_v = getattr(pm, "__version__", "?")
     except ImportError:
@@ -130,14 +144,15 @@ def main() -> None:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n{args.samples:,} samples ({n:,} for the pymovements peers), best of {R}, "
-          f"{os.cpu_count()} cores, load average {load:.1f}, pymovements {peer_v}\n")
+          f"{os.cpu_count()} cores, load average {load:.1f}, pymovements {peer_v}; ivt: {ivt_path}\n")
     print("| what | rate, wall (per s) | rate, process time (per s) |\n|---|---|---|")
     for k, v in rates.items():
         c = f"{CPU_RATES[k] / 1e6:.3g} M" if k in CPU_RATES else ""
         print(f"| {k} | {v / 1e6:.3g} M | {c} |")
     print("\n| ratio | wall | process time | target |\n|---|---|---|---|")
-    for ours, peer, target in (("ivt", "pymovements-ivt", "20x"), ("idt", "pymovements-idt", "100x"),
-                               ("ivt", "numpy-ivt", "")):
+    for ours, peer, target in (("ivt", "pymovements-ivt", "20x"), ("ivt", "pymovements-ivt, same input", "20x"),
+                               ("idt", "pymovements-idt", "100x"), ("ivt", "numpy-ivt", ""),
+                               ("ivt (numpy path)", "pymovements-ivt", "")):
         if peer in rates:
             print(f"| {ours} / {peer} | {rates[ours] / rates[peer]:.1f}x | "
                   f"{CPU_RATES[ours] / CPU_RATES[peer]:.1f}x | {target} |")

@@ -129,6 +129,18 @@ def _part_cuts(hi: int, lo: int = 0, k: int | None = None) -> list:
     return np.linspace(lo, hi, k + 1).astype(np.int64).tolist()
 
 
+def compiled_ivt():
+    """The compiled I-VT loop (module `streamgaze.ivt_loop`, built from Cython at install), or None when it was
+    not built (no C compiler) or is switched off with ``STREAMGAZE_COMPILED=0``; then `ivt_pass` does the work."""
+    if os.environ.get("STREAMGAZE_COMPILED", "1") == "0":
+        return None
+    try:
+        from . import ivt_loop
+    except ImportError:
+        return None
+    return ivt_loop
+
+
 #: Samples per chunk of the fused passes: a handful of float64 buffers of this size stay in L2 / L3 cache
 #: (64 k measured ~10 % faster than 16 k on 10 M samples: half the per-chunk numpy calls, same memory traffic).
 CHUNK = 1 << 16
@@ -458,11 +470,10 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
         r = fused(t, xx, yy, v, deg_per_unit=float(deg_per_unit or DEFAULT_DEG_PER_UNIT),
                   want_range=deg_per_unit is None, **params)
         if r is not None:
-            s, e, bad, big = r
+            table, big = r
             if deg_per_unit is None and big > 2.0:
                 raise StreamGazeError("x, y look like pixels (values > 2): pass deg_per_unit (degrees per pixel)")
-            s, e = np.asarray(s, np.int64), np.asarray(e, np.int64)
-            return events_table(t, xx, yy, None, s, e, bad=bad)
+            return table
     t, xx, yy, ok, big = _as_arrays(t_s, x, y, valid, want_range=deg_per_unit is None)
     if deg_per_unit is None:
         if big > 2.0:
@@ -494,7 +505,7 @@ def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray, *, bad: np.ndarray |
     """
     if not s.size:
         z = np.zeros(0)
-        return _table(s, e, z, z, z, z, np.zeros(0, np.int64))
+        return events_columns(s, e, z, z, z, z, np.zeros(0, np.int64))
     lo, hi = int(s[0]), int(e[-1])
     bounds = np.empty(2 * s.size - 1, np.int64)
     bounds[0::2] = s - lo
@@ -516,10 +527,11 @@ def events_table(t, x, y, ok, s: np.ndarray, e: np.ndarray, *, bad: np.ndarray |
         nf = n.astype(np.float64)
         mx = np.add.reduceat(xs, bounds)[0::2] / nf
         my = np.add.reduceat(ys, bounds)[0::2] / nf
-    return _table(s, e, t[s], t[e - 1], mx, my, n)
+    return events_columns(s, e, t[s], t[e - 1], mx, my, n)
 
 
-def _table(s, e, t0, t1, mx, my, n) -> pa.Table:
+def events_columns(s, e, t0, t1, mx, my, n) -> pa.Table:
+    """The events table from its columns (duration derived)."""
     return pa.table(
         {
             "start_idx": pa.array(np.asarray(s, np.int64)),

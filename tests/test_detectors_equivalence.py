@@ -216,6 +216,7 @@ def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
     import streamgaze.fixations as F
 
     monkeypatch.setattr(F, "CHUNK", chunk)
+    monkeypatch.setenv("STREAMGAZE_COMPILED", "0")  # the numpy pass (the compiled loop: tests below)
     rng = np.random.default_rng(300 + seed)
     n = int(rng.integers(1, 3000)) if seed else 3
     t, x, y, valid = _ivt_case(rng, n)
@@ -231,12 +232,14 @@ def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
         assert ok[s:e].all() and r["n_samples"] == e - s and r["x"] == pytest.approx(x[s:e].mean())
 
 
+@pytest.mark.parametrize("compiled", ["0", "1"])
 @pytest.mark.parametrize("seed", range(6))
-def test_ivt_fused_path_equals_mask_path(seed):
+def test_ivt_fused_path_equals_mask_path(seed, compiled, monkeypatch):
     """`detect`'s fused path (IVT.fused) gives exactly the table of the generic path (full mask, __call__),
     with the options that use the mask afterwards (merge) and the one that falls back (gap fill)."""
     from streamgaze.fixations import _as_arrays, events_table, get_detector
 
+    monkeypatch.setenv("STREAMGAZE_COMPILED", compiled)  # the numpy pass, then the compiled loop when built
     rng = np.random.default_rng(400 + seed)
     t, x, y, valid = _ivt_case(rng, 20000)
     det = get_detector("ivt")
@@ -270,3 +273,85 @@ def test_ivt_usability_of_huge_finite_values_and_pixel_check():
     with pytest.raises(StreamGazeError, match="deg_per_unit"):
         detect(t, x, y, valid)
     assert detect(t, x, y, valid, deg_per_unit=0.1).num_rows >= 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# I-VT: the compiled loop (streamgaze.ivt_loop, Cython) against the numpy path and the plain loop
+
+
+def _both_paths(monkeypatch, t, x, y, valid, **params):
+    """`detect`'s table through the numpy path and through the compiled loop."""
+    monkeypatch.setenv("STREAMGAZE_COMPILED", "0")
+    numpy_table = detect(t, x, y, valid, **params)
+    monkeypatch.delenv("STREAMGAZE_COMPILED")
+    return numpy_table, detect(t, x, y, valid, **params)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
+    """Same events and the same centroid bits (numpy's pairwise sums) as the numpy path; same events as the
+    loop; NaN / inf in t, x, y, invalid samples, duplicate timestamps, gaps, ends, aspect and thresholds."""
+    pytest.importorskip("streamgaze.ivt_loop")
+    rng = np.random.default_rng(700 + seed)
+    n = int(rng.integers(1, 3000)) if seed > 2 else seed + 1  # 1, 2 and 3 samples too
+    t, x, y, valid = _ivt_case(rng, n)
+    valid = valid if rng.random() < 0.7 else None
+    thr = float(rng.choice([0.2, 0.5, 2.0]))
+    aspect = float(rng.choice([1.0, 0.75]))
+    min_ms, min_s = float(rng.choice([0.0, 20.0, 60.0])), int(rng.choice([1, 3]))
+    params = dict(threshold_units_s=thr, aspect=aspect, min_duration_ms=min_ms, min_samples=min_s)
+    numpy_table, compiled_table = _both_paths(monkeypatch, t, x, y, valid, **params)
+    assert compiled_table.equals(numpy_table)
+    ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y) & (True if valid is None else valid)
+    ref = reference_ivt(t, x, y, ok, thr, aspect, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)))
+    assert list(zip(compiled_table["start_idx"].to_pylist(), compiled_table["end_idx"].to_pylist())) == ref
+
+
+@pytest.mark.parametrize("length", [7, 8, 9, 128, 129, 130, 137, 1000, 5000, 70001])
+def test_ivt_compiled_centroids_of_long_fixations_are_numpys_sums(length, monkeypatch):
+    """Fixations longer than numpy's 128-value pairwise blocks (the sum's tree walked with a stack)."""
+    pytest.importorskip("streamgaze.ivt_loop")
+    rng = np.random.default_rng(length)
+    n = 3 * length + 10
+    t = np.arange(n) / 1000.0
+    seg = (np.arange(n) // (length + 3)).astype(float)  # fixations of length + 3 samples, then a jump
+    x = 0.1 + 0.3 * seg + rng.normal(0, 1e-5, n)  # values whose sums round differently in different orders
+    y = 0.5 + rng.normal(0, 1e-5, n)
+    numpy_table, compiled_table = _both_paths(monkeypatch, t, x, y, None, threshold_units_s=20.0, min_duration_ms=0.0)
+    assert numpy_table.num_rows >= 2 and max(numpy_table["n_samples"].to_pylist()) >= length
+    assert compiled_table.equals(numpy_table)
+
+
+def test_ivt_compiled_pixel_check_and_switch(monkeypatch):
+    """The pixel check sees the compiled loop's range (usable samples only); STREAMGAZE_COMPILED=0 switches
+    the loop off."""
+    pytest.importorskip("streamgaze.ivt_loop")
+    from streamgaze.errors import StreamGazeError
+    from streamgaze.fixations import compiled_ivt
+
+    n = 1000
+    t, x, y = np.arange(n) / 100, np.full(n, 0.5), np.full(n, 0.5)
+    x[500] = 300.0
+    with pytest.raises(StreamGazeError, match="deg_per_unit"):
+        detect(t, x, y)
+    valid = np.ones(n, bool)
+    valid[500] = False  # the pixel-like value is not usable: no error, the fixation splits there
+    assert detect(t, x, y, valid).num_rows == 2
+    assert compiled_ivt() is not None
+    monkeypatch.setenv("STREAMGAZE_COMPILED", "0")
+    assert compiled_ivt() is None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ivt_compiled_parts_in_threads_give_the_same_table(seed, monkeypatch):
+    """The compiled loop split over threads (parts end where no run goes on) equals the one-part result."""
+    pytest.importorskip("streamgaze.ivt_loop")
+    import streamgaze.fixations as F
+
+    rng = np.random.default_rng(800 + seed)
+    t, x, y, valid = _ivt_case(rng, int(rng.integers(50, 4000)))
+    one = detect(t, x, y, valid, threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0)
+    monkeypatch.setattr(F, "PARALLEL_MIN", 16)
+    for threads in (2, 3, 7):
+        monkeypatch.setattr(F, "THREADS", threads)
+        assert detect(t, x, y, valid, threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0).equals(one)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from streamgaze import hookimpl
-from streamgaze.fixations import ivt_pass, ok_from_bad, runs, slow_mask
+from streamgaze.fixations import (compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad, parallel_ranges,
+                                  runs, slow_mask)
 
 
 class IVT:
@@ -52,19 +53,27 @@ class IVT:
 
     def fused(self, t, x, y, valid, *, deg_per_unit, want_range=False, **params):
         """`detect`'s fast path: usability (finite t, x, y and ``valid``), the range check and the speed test
-        in one chunked pass (`ivt_pass`); returns ``(start, end, bad, big)`` or None (gap filling needs the
-        full mask first: `detect` then takes the ``__call__`` path)."""
+        in one pass; returns ``(events table, big)`` or None (gap filling needs the full mask first: `detect`
+        then takes the ``__call__`` path). Without merge, one compiled loop (`streamgaze.ivt_loop`, the same
+        table bit for bit) when it was built; else the chunked numpy pass (`ivt_pass`)."""
         p = {**self.defaults, **params}
         if p["gap_fill_ms"] > 0:
             return None
-        slow, gap, bad, big = ivt_pass(t, x, y, valid, self._threshold(p, deg_per_unit), aspect=p["aspect"],
-                                       max_gap_s=self._max_gap(t, p), want_range=want_range)
+        threshold, max_gap = self._threshold(p, deg_per_unit), self._max_gap(t, p)
+        loop = compiled_ivt() if p["merge_ms"] <= 0 else None
+        if loop is not None:
+            s, e, t0, t1, mx, my, cnt, big = loop.ivt_events(
+                t, x, y, valid, threshold=threshold, aspect=p["aspect"], max_gap_s=max_gap,
+                min_samples=int(p["min_samples"]), min_duration_s=p["min_duration_ms"] / 1000.0,
+                want_range=want_range, run_parts=lambda part, n: parallel_ranges(part, 0, n))
+            return events_columns(s, e, t0, t1, mx, my, cnt), big
+        slow, gap, bad, big = ivt_pass(t, x, y, valid, threshold, aspect=p["aspect"], max_gap_s=max_gap,
+                                       want_range=want_range)
         if want_range and big > 2.0:  # `detect` raises
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), bad, big
+            return None, big
         s, e = self._events(t, x, y, slow, gap, deg_per_unit, p, lambda: ok_from_bad(t.size, bad))
-        if p["merge_ms"] <= 0:  # runs of slow samples hold no not-ok sample: none for the table to look for
-            return s, e, bad[:0], big
-        return s, e, bad, big
+        # without merge, runs of slow samples hold no not-ok sample: none for the table to look for
+        return events_table(t, x, y, None, s, e, bad=bad if p["merge_ms"] > 0 else bad[:0]), big
 
     @staticmethod
     def _threshold(p, deg_per_unit):
