@@ -98,26 +98,31 @@ def speed(t: np.ndarray, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> np.nda
     return v
 
 
-#: Threads for the chunked passes (numpy releases the GIL inside each chunk's ufunc loops); inputs shorter
-#: than `PARALLEL_MIN` run in the calling thread. Default 1 (no gain measured on a shared 2-core machine);
-#: set STREAMGAZE_THREADS=2 to try.
-THREADS = max(1, int(os.environ.get("STREAMGAZE_THREADS", "1") or 1))
+#: Threads for the chunked numpy passes (numpy releases the GIL inside each chunk's ufunc loops); inputs shorter
+#: than `PARALLEL_MIN` run in the calling thread. Default 1 (no gain measured on a shared 2-core machine: the
+#: passes wait on memory). ``STREAMGAZE_THREADS=N`` sets this and `COMPILED_THREADS`.
+_THREADS_SET = int(os.environ.get("STREAMGAZE_THREADS", "0") or 0)
+THREADS = max(1, _THREADS_SET or 1)
+#: Threads for the compiled I-VT loop (`compiled_ivt`), which is compute-bound: one per core by default, at most
+#: 8 (1.7x wall on 2 cores, docs/gaze.md).
+COMPILED_THREADS = max(1, _THREADS_SET or min(os.cpu_count() or 1, 8))
 PARALLEL_MIN = 1 << 20
 _POOL = None
 
 
-def parallel_ranges(fn, lo: int, hi: int, *, min_size: int | None = None) -> list:
-    """``[fn(a, b) for (a, b) in a split of [lo, hi)]``, one piece per thread (results in order); inputs
-    shorter than ``min_size`` (default `PARALLEL_MIN`) in one piece."""
+def parallel_ranges(fn, lo: int, hi: int, *, min_size: int | None = None, threads: int | None = None) -> list:
+    """``[fn(a, b) for (a, b) in a split of [lo, hi)]``, one piece per thread (``threads``, default `THREADS`;
+    results in order); inputs shorter than ``min_size`` (default `PARALLEL_MIN`) in one piece."""
     global _POOL
-    k = THREADS if hi - lo >= (PARALLEL_MIN if min_size is None else min_size) else 1
+    want = THREADS if threads is None else threads
+    k = want if hi - lo >= (PARALLEL_MIN if min_size is None else min_size) else 1
     if k == 1:
         return [fn(lo, hi)]
     cuts = _part_cuts(hi, lo, k)
-    if _POOL is None:
+    if _POOL is None or _POOL._max_workers < k:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="streamgaze")
+        _POOL = ThreadPoolExecutor(k, thread_name_prefix="streamgaze")
     futs = [_POOL.submit(fn, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
     return [f.result() for f in futs]
 

@@ -353,5 +353,5 @@ def test_ivt_compiled_parts_in_threads_give_the_same_table(seed, monkeypatch):
     one = detect(t, x, y, valid, threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0)
     monkeypatch.setattr(F, "PARALLEL_MIN", 16)
     for threads in (2, 3, 7):
-        monkeypatch.setattr(F, "THREADS", threads)
+        monkeypatch.setattr(F, "COMPILED_THREADS", threads)
         assert detect(t, x, y, valid, threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0).equals(one)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from streamgaze import hookimpl
+from streamgaze import fixations
 from streamgaze.fixations import (compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad, parallel_ranges,
                                   runs, slow_mask)
 
@@ -65,7 +66,8 @@ class IVT:
             s, e, t0, t1, mx, my, cnt, big = loop.ivt_events(
                 t, x, y, valid, threshold=threshold, aspect=p["aspect"], max_gap_s=max_gap,
                 min_samples=int(p["min_samples"]), min_duration_s=p["min_duration_ms"] / 1000.0,
-                want_range=want_range, run_parts=lambda part, n: parallel_ranges(part, 0, n))
+                want_range=want_range,
+                run_parts=lambda part, n: parallel_ranges(part, 0, n, threads=fixations.COMPILED_THREADS))
             return events_columns(s, e, t0, t1, mx, my, cnt), big
         slow, gap, bad, big = ivt_pass(t, x, y, valid, threshold, aspect=p["aspect"], max_gap_s=max_gap,
                                        want_range=want_range)
