@@ -2,6 +2,7 @@
 
     /work/venv/bin/python bench/bench_agreement.py [--edf PATH] [--px-per-deg P] [--seeds 0 1 2 3]
         [--minutes 3] [--detectors ivt idt remodnav] [--sweep]
+    /work/venv/bin/python bench/bench_agreement.py --hooge DIR [--detectors ...] [--sweep]    (part (c) only)
 
 "Stable gaze" = inside an event of the detector (``streamgaze.fixations.detect`` at the detector's defaults;
 REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides can judge
@@ -18,18 +19,33 @@ REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides ca
     stable = ``fixation`` or ``glance`` (both are a held world point; the truth has no pursuit class: the
     head-motion drift of a held point in the image is part of its fixation); ``saccade`` = not stable; blink
     samples (invalid) are left out.
-``--sweep`` adds ivt thresholds and idt dispersions on both data sets (defaults unchanged by it).
+(c) Human coders (``--hooge DIR``): the data of Hooge, Niehorster, Nystrom, Andersson & Hessels (2018), "Is human
+    classification by experienced untrained observers a gold standard in fixation detection?" (Behav Res Methods;
+    github.com/dcnieho/humanFixationClassification, data CC BY-NC-SA 4.0, never in this repo). ``DIR/ETdata/*.txt``:
+    one trial per file (adult_* / infant_*), tab-separated with a header, ``time`` (ms from 0, 300 Hz), ``x, y``
+    (screen pixels), any further column ignored; lost gaze is NaN. ``DIR/coderSettings/<coder>.txt``: one row per
+    fixation a coder marked, ``Trial`` (the gaze file's name), ``FixStart, FixEnd`` (ms, the first and last
+    sample's time rounded to 0.01 ms; widened by half a sample so each lands on its sample). Every coder is a
+    reference: stable = inside a coded fixation; a trial without rows for a coder counts as "no fixation". Judged:
+    samples with finite x and y, pooled over the trials. ``deg_per_unit`` from the README's geometry (1920 x 1080
+    px on 50.9 x 28.6 cm, ~65 cm away): one pixel at the screen centre. The human baseline is coder vs coder.
+``--sweep`` adds ivt thresholds and idt dispersions on every data set (defaults unchanged by it), and for (c) REMoDNaV
+without its PURS events (``pursuit`` = false).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
+import math
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pv
 
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 
@@ -153,6 +169,123 @@ def synthetic_part(seeds: list[int], minutes: float, detectors: list[str], sweep
             print(f"| {name} | {cohen_kappa(lab, ref, judged):.3f} | {lab[judged].mean():.1%} |")
 
 
+#: (c) Screen geometry from the README of Hooge et al.'s data: 1920 x 1080 px, 50.9 x 28.6 cm, viewed from ~65 cm.
+HOOGE_SCREEN_PX = (1920, 1080)
+HOOGE_SCREEN_CM = (50.9, 28.6)
+HOOGE_DISTANCE_CM = 65.0
+
+
+def hooge_deg_per_px() -> float:
+    """Degrees one pixel subtends at the screen centre (50.9 cm / 1920 px seen from 65 cm): the constant scale
+    a detector's deg_per_unit is (the edges are ~10 % smaller; pixels are square to 0.1 %)."""
+    return math.degrees(math.atan(HOOGE_SCREEN_CM[0] / HOOGE_SCREEN_PX[0] / HOOGE_DISTANCE_CM))
+
+
+def _tsv(path: Path, cols: dict) -> pa.Table:
+    return pv.read_csv(path, parse_options=pv.ParseOptions(delimiter="\t"),
+                       convert_options=pv.ConvertOptions(include_columns=list(cols), column_types=cols))
+
+
+def read_hooge(root: Path) -> tuple[dict, dict]:
+    """``{trial: (t_s, x, y)}`` from ``ETdata/*.txt`` and ``{coder: {trial: (n, 2) [start, end] s}}`` from
+    ``coderSettings/*.txt``; only trials with a gaze file are kept (coders also coded trials not in DIR)."""
+    files = {}
+    for f in sorted((root / "ETdata").glob("*.txt")):
+        g = _tsv(f, {"time": pa.float64(), "x": pa.float64(), "y": pa.float64()})
+        t, x, y = (np.asarray(g[c].to_numpy(zero_copy_only=False), np.float64) for c in ("time", "x", "y"))
+        files[f.stem] = (t / 1000.0, x, y)
+    codings = {}
+    for f in sorted((root / "coderSettings").glob("*.txt")):
+        c = _tsv(f, {"Trial": pa.string(), "FixStart": pa.float64(), "FixEnd": pa.float64()})
+        trial = np.asarray(c["Trial"].to_numpy(zero_copy_only=False), dtype=object)
+        ev = np.column_stack([c[k].to_numpy() for k in ("FixStart", "FixEnd")]) / 1000.0
+        codings[f.stem] = {name: ev[trial == name] for name in files if (trial == name).any()}
+    if not files or not codings:
+        raise SystemExit(f"--hooge {root}: need ETdata/*.txt and coderSettings/*.txt (found {len(files)} gaze "
+                         f"files, {len(codings)} coders)")
+    return files, codings
+
+
+def hooge_part(root: Path, detectors: list[str], sweep: bool) -> None:
+    """Kappa of each detector with each human coder and of the coders with one another, pooled over the trials."""
+    files, codings = read_hooge(root)
+    dpp = hooge_deg_per_px()
+    coders = sorted(codings)
+    judged, group = [], []
+    ref = {c: [] for c in coders}
+    missing = []
+    for name, (t, x, y) in files.items():
+        judged.append(np.isfinite(x) & np.isfinite(y))
+        group.append(np.full(t.size, name.split("_")[0]))
+        half = 0.5 * float(np.median(np.diff(t)))  # coded times are sample times rounded to 0.01 ms
+        for c in coders:
+            ev = codings[c].get(name)
+            if ev is None:
+                missing.append(f"{c}/{name}")
+                ev = np.zeros((0, 2))
+            ref[c].append(sample_labels(t, ev + [-half, half]))
+    judged, group = np.concatenate(judged), np.concatenate(group)
+    ref = {c: np.concatenate(v) for c, v in ref.items()}
+
+    def labels(name, **params):
+        t0 = time.perf_counter()
+        lab = [sample_labels(t, detect(t, x, y, np.isfinite(x) & np.isfinite(y), detector=name,
+                                       deg_per_unit=dpp, **params)) for t, x, y in files.values()]
+        return np.concatenate(lab), time.perf_counter() - t0
+
+    def vs_coders(lab, mask):
+        return [cohen_kappa(lab, ref[c], mask) for c in coders]
+
+    pairs = list(itertools.combinations(coders, 2))
+    groups = sorted(set(group))
+    n_by = {g: sum(1 for k in files if k.split("_")[0] == g) for g in groups}
+    print(f"## (c) Human coders: Hooge et al. (2018), {root}")
+    print(f"{len(files)} trials ({', '.join(f'{n_by[g]} {g}' for g in groups)}), {judged.size} samples at 300 Hz, "
+          f"judged (finite gaze) {judged.sum()} ({judged.mean():.1%}); {len(coders)} coders; deg_per_unit = "
+          f"{dpp:.5f} deg/px ({1 / dpp:.1f} px/deg: one pixel of 50.9 cm / 1920 at 65 cm, the README's geometry)")
+    if missing:
+        print(f"trials without rows for a coder, counted as no fixation: {', '.join(missing)}")
+    print(f"stable (inside a coded fixation) per coder: "
+          f"{', '.join(f'{c} {ref[c][judged].mean():.1%}' for c in coders)}\n")
+    print("kappa, pooled over the trials (the coders' row: each coder vs the other coders, mean):\n")
+    print("| labelling | " + " | ".join(coders) + " | mean | stable share | time (s) |")
+    print("|---|" + "---|" * (len(coders) + 3))
+    rows = {}
+    for d in detectors:
+        lab, dt = labels(d)
+        rows[d] = lab
+        k = vs_coders(lab, judged)
+        print(f"| {d} | " + " | ".join(f"{v:.3f}" for v in k) + f" | **{np.mean(k):.3f}** | "
+              f"{lab[judged].mean():.1%} | {dt:.2f} |")
+    kc = {p: cohen_kappa(ref[p[0]], ref[p[1]], judged) for p in pairs}
+    other = [np.mean([v for p, v in kc.items() if c in p]) for c in coders]
+    print("| coders | " + " | ".join(f"{v:.3f}" for v in other) + f" | **{np.mean(other):.3f}** | "
+          f"{np.mean([ref[c][judged].mean() for c in coders]):.1%} | |")
+    kv = np.array(list(kc.values()))
+    lo, hi = min(kc, key=kc.get), max(kc, key=kc.get)
+    print(f"\ncoder vs coder ({len(pairs)} pairs): mean {kv.mean():.3f}, median {np.median(kv):.3f}, range "
+          f"{kv.min():.3f} ({'-'.join(lo)}) to {kv.max():.3f} ({'-'.join(hi)})")
+    print("\nby group (detectors: mean over the coders; coders: mean and range over the pairs):\n")
+    print("| group | samples judged | " + " | ".join(detectors) + " | coder pairs |\n|---|---|" + "---|" * (len(detectors) + 1))
+    for g in groups:
+        m = judged & (group == g)
+        cells = " | ".join(f"{np.mean(vs_coders(rows[d], m)):.3f}" for d in detectors)
+        kg = np.array([cohen_kappa(ref[a], ref[b], m) for a, b in pairs])
+        print(f"| {g} | {m.sum()} | {cells} | {kg.mean():.3f} ({kg.min():.3f}-{kg.max():.3f}) |")
+    if sweep:
+        print("\nsweep (one parameter changed, others at defaults; kappa = mean over the coders, pooled):\n\n"
+              "| detector | parameter | kappa | stable share |\n|---|---|---|---|")
+        grid = ([("ivt", "threshold_deg_s", v) for v in (20.0, 30.0, 40.0, 50.0, 75.0, 100.0)]
+                + [("idt", "dispersion_deg", v) for v in (0.5, 1.0, 1.5, 2.0, 3.0)])
+        if "remodnav" in detectors:
+            grid.append(("remodnav", "pursuit", False))
+        for d, k, v in grid:
+            lab, _ = labels(d, **{k: v})
+            vs = str(v).lower() if isinstance(v, bool) else f"{v:g}"
+            print(f"| {d} | {k}={vs} | {np.mean(vs_coders(lab, judged)):.3f} | {lab[judged].mean():.1%} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--edf", type=Path, default=EDF)
@@ -162,8 +295,14 @@ def main() -> None:
     ap.add_argument("--detectors", nargs="+", default=None,
                     help="default: ivt idt, plus remodnav when installed (ivt_flow: synthetic only, encodes video)")
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--hooge", type=Path, default=None, metavar="DIR",
+                    help="score against the human coders of Hooge et al. (2018) in DIR (ETdata/, coderSettings/); "
+                         "runs only that part")
     args = ap.parse_args()
     dets = args.detectors or (["ivt", "idt"] + (["remodnav"] if importlib.util.find_spec("remodnav") else []))
+    if args.hooge is not None:
+        hooge_part(args.hooge, [d for d in dets if d != "ivt_flow"], args.sweep)
+        return
     if args.edf and args.edf.exists():
         edf_part(args.edf, [d for d in dets if d != "ivt_flow"], args.px_per_deg, args.sweep)
     else:
