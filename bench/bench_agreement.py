@@ -276,6 +276,7 @@ def hooge_part(root: Path, detectors: list[str], sweep: bool) -> None:
         print("\nsweep (one parameter changed, others at defaults; kappa = mean over the coders, pooled):\n\n"
               "| detector | parameter | kappa | stable share |\n|---|---|---|---|")
         grid = ([("ivt", "threshold_deg_s", v) for v in (20.0, 30.0, 40.0, 50.0, 75.0, 100.0)]
+                + [("ivt", "velocity_window_ms", v) for v in (0.0, 20.0, 40.0)]
                 + [("idt", "dispersion_deg", v) for v in (0.5, 1.0, 1.5, 2.0, 3.0)])
         if "remodnav" in detectors:
             grid.append(("remodnav", "pursuit", False))

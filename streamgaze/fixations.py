@@ -154,14 +154,50 @@ CHUNK = 1 << 16
 FIX_EVERY = 1 << 18
 
 
-def slow_mask(t, x, y, ok, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf):
-    """I-VT core: ``speed < threshold`` per sample (same speed as `speed`), plus the time-gap positions.
+def slow_mask(t, x, y, ok, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf, half_span: int = 1):
+    """I-VT core: ``speed < threshold`` per sample, plus the time-gap positions.
 
-    Returns ``(slow, gaps)``: gaps are the i with t[i+1] - t[i] > max_gap_s. The work is `ivt_pass` with
-    ``valid = ok`` (a sample is usable when ``ok`` and t, x, y are finite).
+    Returns ``(slow, gaps)``: gaps are the i with t[i+1] - t[i] > max_gap_s. ``half_span`` = 1 (adjacent samples,
+    the same speed as `speed`) is `ivt_pass` with ``valid = ok`` (a sample is usable when ``ok`` and t, x, y are
+    finite); wider spans are `span_slow_mask`.
     """
+    if half_span > 1:
+        ok = np.asarray(ok, bool) & np.isfinite(t) & np.isfinite(x) & np.isfinite(y)
+        with np.errstate(invalid="ignore"):
+            gaps = np.flatnonzero(np.diff(t) > max_gap_s)
+        return span_slow_mask(t, x, y, ok, threshold, half_span, aspect=aspect), gaps
     slow, gaps, _, _ = ivt_pass(t, x, y, ok, threshold, aspect=aspect, max_gap_s=max_gap_s)
     return slow, gaps
+
+
+def span_slow_mask(t, x, y, ok, threshold: float, half_span: int, *, aspect: float = 1.0) -> np.ndarray:
+    """The I-VT speed test over a window of samples (Tobii's I-VT takes the speed over 20 ms, not between
+    neighbours, so 300-1000 Hz noise does not swamp it): the speed at a usable sample i is taken between the ends
+    j1 < j2 of the span [i - h, i + h] (h = ``half_span``), cut short before the nearest samples that are not
+    usable (``ok`` false) and at the ends of the data. Slow: dx^2 + a^2 dy^2 < (threshold dt)^2 between j1 and j2;
+    a span cut short (one-sided) also needs t[j2] > t[j1]; a sample with no usable neighbour is not slow. With
+    h = 1 this is `ivt_pass`'s rule (central difference, else the forward step, else the backward one).
+    Full-size arrays: the fallback and the statement of the rule; the compiled loop is the fast path."""
+    n = t.size
+    i = np.arange(n)
+    bad = np.flatnonzero(~ok)
+    before = np.searchsorted(bad, i)  # not-ok samples before i
+    prev_bad = np.full(n, -1)
+    prev_bad[before > 0] = bad[before[before > 0] - 1]
+    upto = np.searchsorted(bad, i, side="right")  # ... up to and with i
+    next_bad = np.full(n, n)
+    next_bad[upto < bad.size] = bad[upto[upto < bad.size]]
+    j1 = np.maximum(np.maximum(i - half_span, prev_bad + 1), 0)
+    j2 = np.minimum(np.minimum(i + half_span, next_bad - 1), n - 1)
+    full = (j1 == i - half_span) & (j2 == i + half_span)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dx, dy, dt = x[j2] - x[j1], y[j2] - y[j1], t[j2] - t[j1]
+        d2 = dy * dy
+        if aspect != 1.0:
+            d2 = d2 * float(aspect) ** 2
+        d2 = dx * dx + d2
+        slow = np.where(full, d2 < dt * dt * float(threshold) ** 2, (dt > 0) & (d2 < float(threshold) ** 2 * (dt * dt)))
+    return ok & (j2 > j1) & slow
 
 
 def ivt_pass(t, x, y, valid, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf,

@@ -16,9 +16,11 @@ from libc.math cimport fabs, isfinite
 
 def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, valid, *, double threshold,
                double aspect, double max_gap_s, Py_ssize_t min_samples, double min_duration_s, bint want_range,
-               run_parts=None):
+               Py_ssize_t half_span=1, run_parts=None):
     """``(start, end, t_start, t_end, x, y, n_samples, big)`` of the I-VT fixations (numpy arrays; big = max
-    |x|, |y| over the usable samples when ``want_range``, else 0). ``valid``: bool array or None.
+    |x|, |y| over the usable samples when ``want_range``, else 0). ``valid``: bool array or None. The speed at
+    sample i is taken over the span [i - half_span, i + half_span], cut short before the nearest samples that
+    are not usable (`streamgaze.fixations.span_slow_mask` states the rule).
 
     ``run_parts(fn, n)`` -> ``[fn(lo, hi) for the parts of range(n)]`` may run the parts in threads (the loop
     releases the GIL); default one part. A part starts and ends at the first sample at or after its cut where
@@ -35,6 +37,7 @@ def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, va
         sc.v = &v[0] if n else NULL
     sc.thr2, sc.a2, sc.max_gap = threshold * threshold, aspect * aspect, max_gap_s
     sc.min_samples, sc.min_dur, sc.want_range = min_samples, min_duration_s - 1e-9, want_range
+    sc.half = max(half_span, 1)
 
     def part(Py_ssize_t lo, Py_ssize_t hi):
         return _scan_part(&sc, lo, hi)
@@ -59,7 +62,7 @@ cdef struct _Scan:
     Py_ssize_t n
     bint has_valid
     double thr2, a2, max_gap, min_dur
-    Py_ssize_t min_samples
+    Py_ssize_t min_samples, half
     bint want_range
 
 
@@ -79,8 +82,9 @@ cdef tuple _scan_part(_Scan* sc, Py_ssize_t lo, Py_ssize_t hi):
     cdef long long[::1] e = e_arr
     cdef double[::1] sx = sx_arr
     cdef double[::1] sy = sy_arr
+    cdef long long[::1] queue = np.empty(sc.half + 2, np.int64)
     with nogil:
-        k = _scan(sc, begin, end, &s[0], &e[0], &sx[0], &sy[0], &big) if end > begin else 0
+        k = _scan(sc, begin, end, &s[0], &e[0], &sx[0], &sy[0], &big, &queue[0]) if end > begin else 0
     return s_arr[:k].copy(), e_arr[:k].copy(), sx_arr[:k].copy(), sy_arr[:k].copy(), big
 
 
@@ -92,83 +96,92 @@ cdef inline bint _usable(const double* t, const double* x, const double* y, cons
     return isfinite(t[i]) and isfinite(x[i]) and isfinite(y[i]) and (not has_valid or v[i])
 
 
-cdef inline bint _slow(const double* t, const double* x, const double* y, Py_ssize_t i, bint ok_prev,
-                       bint ok_here, bint ok_next, double thr2, double a2) noexcept nogil:
-    """The speed test at sample i: the central difference when both neighbours are usable (squared:
-    dx^2 + a^2 dy^2 < (thr dt)^2, in `ivt_pass`'s order of operations), else the forward step, else the
-    backward one; never slow when i is not usable."""
+cdef inline bint _span_slow(const double* t, const double* x, const double* y, Py_ssize_t i, Py_ssize_t j1,
+                            Py_ssize_t j2, Py_ssize_t half, double thr2, double a2) noexcept nogil:
+    """The speed test over the span [j1, j2] around sample i, squared: dx^2 + a^2 dy^2 < (thr dt)^2, in
+    `ivt_pass`'s order of operations; a span cut short (one-sided) also needs a later time; none below 2 samples."""
     cdef double dx, dy, dt, d2
-    if not ok_here:
+    if j2 <= j1:
         return False
-    if ok_prev and ok_next:
-        dx = x[i + 1] - x[i - 1]
-        dy = y[i + 1] - y[i - 1]
-        dt = t[i + 1] - t[i - 1]
-        d2 = dy * dy
-        if a2 != 1.0:
-            d2 = d2 * a2
+    dx = x[j2] - x[j1]
+    dy = y[j2] - y[j1]
+    dt = t[j2] - t[j1]
+    d2 = dy * dy
+    if a2 != 1.0:
+        d2 = d2 * a2
+    if j1 == i - half and j2 == i + half:
         return dx * dx + d2 < dt * dt * thr2
-    if ok_next:
-        return _step_slow(t, x, y, i, i + 1, thr2, a2)
-    if ok_prev:
-        return _step_slow(t, x, y, i - 1, i, thr2, a2)
-    return False
+    return dt > 0 and dx * dx + d2 < thr2 * (dt * dt)
+
+
+cdef bint _slow_at(_Scan* sc, Py_ssize_t i) noexcept nogil:
+    """The test at one sample, its span found by walking out to the nearest not-usable samples (`_boundary`)."""
+    cdef Py_ssize_t j1 = i, j2 = i, n = sc.n
+    if not _usable(sc.t, sc.x, sc.y, sc.v, sc.has_valid, n, i):
+        return False
+    while j1 > i - sc.half and _usable(sc.t, sc.x, sc.y, sc.v, sc.has_valid, n, j1 - 1):
+        j1 -= 1
+    while j2 < i + sc.half and _usable(sc.t, sc.x, sc.y, sc.v, sc.has_valid, n, j2 + 1):
+        j2 += 1
+    return _span_slow(sc.t, sc.x, sc.y, i, j1, j2, sc.half, sc.thr2, sc.a2)
 
 
 cdef Py_ssize_t _boundary(_Scan* sc, Py_ssize_t c) noexcept nogil:
     """The first sample i >= c (or n) where no run goes on from i - 1: i is not slow, or follows a time gap."""
-    cdef const double* t = sc.t
-    cdef const double* x = sc.x
-    cdef const double* y = sc.y
-    cdef Py_ssize_t i = c, n = sc.n
-    while i < n:
-        if not _slow(t, x, y, i, _usable(t, x, y, sc.v, sc.has_valid, n, i - 1),
-                     _usable(t, x, y, sc.v, sc.has_valid, n, i), _usable(t, x, y, sc.v, sc.has_valid, n, i + 1),
-                     sc.thr2, sc.a2):
-            return i
-        if t[i] - t[i - 1] > sc.max_gap:
+    cdef Py_ssize_t i = c
+    while i < sc.n:
+        if not _slow_at(sc, i) or sc.t[i] - sc.t[i - 1] > sc.max_gap:
             return i
         i += 1
-    return n
+    return sc.n
 
 
 cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s, long long* e, double* sx,
-                      double* sy, double* big) noexcept nogil:
+                      double* sy, double* big, long long* queue) noexcept nogil:
     """One pass over [begin, end): each sample's test, the current run extended, split at a time gap or
-    closed; a closed run long enough is kept and summed. Returns the number of events."""
+    closed; a closed run long enough is kept and summed. Returns the number of events. Usability is looked up
+    once per sample, ``half`` samples ahead; the not-usable samples in [i, i + half] wait in ``queue`` (a ring
+    of half + 2), so each sample's span ends are known without walking."""
     cdef const double* t = sc.t
     cdef const double* x = sc.x
     cdef const double* y = sc.y
     cdef const unsigned char* v = sc.v
-    cdef bint has_valid = sc.has_valid, want_range = sc.want_range
+    cdef bint has_valid = sc.has_valid, want_range = sc.want_range, bad_here, slow
     cdef double thr2 = sc.thr2, a2 = sc.a2, max_gap = sc.max_gap, min_dur = sc.min_dur, m = 0.0
-    cdef Py_ssize_t n = sc.n, min_samples = sc.min_samples, i, k = 0, start = -1
-    cdef bint ok_prev = _usable(t, x, y, v, has_valid, n, begin - 1), ok_next, slow
-    cdef bint ok_here = _usable(t, x, y, v, has_valid, n, begin)
+    cdef Py_ssize_t n = sc.n, min_samples = sc.min_samples, half = sc.half, ring = sc.half + 2
+    cdef Py_ssize_t i, k = 0, start = -1, head = 0, tail = 0, ahead = begin, prev_bad, next_bad, j1, j2
+    prev_bad = begin - half - 1  # the last not-usable sample before begin, or one no span reaches
+    for j1 in range(max(begin - half, 0), begin):
+        if not _usable(t, x, y, v, has_valid, n, j1):
+            prev_bad = j1
     for i in range(begin, end):
-        ok_next = _usable(t, x, y, v, has_valid, n, i + 1)
-        slow = _slow(t, x, y, i, ok_prev, ok_here, ok_next, thr2, a2)
-        if ok_here and want_range:
-            m = max(m, fabs(x[i]), fabs(y[i]))
+        while ahead <= i + half and ahead < n:
+            if not _usable(t, x, y, v, has_valid, n, ahead):
+                queue[tail % ring] = ahead
+                tail += 1
+            ahead += 1
+        bad_here = head < tail and queue[head % ring] == i
+        if bad_here:
+            slow = False
+        else:
+            next_bad = queue[head % ring] if head < tail else ahead  # all of (i, ahead) are usable
+            j1 = max(i - half, prev_bad + 1, 0)
+            j2 = min(i + half, next_bad - 1, n - 1)
+            slow = _span_slow(t, x, y, i, j1, j2, half, thr2, a2)
+            if want_range:
+                m = max(m, fabs(x[i]), fabs(y[i]))
         if start >= 0 and (not slow or t[i] - t[i - 1] > max_gap):  # the open run ends before i
             k = _close(t, x, y, start, i, min_samples, min_dur, s, e, sx, sy, k)
             start = -1
         if slow and start < 0:
             start = i
-        ok_prev = ok_here
-        ok_here = ok_next
+        if bad_here:
+            head += 1
+            prev_bad = i
     if start >= 0:
         k = _close(t, x, y, start, end, min_samples, min_dur, s, e, sx, sy, k)
     big[0] = m
     return k
-
-
-cdef inline bint _step_slow(const double* t, const double* x, const double* y, Py_ssize_t i, Py_ssize_t j,
-                            double thr2, double a2) noexcept nogil:
-    """The speed test on a one-sided step (i, j), as `streamgaze.fixations._step_slow`."""
-    cdef double dt = t[j] - t[i], dx = x[j] - x[i], dy = y[j] - y[i]
-    cdef double d2 = dx * dx + (dy * dy * a2 if a2 != 1.0 else dy * dy)
-    return dt > 0 and d2 < thr2 * (dt * dt)
 
 
 cdef inline Py_ssize_t _close(const double* t, const double* x, const double* y, Py_ssize_t a, Py_ssize_t b,

@@ -146,27 +146,23 @@ def test_idt_chunked_pass_equals_sequential_reference(seed, chunk, monkeypatch):
 # I-VT: the fused chunked pass (usability, range check, speed test, one-sided fixes) against a plain loop
 
 
-def reference_ivt(t, x, y, ok, thr, aspect, min_dur, min_samples, max_gap):
-    """I-VT as a loop: per sample the central difference if both neighbours are usable (ok, later time),
-    else the forward step, else the backward one, else no speed; runs of speed < thr split at time gaps;
-    runs kept when long enough in samples and in time."""
+def reference_ivt(t, x, y, ok, thr, aspect, min_dur, min_samples, max_gap, half=1):
+    """I-VT as a loop: per usable sample the speed between the ends of the span [i - half, i + half], walked
+    out only over usable samples (half = 1: the central difference, else the forward step, else the backward
+    one), when the later end has a later time; runs of speed < thr split at time gaps; runs kept when long
+    enough in samples and in time."""
     n = t.size
-
-    def sp(i, j):  # speed between samples i < j, or None
-        if not (ok[i] and ok[j]) or not t[j] - t[i] > 0:
-            return None
-        return np.hypot(x[j] - x[i], (y[j] - y[i]) * aspect) / (t[j] - t[i])
-
     slow = []
     for i in range(n):
         v = None
         if ok[i]:
-            if 0 < i < n - 1 and ok[i - 1] and ok[i + 1]:
-                v = sp(i - 1, i + 1)
-            if v is None and i + 1 < n:
-                v = sp(i, i + 1)
-            if v is None and i >= 1:
-                v = sp(i - 1, i)
+            j1 = j2 = i
+            while j1 > max(i - half, 0) and ok[j1 - 1]:
+                j1 -= 1
+            while j2 < min(i + half, n - 1) and ok[j2 + 1]:
+                j2 += 1
+            if j2 > j1 and t[j2] - t[j1] > 0:
+                v = np.hypot(x[j2] - x[j1], (y[j2] - y[j1]) * aspect) / (t[j2] - t[j1])
         slow.append(v is not None and v < thr)
     out, i = [], 0
     while i < n:
@@ -180,6 +176,12 @@ def reference_ivt(t, x, y, ok, thr, aspect, min_dur, min_samples, max_gap):
             out.append((i, j))
         i = j
     return out
+
+
+def _half_span(t, window_ms=20.0):
+    """IVT's default speed window in samples either side: half of 20 ms in median steps, at least 1."""
+    dt = _median_dt(t)
+    return max(1, int(np.floor(window_ms / 2000.0 / dt + 0.5))) if dt > 0 else 1
 
 
 def _ivt_case(rng, n):
@@ -225,7 +227,8 @@ def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
     min_ms, min_s = float(rng.choice([0.0, 20.0, 60.0])), int(rng.choice([1, 3]))
     got = detect(t, x, y, valid, threshold_units_s=thr, aspect=aspect, min_duration_ms=min_ms, min_samples=min_s)
     ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y) & valid
-    ref = reference_ivt(t, x, y, ok, thr, aspect, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)))
+    ref = reference_ivt(t, x, y, ok, thr, aspect, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)),
+                        _half_span(t))
     assert list(zip(got["start_idx"].to_pylist(), got["end_idx"].to_pylist())) == ref
     for r in got.to_pylist():  # events hold ok samples only; centroids over them
         s, e = r["start_idx"], r["end_idx"]
@@ -287,7 +290,7 @@ def _both_paths(monkeypatch, t, x, y, valid, **params):
     return numpy_table, detect(t, x, y, valid, **params)
 
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(40))
 def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
     """Same events and the same centroid bits (numpy's pairwise sums) as the numpy path; same events as the
     loop; NaN / inf in t, x, y, invalid samples, duplicate timestamps, gaps, ends, aspect and thresholds."""
@@ -299,11 +302,14 @@ def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
     thr = float(rng.choice([0.2, 0.5, 2.0]))
     aspect = float(rng.choice([1.0, 0.75]))
     min_ms, min_s = float(rng.choice([0.0, 20.0, 60.0])), int(rng.choice([1, 3]))
-    params = dict(threshold_units_s=thr, aspect=aspect, min_duration_ms=min_ms, min_samples=min_s)
+    window = float(rng.choice([0.0, 20.0, 45.0, 120.0]))  # speed spans of 1 to ~10 samples either side
+    params = dict(threshold_units_s=thr, aspect=aspect, min_duration_ms=min_ms, min_samples=min_s,
+                  velocity_window_ms=window)
     numpy_table, compiled_table = _both_paths(monkeypatch, t, x, y, valid, **params)
     assert compiled_table.equals(numpy_table)
     ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y) & (True if valid is None else valid)
-    ref = reference_ivt(t, x, y, ok, thr, aspect, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)))
+    ref = reference_ivt(t, x, y, ok, thr, aspect, min_ms / 1000.0, min_s, max(0.1, 2.5 * _median_dt(t)),
+                        _half_span(t, window))
     assert list(zip(compiled_table["start_idx"].to_pylist(), compiled_table["end_idx"].to_pylist())) == ref
 
 
@@ -317,7 +323,8 @@ def test_ivt_compiled_centroids_of_long_fixations_are_numpys_sums(length, monkey
     seg = (np.arange(n) // (length + 3)).astype(float)  # fixations of length + 3 samples, then a jump
     x = 0.1 + 0.3 * seg + rng.normal(0, 1e-5, n)  # values whose sums round differently in different orders
     y = 0.5 + rng.normal(0, 1e-5, n)
-    numpy_table, compiled_table = _both_paths(monkeypatch, t, x, y, None, threshold_units_s=20.0, min_duration_ms=0.0)
+    numpy_table, compiled_table = _both_paths(monkeypatch, t, x, y, None, threshold_units_s=20.0, min_duration_ms=0.0,
+                                              velocity_window_ms=0.0)
     assert numpy_table.num_rows >= 2 and max(numpy_table["n_samples"].to_pylist()) >= length
     assert compiled_table.equals(numpy_table)
 
@@ -350,8 +357,23 @@ def test_ivt_compiled_parts_in_threads_give_the_same_table(seed, monkeypatch):
 
     rng = np.random.default_rng(800 + seed)
     t, x, y, valid = _ivt_case(rng, int(rng.integers(50, 4000)))
-    one = detect(t, x, y, valid, threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0)
+    params = dict(threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0, velocity_window_ms=[0.0, 60.0][seed % 2])
+    one = detect(t, x, y, valid, **params)
     monkeypatch.setattr(F, "PARALLEL_MIN", 16)
     for threads in (2, 3, 7):
         monkeypatch.setattr(F, "COMPILED_THREADS", threads)
-        assert detect(t, x, y, valid, threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0).equals(one)
+        assert detect(t, x, y, valid, **params).equals(one)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_span_rule_with_neighbours_is_the_fused_pass(seed):
+    """`span_slow_mask` (the rule stated in full-size numpy) with half span 1 decides every sample as the
+    chunked `ivt_pass` does."""
+    from streamgaze.fixations import ivt_pass, span_slow_mask
+
+    rng = np.random.default_rng(900 + seed)
+    t, x, y, valid = _ivt_case(rng, int(rng.integers(1, 3000)))
+    ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(y) & valid
+    for aspect in (1.0, 0.75):
+        slow = ivt_pass(t, x, y, valid, 0.5, aspect=aspect)[0]
+        assert np.array_equal(span_slow_mask(t, x, y, ok, 0.5, 1, aspect=aspect), slow)
