@@ -82,7 +82,7 @@ cdef tuple _scan_part(_Scan* sc, Py_ssize_t lo, Py_ssize_t hi):
     cdef long long[::1] e = e_arr
     cdef double[::1] sx = sx_arr
     cdef double[::1] sy = sy_arr
-    cdef long long[::1] queue = np.empty(sc.half + 2, np.int64)
+    cdef long long[::1] queue = np.empty(_ring(sc.half), np.int64)
     with nogil:
         k = _scan(sc, begin, end, &s[0], &e[0], &sx[0], &sy[0], &big, &queue[0]) if end > begin else 0
     return s_arr[:k].copy(), e_arr[:k].copy(), sx_arr[:k].copy(), sy_arr[:k].copy(), big
@@ -114,6 +114,14 @@ cdef inline bint _span_slow(const double* t, const double* x, const double* y, P
     return dt > 0 and dx * dx + d2 < thr2 * (dt * dt)
 
 
+cdef inline Py_ssize_t _ring(Py_ssize_t half) noexcept nogil:
+    """Entries of `_scan`'s queue: a power of two holding the half + 1 samples [i, i + half]."""
+    cdef Py_ssize_t r = 2
+    while r < half + 2:
+        r *= 2
+    return r
+
+
 cdef bint _slow_at(_Scan* sc, Py_ssize_t i) noexcept nogil:
     """The test at one sample, its span found by walking out to the nearest not-usable samples (`_boundary`)."""
     cdef Py_ssize_t j1 = i, j2 = i, n = sc.n
@@ -141,33 +149,47 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s,
     """One pass over [begin, end): each sample's test, the current run extended, split at a time gap or
     closed; a closed run long enough is kept and summed. Returns the number of events. Usability is looked up
     once per sample, ``half`` samples ahead; the not-usable samples in [i, i + half] wait in ``queue`` (a ring
-    of half + 2), so each sample's span ends are known without walking."""
+    of `_ring` entries, indexed with a bit mask), so each sample's span ends are known without walking, and a
+    span with no missing sample (the usual case) goes straight to the central test."""
     cdef const double* t = sc.t
     cdef const double* x = sc.x
     cdef const double* y = sc.y
     cdef const unsigned char* v = sc.v
     cdef bint has_valid = sc.has_valid, want_range = sc.want_range, bad_here, slow
     cdef double thr2 = sc.thr2, a2 = sc.a2, max_gap = sc.max_gap, min_dur = sc.min_dur, m = 0.0
-    cdef Py_ssize_t n = sc.n, min_samples = sc.min_samples, half = sc.half, ring = sc.half + 2
-    cdef Py_ssize_t i, k = 0, start = -1, head = 0, tail = 0, ahead = begin, prev_bad, next_bad, j1, j2
+    cdef Py_ssize_t n = sc.n, min_samples = sc.min_samples, half = sc.half, mask = _ring(sc.half) - 1
+    cdef Py_ssize_t i, j, k = 0, start = -1, head = 0, tail = 0, prev_bad, next_bad, j1, j2
+    cdef double dx, dy, dt, d2
     prev_bad = begin - half - 1  # the last not-usable sample before begin, or one no span reaches
-    for j1 in range(max(begin - half, 0), begin):
-        if not _usable(t, x, y, v, has_valid, n, j1):
-            prev_bad = j1
+    for j in range(max(begin - half, 0), begin):
+        if not _usable(t, x, y, v, has_valid, n, j):
+            prev_bad = j
+    for j in range(begin, min(begin + half, n)):  # the queue holds [i, i + half) before sample i's turn
+        if not _usable(t, x, y, v, has_valid, n, j):
+            queue[tail & mask] = j
+            tail += 1
     for i in range(begin, end):
-        while ahead <= i + half and ahead < n:
-            if not _usable(t, x, y, v, has_valid, n, ahead):
-                queue[tail % ring] = ahead
-                tail += 1
-            ahead += 1
-        bad_here = head < tail and queue[head % ring] == i
+        j = i + half
+        if j < n and not _usable(t, x, y, v, has_valid, n, j):
+            queue[tail & mask] = j
+            tail += 1
+        bad_here = head < tail and queue[head & mask] == i
         if bad_here:
             slow = False
         else:
-            next_bad = queue[head % ring] if head < tail else ahead  # all of (i, ahead) are usable
-            j1 = max(i - half, prev_bad + 1, 0)
-            j2 = min(i + half, next_bad - 1, n - 1)
-            slow = _span_slow(t, x, y, i, j1, j2, half, thr2, a2)
+            if head == tail and prev_bad < i - half and i >= half and j < n:  # the whole span: the usual case
+                dx = x[j] - x[i - half]
+                dy = y[j] - y[i - half]
+                dt = t[j] - t[i - half]
+                d2 = dy * dy
+                if a2 != 1.0:
+                    d2 = d2 * a2
+                slow = dx * dx + d2 < dt * dt * thr2
+            else:
+                next_bad = queue[head & mask] if head < tail else n
+                j1 = max(i - half, prev_bad + 1, 0)
+                j2 = min(j, next_bad - 1, n - 1)
+                slow = _span_slow(t, x, y, i, j1, j2, half, thr2, a2)
             if want_range:
                 m = max(m, fabs(x[i]), fabs(y[i]))
         if start >= 0 and (not slow or t[i] - t[i - 1] > max_gap):  # the open run ends before i
