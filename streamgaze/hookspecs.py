@@ -66,5 +66,7 @@ def streamgaze_models():
 def streamgaze_validators():
     """Question validators: ``{name: Validator}``; each returns keep, or drop with a reason.
 
-    Called by ``streamgaze generate`` after a question is built; validators never edit a question.
+    Called by ``streamgaze generate`` after a question is built; validators never edit a question. A validator
+    whose ``reads`` (the line's fields it looks at) leaves out ``question`` and ``evidence`` is shown the line
+    without them.
     """

@@ -51,6 +51,10 @@ def load_template(spec_path: Path, name: str, allowed: frozenset[str]) -> jinja2
         if match.group(1) in allowed:
             line = source.count("\n", 0, match.start()) + 1
             raise SpecError(f"{path}:{line}", "template", f"{{{match.group(1)}}} has single braces; write {{{{ {match.group(1)} }}}}")
+    # Jinja gives a template its globals as a ChainMap over the environment's, and copies them into a new dict
+    # at every render, which costs more than the rest of rendering a one-line question. A plain copy renders the
+    # same (nothing adds globals to these environments), in about half the time.
+    template.globals = dict(template.globals)
     # What the text can depend on: the variables the source names, unless it pulls in other templates.
     standalone = not any(True for _ in meta.find_referenced_templates(ast))
     _USES[template] = frozenset(meta.find_undeclared_variables(ast)) if standalone else None

@@ -46,6 +46,22 @@ def test_seeded_generators_are_default_rng(seed):
     assert ours.choice(20, 3, replace=False).tolist() == numpy_s.choice(20, 3, replace=False).tolist()
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 2**32), st.sampled_from([0, 1, 2**32 - 1, 2**32,
+                                                                                           2**63, 2**64 - 1])),
+                min_size=1, max_size=40))
+def test_seed_words_are_numpy_seed_sequences(seeds):
+    """Seeding many generators at once (tasks.md 1.4's numpy.random.default_rng(s) for each s) gives their streams."""
+    words = rng_mod.seed_words(seeds)
+    for seed, row in zip(seeds, words):
+        assert row.tolist() == np.random.SeedSequence(seed).generate_state(4, np.uint64).tolist()
+    rngs = rng_mod.CandidateRngs(3, "v", [("t", f"e{i}") for i in range(5)])
+    for key in ("e4", "e0", "e9"):  # in any order, and one not listed
+        ours, plain = rngs.generator("t", key), rng_mod.candidate_rng(3, "v", "t", key)
+        assert ours.bit_generator.state == plain.bit_generator.state
+        assert ours.permutation(9).tolist() == plain.permutation(9).tolist()
+
+
 def test_choice_sorts_by_key_before_drawing():
     draws = {rng_mod.choice(np.random.default_rng(5), pool) for pool in (["b", "a", "c"], ["c", "b", "a"])}
     assert len(draws) == 1

@@ -119,3 +119,33 @@ def test_near_duplicate_bounds_never_change_the_ratio_verdict():
             plain = a == b or (min(len(a), len(b)) >= 5 and (
                 _one_transposition(a, b) or SequenceMatcher(None, a, b, autojunk=False).ratio() >= ratio))
             assert _near_duplicate.__wrapped__(a, b, ratio, 5) == plain, (a, b, ratio)
+
+
+def test_a_validator_that_reads_only_options_decides_the_same_without_the_text(tmp_path):
+    """A validator whose `reads` avoids the question text and evidence is shown the line without them (so capped
+    candidates need no rendering); its verdicts, the questions and every skip count are as with the whole line."""
+    from streamgaze.engine.generate import run_task_on_video
+    from streamgaze.engine.timeline import load_timelines
+    from streamgaze.testing import toy_store
+
+    (task,) = load_task_specs(only=["past_non_fixated_object_identification"])
+    with toy_store(tmp_path / "toy.duckdb") as store:
+        (video,) = load_timelines(store)
+    seen: dict[str, list[set]] = {"options_only": [], "whole": []}
+
+    class Check:
+        def __init__(self, name):
+            self.name = name
+
+        def __call__(self, line):
+            seen[self.name].append(set(line))
+            return "has_fridge" if "fridge" in line["options"] else None
+
+    options_only = Check("options_only")
+    options_only.reads = frozenset({"options"})
+    lean = run_task_on_video(task, video, 0, [options_only])
+    whole = run_task_on_video(task, video, 0, [Check("whole")])
+    assert lean == whole and whole[1]["has_fridge"] >= 1
+    assert len(seen["options_only"]) == len(seen["whole"]) >= 3
+    assert all(not keys & {"question", "evidence"} for keys in seen["options_only"])
+    assert all({"question", "evidence"} <= keys for keys in seen["whole"])

@@ -3,7 +3,8 @@
 A validator is a callable ``validator(item: dict) -> str | None``: ``None`` keeps the question, a string
 drops it and is the skip reason counted in ``qa_skips`` and the generation report. A spec turns them on by
 name (``validators: [human_words, near_duplicate_options]``); they run after the engine has built the
-question and before dedup and the per-video cap.
+question and before dedup and the per-video cap. Each says which fields it reads (``reads``), so one that needs
+neither the question text nor the evidence is shown the line without them.
 
 Word checks are by **whole word** on the key of every option, the answer text and (proactive) the target:
 ``left hand`` and ``hand towel`` hit ``hand``; ``handle`` and ``headphones`` do not (the reference matched
@@ -45,6 +46,7 @@ class WordValidator:
 
     reason: str
     entries: tuple[str, ...]
+    reads = frozenset({"options", "answer_text", "evidence"})  # the item fields looked at (see `_texts`)
 
     def _entry_words(self) -> tuple[tuple[str, ...], ...]:
         return tuple(_words(e) for e in self.entries)
@@ -113,6 +115,7 @@ class NearDuplicateOptions:
     reason: str = "near_duplicate_options"
     min_ratio: float = 0.88
     min_len: int = 5
+    reads = frozenset({"options"})  # the item fields looked at: the engine need not render a question for this
 
     def pair(self, a: str, b: str) -> bool:
         return _near_duplicate(_compact(a), _compact(b), self.min_ratio, self.min_len)
@@ -134,8 +137,9 @@ def _any_near_duplicate(options: tuple, min_ratio: float, min_len: int) -> bool:
     """Whether any two options are near-duplicates (cached: option sets recur across questions)."""
     compact = [_compact(o) for o in options]
     for i, a in enumerate(compact):
-        if any(_near_duplicate(a, b, min_ratio, min_len) for b in compact[i + 1 :]):
-            return True
+        for b in compact[i + 1 :]:
+            if _near_duplicate(a, b, min_ratio, min_len):
+                return True
     return False
 
 

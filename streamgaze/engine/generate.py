@@ -6,13 +6,16 @@ candidate's own generator, letter, render, dedup, cap, count skips. Output is by
 """
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import multiprocessing
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,7 +26,7 @@ from ..errors import PluginError, StreamGazeError
 from ..progress import stage
 from ..templates import render
 from . import Candidate, Draft, Skip, names
-from .rng import LazyRng, candidate_rng, candidate_seed, choice
+from .rng import CandidateRngs, LazyRng, candidate_rng, choice
 from .timeline import Timeline, TimelineRows, ms
 
 OPTION_COUNT = 4
@@ -104,7 +107,10 @@ def draw_distractors(
             continue
         for i in rng.permutation(len(candidates)).tolist():
             item = candidates[i]
-            if not any(names.conflict(item, c, kind) for c in chosen):
+            for accepted in chosen:
+                if names.conflict(item, accepted, kind):
+                    break
+            else:
                 chosen.append(item)
                 if len(chosen) == OPTION_COUNT - 1:
                     break
@@ -180,55 +186,113 @@ def _valid_fixed_distractors(answer: str, distractors: list[str], exclude: Itera
     return not any(excluded.conflicts(d) for d in distractors)
 
 
-def finish(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: float) -> dict | Skip:
-    """Turn a task's draft into a question line (or a skip the engine owns)."""
+def draw(task, video: Timeline, cand: Candidate, draft: Draft, rng, time_s: float) -> "DrawnQuestion | Skip":
+    """Make a task's draft a question: draw and letter its options (or keep its test points), or a skip the
+    engine owns. Its text and evidence come later, when needed (`DrawnQuestion`)."""
     spec = task.spec
-    kind = draft.kind or (spec.option_kind if spec.option_kind != "none" else "object")
-    item: dict[str, Any] = {
-        "id": f"{spec.id}/{video.video_id}/{cand.key}",
-        "task": spec.id,
-        "family": spec.family,
-        "video_id": video.video_id,
-    }
     if draft.test_points is not None:
         points = [{"t_s": ms(p["t_s"]), "expected": p["expected"]} for p in draft.test_points]
         expected = {p["expected"] for p in points}
         if expected != {"yes", "no"}:
             return Skip("one_sided_points")
-        options, answer, answer_text = [], "", ""
-        context = dict(draft.context)
+        return DrawnQuestion(task, video.video_id, cand.key, time_s, [], "", "", draft, points=points)
+    kind = draft.kind or (spec.option_kind if spec.option_kind != "none" else "object")
+    answer_raw = draft.answer if draft.answer is not None else choice(rng, draft.answer_pool, kind)
+    exclude = list(draft.exclude)
+    if draft.distractors is not None:
+        distractors = list(draft.distractors)
+        if not _valid_fixed_distractors(answer_raw, distractors, exclude, kind):
+            return Skip("too_few_distractors")
     else:
-        answer_raw = draft.answer if draft.answer is not None else choice(rng, draft.answer_pool, kind)
-        exclude = list(draft.exclude)
-        if draft.distractors is not None:
-            distractors = list(draft.distractors)
-            if not _valid_fixed_distractors(answer_raw, distractors, exclude, kind):
-                return Skip("too_few_distractors")
-        else:
-            distractors = draw_distractors(rng, answer_raw, exclude, draft.pool, draft.fallback, kind)
-            if len(distractors) < OPTION_COUNT - 1:
-                return Skip("too_few_distractors")
-        order = rng.permutation(OPTION_COUNT).tolist()
-        raw = [answer_raw, *distractors]
-        options = [names.display(raw[i], kind) for i in order]
-        answer = LETTERS[order.index(0)]
-        answer_text = names.display(answer_raw, kind)
-        context = {**draft.context}
-        points = None
-    context["options"] = options
-    evidence = _evidence(draft, answer_raw, distractors) if draft.test_points is None else draft.evidence
-    item["question"] = render(task.template, context, spec.id, f"video {video.video_id}, t={time_s}")
-    item.update(
-        options=options,
-        answer=answer,
-        answer_text=answer_text,
-        time_s=time_s,
-        clip=clip_for(task, time_s),
-        evidence=_plain(evidence),
-    )
-    if points is not None:
-        item["test_points"] = points
-    return item
+        distractors = draw_distractors(rng, answer_raw, exclude, draft.pool, draft.fallback, kind)
+        if len(distractors) < OPTION_COUNT - 1:
+            return Skip("too_few_distractors")
+    order = rng.permutation(OPTION_COUNT).tolist()
+    raw = [answer_raw, *distractors]
+    options = [names.display(raw[i], kind) for i in order]
+    return DrawnQuestion(task, video.video_id, cand.key, time_s, options, LETTERS[order.index(0)],
+                         names.display(answer_raw, kind), draft, answer_raw, distractors)
+
+
+#: The item fields a `DrawnQuestion` makes only on demand; a validator whose ``reads`` (the fields it looks at)
+#: avoids them is given the question without them, so no text is rendered for a question that is then capped.
+ON_DEMAND_FIELDS = frozenset({"question", "evidence"})
+
+
+@dataclass(eq=False)
+class DrawnQuestion:
+    """A question after the draws: options, letter, time (or test points). The text and the evidence are made
+    on first need: every kept question needs them, a capped one only if dedup has to compare its text."""
+
+    task: Any
+    video_id: str
+    key: str
+    time_s: float
+    options: list[str]
+    answer: str
+    answer_text: str
+    draft: Draft
+    answer_raw: str | None = None
+    distractors: list[str] | None = None
+    points: list[dict] | None = None
+    _text: str | None = field(default=None, repr=False)
+    _item: dict | None = field(default=None, repr=False)
+
+    def fields(self) -> dict:
+        """The question line without the on-demand fields (`ON_DEMAND_FIELDS`)."""
+        return self._line(full=False)
+
+    def item(self) -> dict:
+        """The whole question line as a dict (made once)."""
+        if self._item is None:
+            self._item = self._line(full=True)
+        return self._item
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            context = {**self.draft.context, "options": self.options}
+            where = f"video {self.video_id}, t={self.time_s}"
+            self._text = render(self.task.template, context, self.task.spec.id, where)
+        return self._text
+
+    def _line(self, full: bool) -> dict:
+        spec = self.task.spec
+        line = {"id": f"{spec.id}/{self.video_id}/{self.key}", "task": spec.id, "family": spec.family,
+                "video_id": self.video_id}
+        if full:
+            line["question"] = self.text
+        line.update(options=self.options, answer=self.answer, answer_text=self.answer_text, time_s=self.time_s,
+                    clip=clip_for(self.task, self.time_s))
+        if full:
+            draft = self.draft
+            if self.points is not None:
+                evidence = draft.evidence
+            else:
+                evidence = _evidence(draft, self.answer_raw, self.distractors)
+            line["evidence"] = _plain(evidence)
+        if self.points is not None:
+            line["test_points"] = self.points
+        return line
+
+
+class _Dedup:
+    """tasks.md 1.3: a question whose text and set of option keys equal an earlier one's is a duplicate. Texts
+    are compared only between questions with equal option keys, so most questions are told apart unrendered.
+    Questions without options (proactive) are never duplicates."""
+
+    def __init__(self):
+        self._by_options: dict[tuple[str, ...], list[DrawnQuestion]] = {}
+
+    def is_duplicate(self, question: DrawnQuestion) -> bool:
+        if not question.options:
+            return False
+        option_keys = tuple(sorted(names.key(o, "sequence") for o in question.options))
+        earlier = self._by_options.setdefault(option_keys, [])
+        if any(e.text == question.text for e in earlier):
+            return True
+        earlier.append(question)
+        return False
 
 
 def _evidence(draft: Draft, answer_raw: str, distractors: list[str]):
@@ -286,27 +350,39 @@ def _plain(value):
 
 def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -> tuple[list[dict], Counter]:
     """All questions of one task on one video, and the skip counts by reason."""
-    spec, logic, params = task.spec, task.logic, task.params
+    candidates, skips = _listed_candidates(task, video, seed)
+    rngs = CandidateRngs(seed, video.video_id, [(task.spec.id, cand.key) for cand in candidates])
+    return _questions(task, video, seed, candidates, skips, validators, rngs)
+
+
+def _listed_candidates(task, video: Timeline, seed: int) -> tuple[list[Candidate], Counter]:
+    """The task's candidates on the video that pass its screen (and the select cap), and the skips so far."""
     skips: Counter = Counter()
-    built: list[tuple[Candidate, dict]] = []
     if not video.usable:
         return [], skips
-    seen_keys: set[tuple[str, tuple[str, ...]]] = set()
     try:
-        candidates = list(logic.candidates(video, params))
+        candidates = list(task.logic.candidates(video, task.params))
     except StreamGazeError:
         raise
     except Exception as exc:
-        raise PluginError(task.source.plugin, f"task {spec.id} candidates (video {video.video_id})", exc) from exc
-    candidates = _screened(task, video, candidates, seed, skips)
+        raise PluginError(task.source.plugin, f"task {task.spec.id} candidates (video {video.video_id})", exc) from exc
+    return _screened(task, video, candidates, seed, skips), skips
+
+
+def _questions(task, video: Timeline, seed: int, candidates: list[Candidate], skips: Counter, validators,
+               rngs: CandidateRngs) -> tuple[list[dict], Counter]:
+    """Build, draw, validate, dedup and cap the listed candidates: the questions kept, and all skip counts."""
+    spec, logic, params = task.spec, task.logic, task.params
+    built: list[DrawnQuestion] = []
+    dedup = _Dedup()
     for cand in candidates:
         time_s = ms(question_time(task, cand, video))
-        rng = LazyRng(candidate_seed(seed, video.video_id, spec.id, cand.key))
+        rng = LazyRng(partial(rngs.generator, spec.id, cand.key))
         past = video.before(time_s)
         try:
             result = logic.build(cand, past, params, rng, video=video)
             if isinstance(result, Draft):
-                result = finish(task, video, cand, result, rng, time_s)
+                result = draw(task, video, cand, result, rng, time_s)
         except StreamGazeError:
             raise
         except Exception as exc:
@@ -314,30 +390,53 @@ def run_task_on_video(task, video: Timeline, seed: int, validators: list = ()) -
         if isinstance(result, Skip):
             skips[result.reason] += 1
             continue
-        for validator in validators:
-            verdict = validator(result)
-            if verdict:
-                skips[verdict] += 1
-                break
+        verdict = _validators_verdict(validators, result)
+        if verdict:
+            skips[verdict] += 1
+        elif dedup.is_duplicate(result):
+            skips["duplicate"] += 1
         else:
-            dedup = (result["question"], tuple(sorted(names.key(o, "sequence") for o in result["options"])))
-            if dedup in seen_keys and result["options"]:
-                skips["duplicate"] += 1
-                continue
-            seen_keys.add(dedup)
-            built.append((cand, result))
-    items = [item for _, item in built]
+            built.append(result)
+    kept = built
     cap = spec.max_per_video
-    if cap is not None and len(items) > cap:  # select_candidates never builds more than the cap
+    if cap is not None and len(built) > cap:  # select_candidates never builds more than the cap
         if spec.cap_policy == "select":
             keep_idx = sorted(
-                int(i) for i in candidate_rng(seed, video.video_id, spec.id, "select").choice(len(items), cap, replace=False)
+                int(i) for i in candidate_rng(seed, video.video_id, spec.id, "select").choice(len(built), cap, replace=False)
             )
-            items = [items[i] for i in keep_idx]
+            kept = [built[i] for i in keep_idx]
         else:
-            items = items[:cap]
+            kept = built[:cap]
         skips["cap"] += len(built) - cap
-    return items, skips
+    return [_whole_line(q) for q in kept], skips
+
+
+def _validators_verdict(validators, question: DrawnQuestion) -> str | None:
+    """The first drop reason of the validators, in order. A validator whose ``reads`` avoids the on-demand
+    fields sees `DrawnQuestion.fields`, so a question that is then capped needs no text or evidence."""
+    fields = None
+    for validator in validators:
+        reads = getattr(validator, "reads", None)
+        if reads is not None and ON_DEMAND_FIELDS.isdisjoint(reads):
+            fields = fields if fields is not None else question.fields()
+            verdict = validator(fields)
+        else:
+            verdict = validator(_whole_line(question))
+        if verdict:
+            return verdict
+    return None
+
+
+def _whole_line(question: DrawnQuestion) -> dict:
+    """`DrawnQuestion.item`, a task's failure in its evidence reported as the plugin's."""
+    try:
+        return question.item()
+    except StreamGazeError:
+        raise
+    except Exception as exc:
+        task = question.task
+        where = f"task {task.spec.id} (video {question.video_id}, candidate {question.key})"
+        raise PluginError(task.source.plugin, where, exc) from exc
 
 
 def _screened(task, video: Timeline, candidates: list[Candidate], seed: int, skips: Counter) -> list[Candidate]:
@@ -372,7 +471,7 @@ def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
     """
     rows = TimelineRows(store)
     results = [TaskResult(task.id, task.spec.family, params=_resolved_params(task)) for task in tasks]
-    with stage("generate", total=max(len(rows.video_ids), 1)) as advance:
+    with _collector_for_generation(), stage("generate", total=max(len(rows.video_ids), 1)) as advance:
         for video_id, per_task in zip(rows.video_ids, _per_video(tasks, rows, seed)):
             for result, (questions, skips) in zip(results, per_task):
                 result.add(questions)
@@ -382,16 +481,46 @@ def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
     return results
 
 
+YOUNG_GC_THRESHOLD = 20_000  # tracked allocations between young collections while generating (Python's default: 700)
+
+
+@contextmanager
+def _collector_for_generation():
+    """Python's cyclic garbage collector, tuned while generating (restored after), where it cost ~15 % of the run.
+
+    Each video's run allocates thousands of objects that live until the video is done (its timeline, views and
+    their caches), and freeing them leaves no cycles (`Timeline.drop_views`); at the default threshold they set
+    off collections that each rescan the long-lived objects (the store's rows, the caches). So: freeze what exists
+    now (the rows are read-only from here on; a forked worker inherits them frozen) and collect young objects
+    more rarely.
+    """
+    threshold, ours = gc.get_threshold(), gc.get_freeze_count() == 0  # unfreeze only what this froze
+    if ours:
+        gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        if ours:
+            gc.unfreeze()
+
+
 _JOB: dict = {}  # what forked workers inherit: the tasks, the timeline rows and the seed
 PARALLEL_FROM = 16  # videos; below this a process pool costs more than it saves
 
 
 def _run_video(tasks, rows: TimelineRows, i: int, seed: int) -> list[tuple[list[tuple[str, tuple]], Counter]]:
     video = rows.timeline(i)
+    listed = [_listed_candidates(task, video, seed) for task in tasks]
+    # Every candidate's generator of the video is seeded in one go (`CandidateRngs`), all tasks' together.
+    rngs = CandidateRngs(seed, video.video_id, [(task.spec.id, cand.key) for task, (candidates, _) in zip(tasks, listed)
+                                                for cand in candidates])
     out = []
-    for task in tasks:
-        items, skips = run_task_on_video(task, video, seed, task.validators)
+    for task, (candidates, skips) in zip(tasks, listed):
+        items, skips = _questions(task, video, seed, candidates, skips, task.validators, rngs)
         out.append(([(dumps(item), question_row(item)) for item in items], skips))
+    video.drop_views()  # freed now, not by the cyclic collector (`_collector_for_generation`)
     return out
 
 
@@ -436,8 +565,12 @@ def _resolved_params(task) -> dict:
     return {**engine, **task.params.model_dump()}
 
 
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+
+
 def dumps(item: dict) -> str:
-    return json.dumps(item, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+    """A question line; one encoder for all, as `json.dumps` would make one per call with these settings."""
+    return _LINE_ENCODER.encode(item)
 
 
 def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) -> dict:

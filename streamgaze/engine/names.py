@@ -124,6 +124,12 @@ def _partners() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in table.items()}
 
 
+@lru_cache(maxsize=65536)
+def _ruled_out_by(k: str) -> frozenset[str]:
+    """The keys that conflict with ``k`` by lookup: its sub-phrases (``k`` itself included) and confusable partners."""
+    return _sub_phrases(k) | _partners().get(k, frozenset())
+
+
 class ConflictSet:
     """Texts accepted so far; `conflicts(text)` answers `conflict` against all of them with set lookups,
     which is what drawing many options from large pools needs."""
@@ -131,29 +137,26 @@ class ConflictSet:
     def __init__(self, texts: Iterable[str] = (), kind: Kind = "object"):
         self.kind = kind
         self.keys: set[str] = {key(text, kind) for text in texts}
-        # Sub-phrases and confusable partners of the accepted keys (what `add` extends one key at a time).
-        self.phrases: set[str] = set()
-        self.partners: set[str] = set()
-        if kind != "sequence" and self.keys:
-            partners = _partners()
-            self.phrases.update(*map(_sub_phrases, self.keys))
-            self.partners.update(*(partners.get(k, ()) for k in self.keys))
+        # The keys ruled out by lookup (what `add` extends one key at a time); a key that has an accepted key as a
+        # sub-phrase is the one case left to test (`conflicts`).
+        self.ruled_out: set[str] = set().union(*map(_ruled_out_by, self.keys)) if kind != "sequence" else set()
 
     def add(self, text: str) -> None:
         k = key(text, self.kind)
         self.keys.add(k)
         if self.kind != "sequence":
-            self.phrases |= _sub_phrases(k)
-            self.partners |= _partners().get(k, frozenset())
+            self.ruled_out |= _ruled_out_by(k)
 
     def admissible(self, texts: Iterable[str]) -> list[str]:
-        """`sorted_by_key` of ``texts`` without those that `conflicts` rejects (the same test, inlined: drawing
-        runs it on every item of every pool)."""
-        ordered, kind, keys = sorted_by_key(texts, self.kind), self.kind, self.keys
-        if kind == "sequence":
-            return [t for t in ordered if key(t, kind) not in keys]
-        blocked = self.phrases | self.partners  # every key is among its own sub-phrases
-        return [t for t in ordered if (k := key(t, kind)) not in blocked and keys.isdisjoint(_sub_phrases(k))]
+        """`sorted_by_key` of ``texts`` without those that `conflicts` rejects (the same test, inlined on keys
+        made once per pool: drawing runs it on every item of every pool)."""
+        ordered, keys_of = _keyed(texts, self.kind)
+        keys = self.keys
+        if self.kind == "sequence":
+            return [t for t, k in zip(ordered, keys_of) if k not in keys]
+        ruled_out = self.ruled_out  # every accepted key is among them (its own sub-phrase)
+        return [t for t, k in zip(ordered, keys_of)
+                if k not in ruled_out and (" " not in k or keys.isdisjoint(_sub_phrases(k)))]
 
     def conflicts(self, text: str) -> bool:
         k = key(text, self.kind)
@@ -161,7 +164,7 @@ class ConflictSet:
             return True
         if self.kind == "sequence":
             return False
-        return k in self.phrases or k in self.partners or not self.keys.isdisjoint(_sub_phrases(k))
+        return k in self.ruled_out or not self.keys.isdisjoint(_sub_phrases(k))
 
 
 def conflicts_any(text: str, others: Iterable[str], kind: Kind = "object") -> bool:
@@ -182,29 +185,35 @@ def in_list(name: str, list_name: str) -> bool:
     return any(k == e or k.endswith(" " + e) for e in entries)
 
 
-_SORTED: dict = {}  # (frozenset or tuple, kind) -> result: views share their prefix name sets, so they recur
+_KEYED: dict = {}  # (frozenset or tuple, kind) -> `_keyed`: views share their prefix name sets, so they recur
 
 
 def sorted_by_key(names: Iterable[str], kind: Kind = "object") -> list[str]:
     """Unique by key (first spelling wins), sorted by key: the order every draw starts from."""
-    if type(names) is list:  # pools and word lists recur as equal lists
+    return list(_keyed(names, kind)[0])
+
+
+def _keyed(names: Iterable[str], kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`sorted_by_key` and the keys of its texts, made once per pool: pools and word lists recur as equal lists."""
+    if type(names) is list:
         names = tuple(names)
     if type(names) is frozenset or type(names) is tuple:
         # A frozenset has no order, so "first spelling" is by iteration order, the same within a process.
         try:
-            found = _SORTED.get((names, kind))
+            found = _KEYED.get((names, kind))
         except TypeError:  # an unhashable item: nothing to share
-            return _sorted_by_key(names, kind)
+            return _make_keyed(names, kind)
         if found is None:
-            if len(_SORTED) >= 65536:
-                _SORTED.clear()
-            found = _SORTED[(names, kind)] = tuple(_sorted_by_key(names, kind))
-        return list(found)
-    return _sorted_by_key(names, kind)
+            if len(_KEYED) >= 65536:
+                _KEYED.clear()
+            found = _KEYED[(names, kind)] = _make_keyed(names, kind)
+        return found
+    return _make_keyed(names, kind)
 
 
-def _sorted_by_key(names: Iterable[str], kind: Kind) -> list[str]:
+def _make_keyed(names: Iterable[str], kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
     seen: dict[str, str] = {}
     for n in names:
         seen.setdefault(key(n, kind), n)
-    return [seen[k] for k in sorted(seen)]
+    keys = tuple(sorted(seen))
+    return tuple(map(seen.__getitem__, keys)), keys

@@ -37,11 +37,11 @@ class Episode:
     def usable(self) -> bool:
         return self.gazed is not None
 
-    @property
+    # Cached: every task asks an episode for these, many times per video.
+    @cached_property
     def duration(self) -> float:
         return ms(self.t_end - self.t_start)
 
-    # Cached: every task asks an episode for these, many times per video.
     @cached_property
     def group(self) -> tuple[str, ...]:
         """FOV(e) as question text lists it: the gazed name first, then the fov names sorted."""
@@ -107,6 +107,11 @@ class Timeline:
     @cached_property
     def _views(self) -> dict[float, "Timeline"]:
         return {}
+
+    def drop_views(self) -> None:
+        """Forget the shared views (`before`). They and the video reference each other, so a video done with
+        would otherwise wait for the cyclic garbage collector, and with it everything its views cached."""
+        self.__dict__.pop("_views", None)
 
     def is_cut_of(self, video: "Timeline") -> bool:
         """Whether this is ``video`` or a view of it, so its episodes, actions and rows are ``video``'s first n."""

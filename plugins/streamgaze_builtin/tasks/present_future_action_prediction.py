@@ -190,15 +190,19 @@ class NextAction(TaskLogic):
     def candidates(self, video, params):
         # A context is "used" once an earlier candidate of the video passed every rule of the task with it
         # (each check reads only H(t_end) and the video's actions, as `build` does).
+        # The assessment is kept with the view it read, so `build` given that same view (the engine's) reuses it.
         used: list[str] = []
         for e in video.usable:
-            yield Candidate(e.id, episode=e, data={"used_contexts": tuple(used)})
-            found = _assess(e, video.before(e.t_end), video, params, frozenset(used))
+            view = video.before(e.t_end)
+            found = _assess(e, view, video, params, frozenset(used))
+            yield Candidate(e.id, episode=e, data={"used_contexts": tuple(used), "assessed": (view, found)})
             if isinstance(found, dict):
                 used.append(found["context"])
 
     def build(self, cand, past, params, rng, *, video):
-        found = _assess(cand.episode, past, video, params, frozenset(cand.data["used_contexts"]))
+        view, found = cand.data.get("assessed", (None, None))
+        if view is not past:
+            found = _assess(cand.episode, past, video, params, frozenset(cand.data["used_contexts"]))
         if isinstance(found, Skip):
             return found
         time_s, horizon = cand.episode.t_end, cand.episode.t_end + params.fap_max_gap_s
