@@ -177,27 +177,49 @@ def span_slow_mask(t, x, y, ok, threshold: float, half_span: int, *, aspect: flo
     usable (``ok`` false) and at the ends of the data. Slow: dx^2 + a^2 dy^2 < (threshold dt)^2 between j1 and j2;
     a span cut short (one-sided) also needs t[j2] > t[j1]; a sample with no usable neighbour is not slow. With
     h = 1 this is `ivt_pass`'s rule (central difference, else the forward step, else the backward one).
-    Full-size arrays: the fallback and the statement of the rule; the compiled loop is the fast path."""
+
+    The numpy fallback of the compiled loop: the whole-span test on shifted slices for every sample, then the
+    full rule (`_cut_span_slow`) for the few samples whose span meets a not-usable sample or the data's ends,
+    found from a running count of the not-usable samples."""
+    n, h = t.size, int(half_span)
+    thr2, a2 = float(threshold) ** 2, float(aspect) ** 2
+    slow = np.zeros(n, bool)
+    whole = np.zeros(n, bool)  # the span [i - h, i + h] exists and is all usable
+    if n > 2 * h:
+        with np.errstate(invalid="ignore", over="ignore"):
+            dx, dy, dt = x[2 * h:] - x[:-2 * h], y[2 * h:] - y[:-2 * h], t[2 * h:] - t[:-2 * h]
+            d2 = dy * dy
+            if aspect != 1.0:
+                d2 *= a2
+            d2 += dx * dx
+            slow[h:n - h] = d2 < dt * dt * thr2
+        unusable = np.concatenate(([0], np.cumsum(~ok, dtype=np.int64)))  # not-usable samples in [0, k)
+        whole[h:n - h] = unusable[2 * h + 1:] == unusable[:-2 * h - 1]
+    cut = np.flatnonzero(~whole & ok)
+    slow[cut] = _cut_span_slow(t, x, y, ok, cut, h, thr2, a2)
+    return ok & slow
+
+
+def _cut_span_slow(t, x, y, ok, i, h: int, thr2: float, a2: float) -> np.ndarray:
+    """`span_slow_mask`'s full rule at the samples ``i``: the span's ends found from the nearest not-usable
+    samples either side (binary search in their sorted positions)."""
     n = t.size
-    i = np.arange(n)
     bad = np.flatnonzero(~ok)
-    before = np.searchsorted(bad, i)  # not-ok samples before i
-    prev_bad = np.full(n, -1)
-    prev_bad[before > 0] = bad[before[before > 0] - 1]
-    upto = np.searchsorted(bad, i, side="right")  # ... up to and with i
-    next_bad = np.full(n, n)
-    next_bad[upto < bad.size] = bad[upto[upto < bad.size]]
-    j1 = np.maximum(np.maximum(i - half_span, prev_bad + 1), 0)
-    j2 = np.minimum(np.minimum(i + half_span, next_bad - 1), n - 1)
-    full = (j1 == i - half_span) & (j2 == i + half_span)
+    before = np.searchsorted(bad, i)  # not-usable samples before i
+    prev_bad = np.where(before > 0, bad[np.maximum(before - 1, 0)] if bad.size else -1, -1)
+    after = np.searchsorted(bad, i, side="right")  # ... up to and with i
+    next_bad = np.where(after < bad.size, bad[np.minimum(after, bad.size - 1)] if bad.size else n, n)
+    j1 = np.maximum(np.maximum(i - h, prev_bad + 1), 0)
+    j2 = np.minimum(np.minimum(i + h, next_bad - 1), n - 1)
+    full = (j1 == i - h) & (j2 == i + h)
     with np.errstate(invalid="ignore", over="ignore"):
         dx, dy, dt = x[j2] - x[j1], y[j2] - y[j1], t[j2] - t[j1]
         d2 = dy * dy
-        if aspect != 1.0:
-            d2 = d2 * float(aspect) ** 2
+        if a2 != 1.0:
+            d2 = d2 * a2
         d2 = dx * dx + d2
-        slow = np.where(full, d2 < dt * dt * float(threshold) ** 2, (dt > 0) & (d2 < float(threshold) ** 2 * (dt * dt)))
-    return ok & (j2 > j1) & slow
+        slow = np.where(full, d2 < dt * dt * thr2, (dt > 0) & (d2 < thr2 * (dt * dt)))
+    return (j2 > j1) & slow
 
 
 def ivt_pass(t, x, y, valid, threshold: float, *, aspect: float = 1.0, max_gap_s: float = np.inf,
