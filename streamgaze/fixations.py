@@ -452,6 +452,39 @@ def _convert(t_s, x, y, valid):
     return t, x, y, v
 
 
+def check_times(t: np.ndarray, down: int | None = None) -> None:
+    """Times may repeat but not decrease: one error naming the first sample below an earlier time (``down``
+    when the caller found it on the way, else `first_decrease`)."""
+    k = first_decrease(t) if down is None else down
+    if k >= 0:
+        raise StreamGazeError(f"t_s must not decrease: sample {k} at {t[k]:g} s comes after a later time "
+                              f"(sort the samples by time)")
+
+
+def first_decrease(t: np.ndarray) -> int:
+    """Index of the first time below an earlier time, or -1 (NaN times are skipped). Chunks in
+    cache: the minimum step (NaN when a time is missing) settles a chunk in two passes; the rare chunk with a
+    missing time or a decrease is checked exactly against the running maximum."""
+    latest = -np.inf  # the largest time so far
+    step = np.empty(min(t.size, CHUNK), np.float64)
+    with np.errstate(invalid="ignore"):
+        for a in range(0, t.size, CHUNK):
+            b = min(a + CHUNK, t.size)
+            d = step[:b - a]
+            d[0] = t[a] - latest
+            np.subtract(t[a + 1:b], t[a:b - 1], out=d[1:])
+            if np.minimum.reduce(d) >= 0:  # no NaN, no decrease
+                latest = t[b - 1]
+                continue
+            run = np.fmax.accumulate(t[a:b])
+            before = np.concatenate(([latest], np.fmax(run[:-1], latest)))
+            down = np.flatnonzero(t[a:b] < before)
+            if down.size:
+                return a + int(down[0])
+            latest = np.fmax(latest, run[-1])
+    return -1
+
+
 def _as_arrays(t_s, x, y, valid, *, want_range: bool = False):
     """float64 views (copies only when needed) and ``ok`` = finite t, x, y (and valid).
 
@@ -521,7 +554,8 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
 
     ``x, y`` are normalised scene-camera coordinates (then ``deg_per_unit`` defaults to
     `DEFAULT_DEG_PER_UNIT`, 82 deg per frame width) or pixels (then pass ``deg_per_unit`` = degrees per pixel).
-    Samples that are NaN or ``valid == False`` split fixations. Returns a ``pyarrow.Table`` with ``start_idx,
+    Samples that are NaN or ``valid == False`` split fixations; times may repeat but not decrease (a
+    `StreamGazeError` names the first such sample). Returns a ``pyarrow.Table`` with ``start_idx,
     end_idx`` (end exclusive), ``t_start`` (first sample's time), ``t_end`` (last sample's time), ``x, y``
     (centroid), ``n_samples``, ``duration_s``.
     """
@@ -530,7 +564,7 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
     fused = getattr(det, "fused", None)
     if fused is not None:  # one pass computes usability, the range check and the detector's core
         t, xx, yy, v = _convert(t_s, x, y, valid)
-        r = fused(t, xx, yy, v, deg_per_unit=float(deg_per_unit or DEFAULT_DEG_PER_UNIT),
+        r = fused(t, xx, yy, v, deg_per_unit=float(deg_per_unit or DEFAULT_DEG_PER_UNIT),  # (checks the times)
                   want_range=deg_per_unit is None, **params)
         if r is not None:
             table, big = r
@@ -538,6 +572,7 @@ def detect(t_s, x, y, valid=None, *, detector: str = "ivt", deg_per_unit: float 
                 raise StreamGazeError("x, y look like pixels (values > 2): pass deg_per_unit (degrees per pixel)")
             return table
     t, xx, yy, ok, big = _as_arrays(t_s, x, y, valid, want_range=deg_per_unit is None)
+    check_times(t)
     if deg_per_unit is None:
         if big > 2.0:
             raise StreamGazeError("x, y look like pixels (values > 2): pass deg_per_unit (degrees per pixel)")

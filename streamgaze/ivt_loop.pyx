@@ -11,14 +11,15 @@ numpy's pairwise order; built with FP contraction off), so its table equals the 
 """
 import numpy as np
 
-from libc.math cimport fabs, isfinite
+from libc.math cimport INFINITY, fabs, isfinite
 
 
 def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, valid, *, double threshold,
                double aspect, double max_gap_s, Py_ssize_t min_samples, double min_duration_s, bint want_range,
                Py_ssize_t half_span=1, run_parts=None):
-    """``(start, end, t_start, t_end, x, y, n_samples, big)`` of the I-VT fixations (numpy arrays; big = max
-    |x|, |y| over the usable samples when ``want_range``, else 0). ``valid``: bool array or None. The speed at
+    """``(start, end, t_start, t_end, x, y, n_samples, big, down)`` of the I-VT fixations (numpy arrays; big =
+    max |x|, |y| over the usable samples when ``want_range``, else 0; down = the first sample whose time is below
+    an earlier one, NaN times skipped, or -1: `streamgaze.fixations.first_decrease`, read on the way). ``valid``: bool array or None. The speed at
     sample i is taken over the span [i - half_span, i + half_span], cut short before the nearest samples that
     are not usable (`streamgaze.fixations.span_slow_mask` states the rule).
 
@@ -50,8 +51,17 @@ def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, va
     count = end - start
     nf = count.astype(np.float64)
     t_arr = np.asarray(t)
+    down, latest = -1, -np.inf  # a part's first time below the parts before it is its first non-NaN one
+    for p in pieces:
+        if p[6] >= 0 and t_arr[p[6]] < latest:
+            down = p[6]
+            break
+        if p[5] >= 0:
+            down = p[5]
+            break
+        latest = max(latest, p[7])
     return (start, end, t_arr[start], t_arr[end - 1], sums_x / nf, sums_y / nf, count,
-            max([p[4] for p in pieces], default=0.0))
+            max([p[4] for p in pieces], default=0.0), down)
 
 
 cdef struct _Scan:
@@ -67,9 +77,10 @@ cdef struct _Scan:
 
 
 cdef tuple _scan_part(_Scan* sc, Py_ssize_t lo, Py_ssize_t hi):
-    """The events of the part [boundary(lo), boundary(hi)) and its big: (start, end, sum x, sum y, big)."""
-    cdef Py_ssize_t begin = 0, end = sc.n, k
-    cdef double big = 0.0
+    """The events of the part [boundary(lo), boundary(hi)) and its times: (start, end, sum x, sum y, big, first
+    decrease or -1, first non-NaN time's sample or -1, latest time)."""
+    cdef Py_ssize_t begin = 0, end = sc.n, k, down = -1, first = -1
+    cdef double big = 0.0, latest = -INFINITY
     with nogil:
         if lo > 0:
             begin = _boundary(sc, lo)
@@ -84,8 +95,9 @@ cdef tuple _scan_part(_Scan* sc, Py_ssize_t lo, Py_ssize_t hi):
     cdef double[::1] sy = sy_arr
     cdef long long[::1] queue = np.empty(_ring(sc.half), np.int64)
     with nogil:
-        k = _scan(sc, begin, end, &s[0], &e[0], &sx[0], &sy[0], &big, &queue[0]) if end > begin else 0
-    return s_arr[:k].copy(), e_arr[:k].copy(), sx_arr[:k].copy(), sy_arr[:k].copy(), big
+        k = _scan(sc, begin, end, &s[0], &e[0], &sx[0], &sy[0], &big, &queue[0], &down, &first, &latest) \
+            if end > begin else 0
+    return s_arr[:k].copy(), e_arr[:k].copy(), sx_arr[:k].copy(), sy_arr[:k].copy(), big, down, first, latest
 
 
 cdef inline bint _usable(const double* t, const double* x, const double* y, const unsigned char* v,
@@ -145,12 +157,14 @@ cdef Py_ssize_t _boundary(_Scan* sc, Py_ssize_t c) noexcept nogil:
 
 
 cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s, long long* e, double* sx,
-                      double* sy, double* big, long long* queue) noexcept nogil:
+                      double* sy, double* big, long long* queue, Py_ssize_t* down, Py_ssize_t* first,
+                      double* latest) noexcept nogil:
     """One pass over [begin, end): each sample's test, the current run extended, split at a time gap or
     closed; a closed run long enough is kept and summed. Returns the number of events. Usability is looked up
     once per sample, ``half`` samples ahead; the not-usable samples in [i, i + half] wait in ``queue`` (a ring
     of `_ring` entries, indexed with a bit mask), so each sample's span ends are known without walking, and a
-    span with no missing sample (the usual case) goes straight to the central test."""
+    span with no missing sample (the usual case) goes straight to the central test. On the way: the first time
+    below an earlier one (``down``), the first non-NaN time (``first``) and the largest (``latest``)."""
     cdef const double* t = sc.t
     cdef const double* x = sc.x
     cdef const double* y = sc.y
@@ -159,7 +173,8 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s,
     cdef double thr2 = sc.thr2, a2 = sc.a2, max_gap = sc.max_gap, min_dur = sc.min_dur, m = 0.0
     cdef Py_ssize_t n = sc.n, min_samples = sc.min_samples, half = sc.half, mask = _ring(sc.half) - 1
     cdef Py_ssize_t i, j, k = 0, start = -1, head = 0, tail = 0, prev_bad, next_bad, j1, j2
-    cdef double dx, dy, dt, d2
+    cdef double dx, dy, dt, d2, ti, tmax = -INFINITY
+    cdef Py_ssize_t first_down = -1, first_time = -1
     prev_bad = begin - half - 1  # the last not-usable sample before begin, or one no span reaches
     for j in range(max(begin - half, 0), begin):
         if not _usable(t, x, y, v, has_valid, n, j):
@@ -169,6 +184,14 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s,
             queue[tail & mask] = j
             tail += 1
     for i in range(begin, end):
+        ti = t[i]
+        if ti < tmax:
+            if first_down < 0:
+                first_down = i
+        elif ti > tmax:
+            if first_time < 0:
+                first_time = i
+            tmax = ti
         j = i + half
         if j < n and not _usable(t, x, y, v, has_valid, n, j):
             queue[tail & mask] = j
@@ -203,6 +226,7 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s,
     if start >= 0:
         k = _close(t, x, y, start, end, min_samples, min_dur, s, e, sx, sy, k)
     big[0] = m
+    down[0], first[0], latest[0] = first_down, first_time, tmax
     return k
 
 

@@ -377,3 +377,30 @@ def test_span_rule_with_neighbours_is_the_fused_pass(seed):
     for aspect in (1.0, 0.75):
         slow = ivt_pass(t, x, y, valid, 0.5, aspect=aspect)[0]
         assert np.array_equal(span_slow_mask(t, x, y, ok, 0.5, 1, aspect=aspect), slow)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_ivt_compiled_names_the_same_decreasing_sample_as_first_decrease(seed, monkeypatch):
+    """The compiled loop finds the first time below an earlier one on the way (per thread part, then joined);
+    it must name the sample `first_decrease` names, NaN times and part cuts anywhere."""
+    pytest.importorskip("streamgaze.ivt_loop")
+    import streamgaze.fixations as F
+    from streamgaze.errors import StreamGazeError
+
+    rng = np.random.default_rng(1200 + seed)
+    n = int(rng.integers(20, 3000))
+    t, x, y, valid = _ivt_case(rng, n)
+    t[rng.random(n) < 0.05] = np.nan
+    k = int(rng.integers(1, n))
+    t[k] = t[int(rng.integers(0, k))] - float(rng.choice([0.0, 1e-9, 0.5]))  # maybe not a decrease (0.0)
+    want = F.first_decrease(t)
+    monkeypatch.setattr(F, "PARALLEL_MIN", 16)
+    for threads in (1, 2, 5):
+        monkeypatch.setattr(F, "COMPILED_THREADS", threads)
+        for compiled in ("1", "0"):
+            monkeypatch.setenv("STREAMGAZE_COMPILED", compiled)
+            if want < 0:
+                detect(t, x, y, valid, threshold_units_s=0.5)
+            else:
+                with pytest.raises(StreamGazeError, match=f"sample {want} at"):
+                    detect(t, x, y, valid, threshold_units_s=0.5)

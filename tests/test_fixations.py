@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from streamgaze import open_store
@@ -90,6 +92,35 @@ def test_edge_cases_do_not_crash(t, x, y):
     out = detect(np.asarray(t, float), np.asarray(x, float), np.asarray(y, float))
     assert {"start_idx", "end_idx", "t_start", "t_end", "x", "y", "n_samples"} <= set(out.column_names)
     assert np.all(np.isfinite(out["x"].to_numpy()))
+
+
+@pytest.mark.parametrize("detector", ["ivt", "idt", "streamgaze_dwell"])
+def test_decreasing_times_are_one_clear_error(detector):
+    t = np.arange(100) / 100
+    t[60] = 0.2  # earlier than sample 59
+    with pytest.raises(StreamGazeError, match="sample 60 at 0.2 s"):
+        detect(t, np.full(100, 0.5), np.full(100, 0.5), detector=detector)
+
+
+@given(st.lists(st.one_of(st.sampled_from([np.nan]), st.integers(0, 6).map(float)), max_size=40),
+       st.sampled_from([1, 2, 3, 5, 1 << 16]))
+@settings(max_examples=300, deadline=None)
+def test_first_decrease_is_the_first_time_below_an_earlier_one(times, chunk):
+    """Against the definition (NaN times skipped), with chunks small enough to cut anywhere."""
+    import streamgaze.fixations as F
+
+    t = np.array(times, float)
+    want, latest = -1, -np.inf
+    for i, v in enumerate(times):
+        if v < latest:
+            want = i
+            break
+        latest = v if v == v else latest
+    old, F.CHUNK = F.CHUNK, chunk
+    try:
+        assert F.first_decrease(t) == want
+    finally:
+        F.CHUNK = old
 
 
 def test_min_duration_and_samples():

@@ -5,8 +5,8 @@ import numpy as np
 
 from streamgaze import hookimpl
 from streamgaze import fixations
-from streamgaze.fixations import (compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad, parallel_ranges,
-                                  runs, slow_mask)
+from streamgaze.fixations import (check_times, compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad,
+                                  parallel_ranges, runs, slow_mask)
 
 
 class IVT:
@@ -60,23 +60,26 @@ class IVT:
 
     def fused(self, t, x, y, valid, *, deg_per_unit, want_range=False, **params):
         """`detect`'s fast path: usability (finite t, x, y and ``valid``), the range check and the speed test
-        in one pass; returns ``(events table, big)`` or None (gap filling needs the full mask first: `detect`
-        then takes the ``__call__`` path). Without merge, one compiled loop (`streamgaze.ivt_loop`, the same
-        table bit for bit) when it was built; else the chunked numpy pass (`ivt_pass`)."""
+        in one pass; returns ``(events table, big)`` (the times checked: `check_times`) or None (gap filling
+        needs the full mask first: `detect` then takes the ``__call__`` path). Without merge, one compiled loop
+        (`streamgaze.ivt_loop`, the same table bit for bit) when it was built; else the chunked numpy pass
+        (`ivt_pass`)."""
         p = {**self.defaults, **params}
         if p["gap_fill_ms"] > 0:
             return None
         threshold, max_gap, half = self._threshold(p, deg_per_unit), self._max_gap(t, p), self._half_span(t, p)
         loop = compiled_ivt() if p["merge_ms"] <= 0 else None
         if loop is not None:
-            s, e, t0, t1, mx, my, cnt, big = loop.ivt_events(
+            s, e, t0, t1, mx, my, cnt, big, down = loop.ivt_events(
                 t, x, y, valid, threshold=threshold, aspect=p["aspect"], max_gap_s=max_gap,
                 min_samples=int(p["min_samples"]), min_duration_s=p["min_duration_ms"] / 1000.0,
                 want_range=want_range, half_span=half,
                 run_parts=lambda part, n: parallel_ranges(part, 0, n, threads=fixations.COMPILED_THREADS))
+            check_times(t, down)
             return events_columns(s, e, t0, t1, mx, my, cnt), big
         if half > 1:  # the window test needs the full mask: the __call__ path (`span_slow_mask`)
             return None
+        check_times(t)
         slow, gap, bad, big = ivt_pass(t, x, y, valid, threshold, aspect=p["aspect"], max_gap_s=max_gap,
                                        want_range=want_range)
         if want_range and big > 2.0:  # `detect` raises
