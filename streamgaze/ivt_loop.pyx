@@ -44,24 +44,28 @@ def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, va
         return _scan_part(&sc, lo, hi)
 
     pieces = run_parts(part, n) if run_parts is not None and n else [part(0, n)]
-    start = np.concatenate([p[0] for p in pieces])
-    end = np.concatenate([p[1] for p in pieces])
-    sums_x = np.concatenate([p[2] for p in pieces])
-    sums_y = np.concatenate([p[3] for p in pieces])
-    count = end - start
-    nf = count.astype(np.float64)
+    columns = pieces[0][0] if len(pieces) == 1 else [np.concatenate([p[0][c] for p in pieces]) for c in range(6)]
     t_arr = np.asarray(t)
     down, latest = -1, -np.inf  # a part's first time below the parts before it is its first non-NaN one
     for p in pieces:
-        if p[6] >= 0 and t_arr[p[6]] < latest:
-            down = p[6]
+        if p[3] >= 0 and t_arr[p[3]] < latest:
+            down = p[3]
             break
-        if p[5] >= 0:
-            down = p[5]
+        if p[2] >= 0:
+            down = p[2]
             break
-        latest = max(latest, p[7])
-    return (start, end, t_arr[start], t_arr[end - 1], sums_x / nf, sums_y / nf, count,
-            max([p[4] for p in pieces], default=0.0), down)
+        latest = max(latest, p[4])
+    start, end = columns[0], columns[1]
+    return (*columns, end - start, max([p[1] for p in pieces], default=0.0), down)
+
+
+cdef struct _Events:
+    long long* s
+    long long* e
+    double* t0
+    double* t1
+    double* x
+    double* y
 
 
 cdef struct _Scan:
@@ -77,8 +81,9 @@ cdef struct _Scan:
 
 
 cdef tuple _scan_part(_Scan* sc, Py_ssize_t lo, Py_ssize_t hi):
-    """The events of the part [boundary(lo), boundary(hi)) and its times: (start, end, sum x, sum y, big, first
-    decrease or -1, first non-NaN time's sample or -1, latest time)."""
+    """The events of the part [boundary(lo), boundary(hi)) (start, end, t_start, t_end, x, y: views of arrays
+    that may be longer than needed, not copied), its big and times (first decrease or -1, first non-NaN time's
+    sample or -1, latest time)."""
     cdef Py_ssize_t begin = 0, end = sc.n, k, down = -1, first = -1
     cdef double big = 0.0, latest = -INFINITY
     with nogil:
@@ -87,17 +92,19 @@ cdef tuple _scan_part(_Scan* sc, Py_ssize_t lo, Py_ssize_t hi):
         if hi < sc.n:
             end = _boundary(sc, hi)
     cdef Py_ssize_t cap = (end - begin) // (sc.min_samples if sc.min_samples > 1 else 1) + 1
-    s_arr, e_arr = np.empty(cap, np.int64), np.empty(cap, np.int64)
-    sx_arr, sy_arr = np.empty(cap), np.empty(cap)
-    cdef long long[::1] s = s_arr
-    cdef long long[::1] e = e_arr
-    cdef double[::1] sx = sx_arr
-    cdef double[::1] sy = sy_arr
+    arrays = [np.empty(cap, np.int64), np.empty(cap, np.int64)] + [np.empty(cap) for _ in range(4)]
+    cdef long long[::1] s = arrays[0]
+    cdef long long[::1] e = arrays[1]
+    cdef double[::1] t0 = arrays[2]
+    cdef double[::1] t1 = arrays[3]
+    cdef double[::1] mx = arrays[4]
+    cdef double[::1] my = arrays[5]
+    cdef _Events out
+    out.s, out.e, out.t0, out.t1, out.x, out.y = &s[0], &e[0], &t0[0], &t1[0], &mx[0], &my[0]
     cdef long long[::1] queue = np.empty(_ring(sc.half), np.int64)
     with nogil:
-        k = _scan(sc, begin, end, &s[0], &e[0], &sx[0], &sy[0], &big, &queue[0], &down, &first, &latest) \
-            if end > begin else 0
-    return s_arr[:k].copy(), e_arr[:k].copy(), sx_arr[:k].copy(), sy_arr[:k].copy(), big, down, first, latest
+        k = _scan(sc, begin, end, &out, &big, &queue[0], &down, &first, &latest) if end > begin else 0
+    return [a[:k] for a in arrays], big, down, first, latest
 
 
 cdef inline bint _usable(const double* t, const double* x, const double* y, const unsigned char* v,
@@ -156,9 +163,8 @@ cdef Py_ssize_t _boundary(_Scan* sc, Py_ssize_t c) noexcept nogil:
     return sc.n
 
 
-cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s, long long* e, double* sx,
-                      double* sy, double* big, long long* queue, Py_ssize_t* down, Py_ssize_t* first,
-                      double* latest) noexcept nogil:
+cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, _Events* out, double* big, long long* queue,
+                      Py_ssize_t* down, Py_ssize_t* first, double* latest) noexcept nogil:
     """One pass over [begin, end): each sample's test, the current run extended, split at a time gap or
     closed; a closed run long enough is kept and summed. Returns the number of events. Usability is looked up
     once per sample, ``half`` samples ahead; the not-usable samples in [i, i + half] wait in ``queue`` (a ring
@@ -216,7 +222,7 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s,
             if want_range:
                 m = max(m, fabs(x[i]), fabs(y[i]))
         if start >= 0 and (not slow or t[i] - t[i - 1] > max_gap):  # the open run ends before i
-            k = _close(t, x, y, start, i, min_samples, min_dur, s, e, sx, sy, k)
+            k = _close(t, x, y, start, i, min_samples, min_dur, out, k)
             start = -1
         if slow and start < 0:
             start = i
@@ -224,21 +230,23 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, long long* s,
             head += 1
             prev_bad = i
     if start >= 0:
-        k = _close(t, x, y, start, end, min_samples, min_dur, s, e, sx, sy, k)
+        k = _close(t, x, y, start, end, min_samples, min_dur, out, k)
     big[0] = m
     down[0], first[0], latest[0] = first_down, first_time, tmax
     return k
 
 
 cdef inline Py_ssize_t _close(const double* t, const double* x, const double* y, Py_ssize_t a, Py_ssize_t b,
-                              Py_ssize_t min_samples, double min_dur, long long* s, long long* e,
-                              double* sx, double* sy, Py_ssize_t k) noexcept nogil:
-    """Keep the run [a, b) if long enough; its sums as numpy's ``add.reduceat``: first value + pairwise rest."""
+                              Py_ssize_t min_samples, double min_dur, _Events* out, Py_ssize_t k) noexcept nogil:
+    """Keep the run [a, b) if long enough, as event k; its centroid as numpy's ``add.reduceat`` / count: the
+    first value + the pairwise sum of the rest, divided by the count."""
     if b - a >= min_samples and t[b - 1] - t[a] >= min_dur:
-        s[k] = a
-        e[k] = b
-        sx[k] = x[a] + _pairwise_sum(x, a + 1, b - a - 1)
-        sy[k] = y[a] + _pairwise_sum(y, a + 1, b - a - 1)
+        out.s[k] = a
+        out.e[k] = b
+        out.t0[k] = t[a]
+        out.t1[k] = t[b - 1]
+        out.x[k] = (x[a] + _pairwise_sum(x, a + 1, b - a - 1)) / <double>(b - a)
+        out.y[k] = (y[a] + _pairwise_sum(y, a + 1, b - a - 1)) / <double>(b - a)
         return k + 1
     return k
 

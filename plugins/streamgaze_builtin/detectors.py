@@ -67,7 +67,7 @@ class IVT:
         p = {**self.defaults, **params}
         if p["gap_fill_ms"] > 0:
             return None
-        threshold, max_gap, half = self._threshold(p, deg_per_unit), self._max_gap(t, p), self._half_span(t, p)
+        threshold, (max_gap, half) = self._threshold(p, deg_per_unit), self._steps(t, p)
         loop = compiled_ivt() if p["merge_ms"] <= 0 else None
         if loop is not None:
             s, e, t0, t1, mx, my, cnt, big, down = loop.ivt_events(
@@ -93,14 +93,12 @@ class IVT:
         return float(p["threshold_units_s"]) if p["threshold_units_s"] is not None else p["threshold_deg_s"] / deg_per_unit
 
     @staticmethod
-    def _half_span(t, p) -> int:
-        """Samples either side of the speed window: half of ``velocity_window_ms`` in median sample steps, >= 1."""
+    def _steps(t, p) -> tuple[float, int]:
+        """From one median sample interval: the time gap that splits (`max_gap_s`) and the samples either side of
+        the speed window (half of ``velocity_window_ms`` in median steps, >= 1)."""
         dt = _median_dt(t)
-        return max(1, int(np.floor(p["velocity_window_ms"] / 2000.0 / dt + 0.5))) if dt > 0 else 1
-
-    @staticmethod
-    def _max_gap(t, p):
-        return max(p["max_gap_ms"] / 1000.0, 2.5 * _median_dt(t))
+        half = max(1, int(np.floor(p["velocity_window_ms"] / 2000.0 / dt + 0.5))) if dt > 0 else 1
+        return max_gap_s(dt, p), half
 
     def _detect(self, t, x, y, ok, deg_per_unit, p, *, shift=None):
         """``shift``: optional (sx, sy) per sample subtracted from x, y for the speed only (ivt_flow)."""
@@ -109,8 +107,9 @@ class IVT:
             x, y, ok = fill_gaps(t, x, y, ok, p["gap_fill_ms"] / 1000.0)
         if shift is not None:
             x, y = x - shift[0], y - shift[1]
-        slow, gap = slow_mask(t, x, y, ok, self._threshold(p, deg_per_unit), aspect=p["aspect"],
-                              max_gap_s=self._max_gap(t, p), half_span=self._half_span(t, p))
+        max_gap, half = self._steps(t, p)
+        slow, gap = slow_mask(t, x, y, ok, self._threshold(p, deg_per_unit), aspect=p["aspect"], max_gap_s=max_gap,
+                              half_span=half)
         return self._events(t, xo, yo, slow, gap, deg_per_unit, p, lambda: ok)  # (the filled mask, as before)
 
     @staticmethod
@@ -213,6 +212,11 @@ class IVTFlow(IVT):
         return self._detect(t, x, y, ok, deg_per_unit, p, shift=(sx, sy))
 
 
+def max_gap_s(median_dt: float, p: dict) -> float:
+    """Consecutive samples further apart than max(``max_gap_ms``, 2.5 x the median interval) split events."""
+    return max(p["max_gap_ms"] / 1000.0, 2.5 * median_dt)
+
+
 def _median_dt(t: np.ndarray) -> float:
     """Median sample interval from at most ~65 k evenly spread intervals (a full median of 10^8 is slow)."""
     if t.size < 2:
@@ -261,7 +265,7 @@ class IDT:
         if p["aspect"] != 1.0:
             y = y * p["aspect"]
         D = float(p["dispersion_units"]) if p["dispersion_units"] is not None else p["dispersion_deg"] / deg_per_unit
-        max_gap = max(p["max_gap_ms"] / 1000.0, 2.5 * _median_dt(t))
+        max_gap = max_gap_s(_median_dt(t), p)
         good, brk = _good_starts(t, x, y, ok, p["min_duration_ms"] / 1000.0, int(p["min_samples"]), max_gap, D)
         empty = np.zeros(0, np.int64)
         if good.size == 0:
