@@ -2,11 +2,12 @@
 the synthetic worlds' true dwells.
 
     /work/venv/bin/python bench/bench_episodes.py [--seeds 0 1 2 3] [--minutes 3] [--detectors ivt ivt_flow idt]
+        [--merge-px 50 70 90]
 
 Matching: a true dwell is found when exactly one episode covers >= 50 % of it and that episode covers no
 other dwell (one-to-one); precision = found / episodes, recall = found / dwells, F1 their harmonic mean
 (the same rule as tests/test_fixations.py). Pipeline per world: ingest (pupil-player + video), fixations
-with the detector's defaults, the episode builder's defaults.
+with the detector's defaults, the episode builder's defaults (``--merge-px`` sweeps its merge distance).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 
 from streamgaze import open_store  # noqa: E402
-from streamgaze.fixations import run_fixations  # noqa: E402
+from streamgaze.fixations import EPISODE_DEFAULTS, run_fixations  # noqa: E402
 from streamgaze.ingest import ingest  # noqa: E402
 from streamgaze.synthetic import make_world  # noqa: E402
 
@@ -44,9 +45,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--detectors", nargs="+", default=["ivt", "ivt_flow", "idt"])
+    ap.add_argument("--merge-px", type=float, nargs="+", default=[EPISODE_DEFAULTS["merge_px"]])
     args = ap.parse_args()
     rows = []
-    tot = {d: [0, 0, 0] for d in args.detectors}  # tp, episodes, dwells
+    runs = [(d, m) for d in args.detectors for m in args.merge_px]
+    tot = {r: [0, 0, 0] for r in runs}  # tp, episodes, dwells
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             w = make_world(Path(tmp) / f"w{seed}", seed=seed, minutes=args.minutes)
@@ -54,25 +57,26 @@ def main() -> None:
             dwells = [(d["t_start"], d["t_end"]) for d in truth["dwells"]]
             store = Path(tmp) / f"s{seed}.duckdb"
             ingest(store, "pupil-player", [w.root], video=w.video, video_id="syn")
-            for det in args.detectors:
+            for det, merge_px in runs:
                 t0 = time.perf_counter()
-                run_fixations(store, detector=det)
+                run_fixations(store, detector=det, params={"merge_px": merge_px})
                 dt = time.perf_counter() - t0
                 with open_store(store, read_only=True) as s:
                     eps = [(r["t_start"], r["t_end"]) for r in s.rows("SELECT t_start, t_end FROM episodes ORDER BY t_start")]
                 tp, p, r, f1 = match(dwells, eps)
-                tot[det][0] += tp
-                tot[det][1] += len(eps)
-                tot[det][2] += len(dwells)
-                rows.append((seed, det, len(dwells), len(eps), p, r, f1, dt))
+                tot[det, merge_px][0] += tp
+                tot[det, merge_px][1] += len(eps)
+                tot[det, merge_px][2] += len(dwells)
+                rows.append((seed, det, merge_px, len(dwells), len(eps), p, r, f1, dt))
     print(f"synthetic worlds, seeds {args.seeds}, {args.minutes:g} min each\n")
-    print("| seed | detector | dwells | episodes | precision | recall | F1 | time (s) |\n|---|---|---|---|---|---|---|---|")
-    for seed, det, nd, ne, p, r, f1, dt in rows:
-        print(f"| {seed} | {det} | {nd} | {ne} | {p:.3f} | {r:.3f} | {f1:.3f} | {dt:.1f} |")
-    print("\n| detector | pooled precision | pooled recall | pooled F1 |\n|---|---|---|---|")
-    for det, (tp, ne, nd) in tot.items():
+    print("| seed | detector | merge_px | dwells | episodes | precision | recall | F1 | time (s) |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    for seed, det, merge_px, nd, ne, p, r, f1, dt in rows:
+        print(f"| {seed} | {det} | {merge_px:g} | {nd} | {ne} | {p:.3f} | {r:.3f} | {f1:.3f} | {dt:.1f} |")
+    print("\n| detector | merge_px | pooled precision | pooled recall | pooled F1 |\n|---|---|---|---|---|")
+    for (det, merge_px), (tp, ne, nd) in tot.items():
         p, r = tp / max(ne, 1), tp / max(nd, 1)
-        print(f"| {det} | {p:.3f} | {r:.3f} | {2 * p * r / (p + r) if p + r else 0:.3f} |")
+        print(f"| {det} | {merge_px:g} | {p:.3f} | {r:.3f} | {2 * p * r / (p + r) if p + r else 0:.3f} |")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@
 Two levels (formats.md, "head-mounted gaze"):
 
 1. **Oculomotor fixations** from a detector plugin (`detect`; built-in ``ivt``), the eye still for >= 60 ms.
-   Detectors work in *gaze-in-scene-image* coordinates; no head-motion compensation.
+   Detectors work in *gaze-in-scene-image* coordinates (``ivt_flow`` subtracts the scene's own motion).
 2. **Dwell episodes** (`build_episodes`): consecutive fixations merged when their centres are < ``merge_px``
-   (pixels of the video frame) apart and the gap between them is < ``merge_gap_s``; episodes lasting at least
-   ``min_episode_s`` are kept. Defaults are the StreamGaze reference's (50 px, 2 s, 2.5 s). An optional
-   scene-consistency filter (the reference's step 1.5) drops episodes whose sampled frames' HSV histograms
-   disagree.
+   pixels apart (pixel-equivalents of a 640 px-wide frame, the reference's, so one value fits every camera) and
+   the gap between them is < ``merge_gap_s``; episodes lasting at least ``min_episode_s`` are kept (2 s and 2.5 s
+   as in the reference; 90 px where the reference merges its 2-s dwells at 50 px: docs/gaze.md, "Dwell
+   episodes"). An optional scene-consistency filter (the reference's step 1.5) drops episodes whose sampled
+   frames' HSV histograms disagree.
 
 A detector plugin (hook ``streamgaze_fixation_detectors`` -> ``{name: Detector}``) is any object with a
 ``defaults`` dict (every parameter it accepts, with its default) and
@@ -32,12 +33,17 @@ from .errors import InputError, StreamGazeError
 #: Vertical distances are scaled by ``aspect`` (height / width) so one degree is the same in x and y.
 DEFAULT_DEG_PER_UNIT = 82.0
 
-#: Episode-builder parameters and defaults (the StreamGaze reference's values).
+#: Width of the frame `build_episodes` measures ``merge_px`` in (the reference's videos are 640 px wide).
+MERGE_FRAME_WIDTH = 640.0
+
+#: Episode-builder parameters and defaults (docs/gaze.md, "Dwell episodes", gives the reasons).
 EPISODE_DEFAULTS = {
-    "merge_px": 90.0,  # neighbouring fixations closer than this (video pixels) belong to one dwell (ref: 50)
+    # neighbouring fixations closer than this (px of a 640 px-wide frame) belong to one dwell; the reference
+    # merges its >= 2 s anchor dwells at 50, oculomotor fixations need room for refixations within an object
+    "merge_px": 90.0,
     "merge_gap_s": 2.0,  # ... when the gap between them is shorter than this
     "min_episode_s": 2.5,  # dwell episodes shorter than this are dropped
-    "scene_check": False,  # reference's HSV-histogram scene-consistency filter (reads frames; off: see docs)
+    "scene_check": False,  # the reference's HSV-histogram scene-consistency filter (reads frames; see docs)
     "scene_min_corr": 0.9,  # each sampled frame's HSV histogram must correlate >= this with the first
     "scene_frames": 8,  # frames sampled per episode for the scene check
     "black_mean": 10.0,  # frames with mean intensity below this are "black" and ignored by the check
@@ -665,9 +671,10 @@ def build_episodes(
 ) -> pa.Table:
     """Merge consecutive fixations into dwell episodes; returns ``episode_id, t_start, t_end, x, y, n_fixations``.
 
-    Two neighbouring fixations (in time order) join when the distance between their centres, in pixels of a
-    ``width`` x ``height`` frame, is < ``merge_px`` and the gap (next t_start - previous t_end) is
-    < ``merge_gap_s``. Without a frame size, 640 x 640 is assumed (StreamGaze's videos are 640 px wide).
+    Two neighbouring fixations (in time order) join when the distance between their centres is < ``merge_px``
+    and the gap (next t_start - previous t_end) is < ``merge_gap_s``. The distance is in pixel-equivalents: the
+    ``width`` x ``height`` frame scaled to `MERGE_FRAME_WIDTH` px wide, so a setting means the same share of the
+    image on a 640 px EGTEA video and a 1408 px Aria one. Without a frame size the frame is taken as square.
     An episode's centre is the sample-weighted mean of its fixations' centres. Episodes lasting
     >= ``min_episode_s`` are kept, numbered ``e1, e2, ...`` in time order; they never overlap.
     ``scene_check`` (needs ``video_path`` and ``fps``) applies `scene_consistent` to every kept episode.
@@ -678,8 +685,8 @@ def build_episodes(
     x = np.asarray(f["x"].to_numpy(), dtype=np.float64) if f.num_rows else np.zeros(0)
     y = np.asarray(f["y"].to_numpy(), dtype=np.float64) if f.num_rows else np.zeros(0)
     w = np.asarray(f["n_samples"].to_numpy(), dtype=np.float64) if f.num_rows else np.zeros(0)
-    W = float(width) if width else 640.0
-    H = float(height) if (width and height) else W
+    W = MERGE_FRAME_WIDTH
+    H = W * height / width if (width and height) else W
     if t0.size:
         link = (np.hypot(np.diff(x) * W, np.diff(y) * H) < merge_px) & ((t0[1:] - t1[:-1]) < merge_gap_s)
         group = np.concatenate(([0], np.cumsum(~link)))

@@ -178,6 +178,19 @@ def test_episode_builder_merges_and_keeps():
     assert build_episodes(fix_table([]) if False else fix_table([(0, 0, 0, 0, 0)]).slice(0, 0)).num_rows == 0
 
 
+def test_episode_merge_distance_is_in_pixels_of_a_640_px_wide_frame():
+    """The same gaze on a 640 x 480 and a 1920 x 1440 video gives the same episodes; a distance of 60 px of the
+    640 px frame (180 px of the 1920 px one) merges at merge_px=70, not at 50."""
+    rows = [(0.0, 1.4, 0.5, 0.5, 100), (1.5, 3.0, 0.5 + 60 / 640, 0.5, 100)]
+    for w, h in ((640, 480), (1920, 1440)):
+        assert build_episodes(fix_table(rows), width=w, height=h, merge_px=70).num_rows == 1
+        assert build_episodes(fix_table(rows), width=w, height=h, merge_px=50).num_rows == 0
+    # vertical distances count in the frame's own proportion: 0.1 of a 480 px height is 48 px
+    rows = [(0.0, 1.4, 0.5, 0.5, 100), (1.5, 3.0, 0.5, 0.6, 100)]
+    assert build_episodes(fix_table(rows), width=1920, height=1440, merge_px=50).num_rows == 1
+    assert build_episodes(fix_table(rows), width=1920, height=1440, merge_px=45).num_rows == 0
+
+
 def _two_scene_video(path: Path, fps=10, seconds=6):
     import cv2
 
