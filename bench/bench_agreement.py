@@ -56,19 +56,6 @@ from streamgaze.ingest import LoadContext, get_loader  # noqa: E402
 EDF = Path(__file__).resolve().parents[2] / "shared" / "data" / "eyelink" / "test_raw.edf"
 
 
-def px_per_deg_from_validation(edf: dict) -> float | None:
-    """Pixels per degree from the EDF's last validation: sum of |offset| in px / sum of offset in deg."""
-    for cal in reversed(edf["info"].get("calibrations") or []):
-        v = cal.get("validation")
-        if v is None or not len(v):
-            continue
-        px = np.hypot(v["diff_x"], v["diff_y"])
-        deg = np.asarray(v["offset"], np.float64)
-        if deg.sum() > 0:
-            return float(px.sum() / deg.sum())
-    return None
-
-
 def score(name, t, x, y, valid, ref, judged, *, deg_per_unit=None, **params):
     t0 = time.perf_counter()
     tbl = detect(t, x, y, valid, detector=name, deg_per_unit=deg_per_unit, **params)
@@ -79,7 +66,7 @@ def score(name, t, x, y, valid, ref, judged, *, deg_per_unit=None, **params):
 
 
 def edf_part(path: Path, detectors: list[str], ppd_arg: float | None, sweep: bool) -> None:
-    from streamgaze_builtin.loaders import read_edf
+    from streamgaze_builtin.loaders import edf_px_per_deg, read_edf
 
     g = get_loader("eyelink-edf")(LoadContext(paths=[path]))["gaze"]
     edf = read_edf(path)
@@ -91,7 +78,7 @@ def edf_part(path: Path, detectors: list[str], ppd_arg: float | None, sweep: boo
     fx, bl = edf["discrete"]["fixations"], edf["discrete"]["blinks"]
     ref = sample_labels(t, np.column_stack((fx["stime"], fx["etime"])))
     judged = valid & ~sample_labels(t, np.column_stack((bl["stime"], bl["etime"])))
-    derived = px_per_deg_from_validation(edf)
+    derived = edf_px_per_deg(edf)
     ppd = ppd_arg or derived
     if ppd is None:
         ppd = 37.0

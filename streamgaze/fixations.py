@@ -817,7 +817,9 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
     """Per video in the store: read gaze (ORDER BY t_s), detect fixations, build episodes, write both tables.
 
     ``params`` mixes detector parameters and episode-builder parameters (`EPISODE_DEFAULTS`); an unknown
-    name is an `InputError`. Also clears the ``objects`` rows of the processed videos (their episode ids
+    name is an `InputError`. The angular scale is ``deg_per_unit`` when given, else the video's ``gaze_units``
+    row (set at ingest by formats that know their camera or screen), else `DEFAULT_DEG_PER_UNIT`; the aspect
+    likewise comes from the video's size, else ``gaze_units``. Also clears the ``objects`` rows of the processed videos (their episode ids
     no longer hold). All videos are written in one transaction.
     """
     from .progress import stage
@@ -840,14 +842,18 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
         if not vids:
             raise InputError(store_path, "no gaze in the store; run `streamgaze ingest` first")
         meta = {r["video_id"]: r for r in store.rows("SELECT video_id, path, fps, width, height FROM videos")}
+        units = {r["video_id"]: r for r in store.rows("SELECT video_id, deg_per_unit, aspect FROM gaze_units")}
+        assumed = 0  # videos detected at the assumed DEFAULT_DEG_PER_UNIT
         with stage("fixations", total=len(vids)) as advance:
             for vid in vids:
                 g = _arrow(store, "SELECT t_s, x, y, valid FROM gaze WHERE video_id = ? ORDER BY t_s", [vid])
-                m = meta.get(vid, {})
+                m, u = meta.get(vid, {}), units.get(vid, {})
                 W, H = m.get("width"), m.get("height")
                 kw = dict(det_params)
-                if "aspect" in det_defaults and "aspect" not in kw and W and H:
-                    kw["aspect"] = H / W
+                if "aspect" in det_defaults and "aspect" not in kw and (W and H or u.get("aspect")):
+                    kw["aspect"] = H / W if W and H else u["aspect"]
+                deg_per_unit = params.get("deg_per_unit") or u.get("deg_per_unit")
+                assumed += deg_per_unit is None
                 if "video_path" in det_defaults and not kw.get("video_path"):
                     if not m.get("path"):
                         raise InputError(store_path, f"detector {detector} needs the scene video of {vid!r}; "
@@ -858,7 +864,7 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
                 fx = detect(
                     g["t_s"].to_numpy(), _f(g["x"]), _f(g["y"]),
                     g["valid"].fill_null(False).to_numpy(zero_copy_only=False),
-                    detector=detector, deg_per_unit=params.get("deg_per_unit"), **kw,
+                    detector=detector, deg_per_unit=deg_per_unit, **kw,
                 )
                 eps = build_episodes(fx, width=W, height=H, video_path=m.get("path"), fps=m.get("fps"), **ep_params)
                 results[vid] = (fx, eps)
@@ -881,7 +887,11 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
                 store.con.execute("DELETE FROM objects WHERE video_id = ?", [vid])
     n_fix = sum(fx.num_rows for fx, _ in results.values())
     n_ep = sum(e.num_rows for _, e in results.values())
-    return f"fixations ({detector}): {n_fix} fixations, {n_ep} episodes over {len(results)} video(s)"
+    line = f"fixations ({detector}): {n_fix} fixations, {n_ep} episodes over {len(results)} video(s)"
+    if assumed:
+        line += (f"; {assumed} video(s) without a known camera scale: {DEFAULT_DEG_PER_UNIT:g} deg per frame width "
+                 "assumed (--param deg_per_unit=N sets it)")
+    return line
 
 
 def _arrow(store, sql: str, params: list) -> pa.Table:

@@ -40,13 +40,26 @@ GAZE_COLUMNS = ("video_id", "t_s", "x", "y", "valid", "in_frame")
 ACTION_COLUMNS = ("video_id", "t_start", "t_end", "label")
 
 
+@dataclass(frozen=True)
+class GazeUnits:
+    """The angular scale of a recording's normalised gaze, when its format knows it: degrees per normalised unit
+    of x at the image centre (the scene camera's horizontal extent in degrees, for a pinhole or equidistant
+    lens: degrees(width / focal length)), the frame's height / width, and where the numbers come from. Stored
+    in ``gaze_units``; `streamgaze.fixations.run_fixations` uses it instead of the 82 deg assumption."""
+
+    deg_per_unit: float
+    aspect: float
+    source: str
+
+
 @dataclass
 class LoadContext:
     """What a loader gets: the user's paths, the video id (if already known) and the probed video (if any).
 
     A loader appends human-readable remarks to ``notes`` (they end up in the summary line), may set
     ``video_id`` when it knows better than the default, and may set ``video_path`` to a video it found
-    beside the gaze file (used when ``--video`` was not given).
+    beside the gaze file (used when ``--video`` was not given). A loader that knows the camera (or screen)
+    geometry sets ``units``.
     """
 
     paths: list[Path]
@@ -56,6 +69,7 @@ class LoadContext:
     notes: list[str] = field(default_factory=list)
     video_path: Path | None = None
     video_overrides: dict = field(default_factory=dict)
+    units: GazeUnits | None = None
 
 
 class Loader(Protocol):
@@ -370,6 +384,16 @@ def ingest(
         elif name == "actions":
             table = validate_actions(src, table)
         out[name] = _with_video_id(table, vid)
+    if "gaze" in out:  # always written, so a re-ingest in a format without units drops stale ones
+        u = ctx.units
+        out["gaze_units"] = pa.table({
+            "video_id": pa.array([vid] if u else [], pa.string()),
+            "deg_per_unit": pa.array([u.deg_per_unit] if u else [], pa.float64()),
+            "aspect": pa.array([u.aspect] if u else [], pa.float64()),
+            "source": pa.array([u.source] if u else [], pa.string()),
+        })
+        if u:
+            ctx.notes.append(f"{u.deg_per_unit:.1f} deg per frame width ({u.source})")
 
     if info is not None:
         fps, n_frames, duration = info.fps, info.n_frames, info.duration_s
@@ -403,7 +427,7 @@ def ingest(
 
 
 def _summary(fmt: str, vid: str, out: dict[str, pa.Table], notes: list[str]) -> str:
-    parts = [f"{name} {t.num_rows} rows" for name, t in out.items()]
+    parts = [f"{name} {t.num_rows} rows" for name, t in out.items() if name != "gaze_units"]
     if "gaze" in out and out["gaze"].num_rows:
         g = out["gaze"]
         t = to_float(g["t_s"])

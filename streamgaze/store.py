@@ -23,6 +23,8 @@ SCHEMA = {
     "videos": "video_id VARCHAR PRIMARY KEY, dataset VARCHAR, path VARCHAR, fps DOUBLE, width INTEGER, "
     "height INTEGER, duration_s DOUBLE, n_frames INTEGER",
     "gaze": "video_id VARCHAR, t_s DOUBLE, x DOUBLE, y DOUBLE, valid BOOLEAN, in_frame BOOLEAN",
+    # degrees per normalised unit of x and height / width, where the gaze format knows them (`ingest.GazeUnits`)
+    "gaze_units": "video_id VARCHAR, deg_per_unit DOUBLE, aspect DOUBLE, source VARCHAR",
     "fixations": "video_id VARCHAR, fixation_id INTEGER, t_start DOUBLE, t_end DOUBLE, x DOUBLE, y DOUBLE, "
     "n_samples INTEGER, detector VARCHAR",
     "episodes": "video_id VARCHAR, episode_id VARCHAR, t_start DOUBLE, t_end DOUBLE, x DOUBLE, y DOUBLE, "

@@ -223,6 +223,7 @@ def test_scene_consistency(tmp_path):
 
 
 def _store_with_gaze(tmp_path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     t, x, y, _ = synthetic_scanpath(rng, n_fix=10)
     p = tmp_path / "g.csv"
@@ -254,6 +255,30 @@ def test_run_fixations_cli_and_bad_param(tmp_path):
     run_fixations(store, params={"min_episode_s": 0.1, "merge_px": 1})
     with open_store(store, read_only=True) as s:
         assert s.con.execute("SELECT count(*) FROM fixations").fetchone()[0] == 10
+
+
+def test_run_fixations_takes_the_scale_the_format_stored(tmp_path):
+    """A video's gaze_units row (written at ingest by formats that know their camera) sets deg_per_unit and the
+    aspect; without one the 82 deg assumption is used and said; --param deg_per_unit overrides the row."""
+    def fixations(store):
+        with open_store(store, read_only=True) as s:
+            return s.rows("SELECT t_start, t_end, x, y FROM fixations ORDER BY t_start")
+
+    plain = _store_with_gaze(tmp_path / "a")
+    said = run_fixations(plain, params={"min_episode_s": 0.1})
+    assert "1 video(s) without a known camera scale: 82 deg per frame width assumed" in said
+    default_fix = fixations(plain)
+    run_fixations(plain, params={"min_episode_s": 0.1, "deg_per_unit": 400.0, "aspect": 0.5})
+    wide_fix = fixations(plain)
+    assert wide_fix != default_fix  # the scale matters on this recording (saccades slower than 40 deg/s at 82)
+
+    stored = _store_with_gaze(tmp_path / "b")
+    with open_store(stored) as s, s.transaction():
+        s.con.execute("INSERT INTO gaze_units VALUES ('v', 400.0, 0.5, 'test')")
+    said = run_fixations(stored, params={"min_episode_s": 0.1})
+    assert "assumed" not in said and fixations(stored) == wide_fix
+    run_fixations(stored, params={"min_episode_s": 0.1, "deg_per_unit": 82.0, "aspect": 1.0})
+    assert fixations(stored) == default_fix
 
 
 synthetic = pytest.importorskip("streamgaze.synthetic", reason="synthetic world not available")

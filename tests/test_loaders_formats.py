@@ -26,6 +26,11 @@ def _quiet(monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
 
 
+def units(store: Path) -> dict[str, tuple]:
+    with open_store(store, read_only=True) as s:
+        return {r["video_id"]: (r["deg_per_unit"], r["aspect"], r["source"]) for r in s.rows("SELECT * FROM gaze_units")}
+
+
 def gaze(store: Path, vid: str | None = None) -> list[dict]:
     with open_store(store, read_only=True) as s:
         where = "WHERE video_id = ?" if vid else ""
@@ -86,6 +91,14 @@ def test_holoassist_projection(tmp_path):
     assert (g[2]["x"] * 896, g[2]["y"] * 504) == pytest.approx((348.0, 252.0))  # nearest pose (translated)
     assert not g[3]["valid"] and g[3]["x"] is None  # behind the camera
     assert not g[4]["valid"] and g[4]["x"] == pytest.approx(0.5)  # device flag 0: kept, invalid
+    # the angular scale comes from the intrinsics: at the centre one pixel spans 1 / fx rad
+    deg, aspect, source = units(store)["R001"]
+    assert (deg, aspect) == pytest.approx((math.degrees(896 / 500), 504 / 896)) and "Intrinsics.txt" in source
+    # re-ingested in a format that knows no scale: the stale scale goes with the old gaze
+    csv_path = tmp_path / "g.csv"
+    csv_path.write_text("t_s,x,y\n0,0.5,0.5\n0.1,0.5,0.5\n")
+    ingest(store, "generic-csv", [csv_path], video_id="R001")
+    assert units(store) == {}
 
 
 def test_pupil_cloud(tmp_path):
@@ -150,6 +163,7 @@ def test_aria_schemas_agree_and_project(tmp_path):
     cam = tmp_path / "aria_camera.json"
     cam.write_text(json.dumps({"model": "pinhole", "f_px": 500, "cx": 700, "cy": 700, "width": 1400, "height": 1400}))
     ingest(store, "aria-mps", [d / "eye_gaze_vergence" / "generalized_gaze.csv", cam], video_id="verg")
+    assert units(store)["legacy"][:2] == pytest.approx((math.degrees(1408 / 610), 1.0))  # the declared camera
     v = gaze(store, "verg")[0]
     tyaw = (math.tan(0.801510214805603) + math.tan(0.7736955881118774)) / 2
     assert v["x"] == pytest.approx((700 - 500 * tyaw) / 1400)
@@ -183,6 +197,10 @@ def test_eyelink_edf(tmp_path):
         n, nv, t1, xmax = s.con.execute("SELECT count(*), sum(valid::INT), max(t_s), max(x) FROM gaze").fetchone()
     assert n == 66827 and 0.985 < nv / n < 0.995
     assert t1 == pytest.approx(66.826) and xmax == pytest.approx(1035 / 1920, abs=0.01)
+    # the scale from the file's own validation (offsets in px and in degrees): 37.42 px per degree
+    deg, aspect, source = units(store)["test_raw"]
+    assert deg == pytest.approx(1920 / 37.42, abs=0.01) and aspect == pytest.approx(1080 / 1920)
+    assert "validation" in source
 
 
 @needs_data

@@ -29,7 +29,9 @@ import pyarrow.compute as pc
 
 from streamgaze import hookimpl
 from streamgaze.errors import InputError
+from streamgaze.fixations import DEFAULT_DEG_PER_UNIT
 from streamgaze.ingest import (
+    GazeUnits,
     LoadContext,
     gaze_table,
     read_csv_columns,
@@ -41,6 +43,11 @@ from streamgaze.ingest import (
 
 #: Pupil samples below this confidence are marked invalid (Pupil Labs' own default threshold).
 PUPIL_MIN_CONFIDENCE = 0.6
+
+
+def lens_units(f_px: float, width: float, height: float, source: str) -> GazeUnits:
+    """The angular scale at the centre of a pinhole or equidistant camera: one pixel there spans 1 / f rad."""
+    return GazeUnits(float(np.degrees(width / f_px)), float(height / width), source)
 
 
 def _one(ctx: LoadContext, fmt: str) -> Path:
@@ -128,6 +135,7 @@ class Ego4DGazeLoader:
         header = read_header(path)
         time_col = "canonical_timestamp_s" if "canonical_timestamp_s" in header else "component_timestamp_s"
         t, x, y, valid = _pupil_gaze(path, time_col)
+        ctx.units = GazeUnits(DEFAULT_DEG_PER_UNIT, 1080 / 1088, "Ego4D's Pupil Invisible scene camera, 1088x1080 px")
         return {"gaze": gaze_table(t, x, y, valid)}
 
 
@@ -396,6 +404,7 @@ class HoloAssistLoader:
             ctx.notes.append("no VideoMp4Timing.txt: time origin is the first gaze tick")
         t = (gt - start) / 1e7
         ctx.notes.append(f"eye ray at {HOLOASSIST_EYE_DIST_M} m projected into {width:.0f}x{height:.0f} PV camera")
+        ctx.units = lens_units(K[0, 0], width, height, f"Intrinsics.txt: fx {K[0, 0]:g} px on {width:.0f} px")
         return {"gaze": gaze_table(t, u / width, v / height, valid)}
 
 
@@ -478,6 +487,9 @@ class AriaMpsLoader:
         t = (us - us[0]) / 1e6
         x, y = aria_to_image(ty, tp, cam)
         ctx.notes.append(f"MPS {kind} schema; time origin: first sample ({int(us[0])} us device time)")
+        ctx.units = lens_units(float(cam["f_px"]), float(cam["width"]), float(cam["height"]),
+                               f"{cam_path.name if cam_path.is_file() else 'declared camera'}: "
+                               f"f {float(cam['f_px']):g} px on {float(cam['width']):g} px")
         return {"gaze": gaze_table(t, x, y)}
 
 
@@ -618,7 +630,24 @@ class EyeLinkEdfLoader:
         y = np.asarray(s[fields.index("ypos")], np.float64) / H
         t = np.asarray(edf["times"], np.float64)
         ctx.notes.append(f"screen gaze normalised by {W:.0f}x{H:.0f}; {edf['info']['sfreq']:g} Hz")
+        ppd = edf_px_per_deg(edf)
+        if ppd:
+            ctx.units = GazeUnits(W / ppd, H / W, f"the EDF's validation: {ppd:.2f} px per degree")
         return {"gaze": gaze_table(t, x, y)}
+
+
+def edf_px_per_deg(edf: dict) -> float | None:
+    """Screen pixels per degree from the EDF's last validation, which lists each point's error both in degrees
+    and in pixels: sum of the pixel offsets / sum of the degree offsets (None without a validation)."""
+    for cal in reversed(edf["info"].get("calibrations") or []):
+        v = cal.get("validation")
+        if v is None or not len(v):
+            continue
+        px = np.hypot(v["diff_x"], v["diff_y"])
+        deg = np.asarray(v["offset"], np.float64)
+        if deg.sum() > 0:
+            return float(px.sum() / deg.sum())
+    return None
 
 
 class ActionsCsvLoader:
