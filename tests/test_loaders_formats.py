@@ -109,6 +109,23 @@ def test_pupil_cloud(tmp_path):
     assert [r["t_s"] for r in g] == pytest.approx([0.005, 0.010, 0.015])
     assert [(r["x"], r["y"]) for r in g[:2]] == [pytest.approx((0.5, 0.5)), pytest.approx((1.0, 0.0))]
     assert [r["valid"] for r in g] == [True, True, False]  # worn = 0
+    assert units(store) == {}  # no scene_camera.json: no known scale
+
+
+def test_pupil_cloud_scene_camera_gives_the_scale(tmp_path):
+    import shutil
+
+    d = tmp_path / "rec"
+    shutil.copytree(FIX / "pupil_cloud", d)
+    (d / "scene_camera.json").write_text(json.dumps(
+        {"camera_matrix": [[891.6, 0, 812.3], [0, 891.2, 595.0], [0, 0, 1]], "distortion_coefficients": [[0] * 8]}))
+    store = tmp_path / "s.duckdb"
+    ingest(store, "pupil-cloud", [d])
+    assert units(store)["rec"][:2] == pytest.approx((math.degrees(1600 / 891.6), 1200 / 1600))
+    (d / "scene_camera.json").write_text('{"camera_matrix": "none"}')
+    res = CliRunner().invoke(cli, ["ingest", "pupil-cloud", str(d), "--store", str(store)])
+    assert res.exit_code == 2 and "scene_camera.json" in res.output and len(res.output.strip().splitlines()) == 1
+    assert units(store)["rec"][:2] == pytest.approx((math.degrees(1600 / 891.6), 1200 / 1600))  # store untouched
 
 
 def test_generic_units(tmp_path):

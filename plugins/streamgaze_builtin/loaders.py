@@ -537,6 +537,15 @@ class PupilCloudLoader:
         t = (ns - origin) / 1e9
         x, y = to_float(table["gaze x [px]"]) / W, to_float(table["gaze y [px]"]) / H
         del header
+        camera = path.parent / "scene_camera.json"  # the export's intrinsics (camera_matrix, distortion)
+        if camera.is_file():
+            try:
+                fx = float(json.loads(camera.read_text())["camera_matrix"][0][0])
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                raise InputError(camera, f"expected a camera_matrix (3x3 list) ({type(exc).__name__}: {exc})") from None
+            if not fx > 0:
+                raise InputError(camera, f"camera_matrix fx must be positive, got {fx:g}")
+            ctx.units = lens_units(fx, W, H, f"scene_camera.json: fx {fx:g} px on {W} px")
         return {"gaze": gaze_table(t, x, y, valid)}
 
 
