@@ -3,6 +3,7 @@
     /work/venv/bin/python bench/bench_agreement.py [--edf PATH] [--px-per-deg P] [--seeds 0 1 2 3]
         [--minutes 3] [--detectors ivt idt remodnav] [--sweep]
     /work/venv/bin/python bench/bench_agreement.py --hooge DIR [--detectors ...] [--sweep]    (part (c) only)
+    /work/venv/bin/python bench/bench_agreement.py --lund DIR [--detectors ...] [--sweep]     (part (d) only)
 
 "Stable gaze" = inside an event of the detector (``streamgaze.fixations.detect`` at the detector's defaults;
 REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides can judge
@@ -29,6 +30,17 @@ REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides ca
     reference: stable = inside a coded fixation; a trial without rows for a coder counts as "no fixation". Judged:
     samples with finite x and y, pooled over the trials. ``deg_per_unit`` from the README's geometry (1920 x 1080
     px on 50.9 x 28.6 cm, ~65 cm away): one pixel at the screen centre. The human baseline is coder vs coder.
+(d) Human coders (``--lund DIR``): the Lund 2013 set of Andersson, Larsson, Holmqvist, Stridh & Nystrom (2017),
+    "One algorithm to rule them all?" (Behav Res Methods; github.com/richardandersson/EyeMovementDetectorEvaluation,
+    GPL-3.0, never in this repo): every ``*.mat`` below DIR is one trial coded by one coder, ``<trial>_<coder>.mat``
+    (e.g. ``..._labelled_MN.mat``), a MATLAB struct ``ETdata`` with ``pos`` (one row per sample: column 3 x, 4 y in
+    screen pixels, (0, 0) = lost; column 5 the coder's label: 1 fixation, 2 saccade, 3 PSO, 4 smooth pursuit,
+    5 blink, 6 undefined), ``sampFreq`` (500 Hz), ``screenDim`` (m), ``screenRes`` (px) and ``viewDist`` (m).
+    The category (images / moving dots / video) comes from the folder (``images``, ``dots``, ``videos``) or else
+    from the file name (``img``, ``trial``, ``video``). Stable = fixation or pursuit; judged: gaze present and
+    a label 1-5 (undefined left out). ``deg_per_unit``: one pixel at the screen centre from the file's geometry.
+    Kappa per category, pooled over its trials: each detector vs each coder (mean), and coder vs coder on the
+    trials both coded. The issue's targets: 0.80 images, 0.78 dots, 0.75 video (two coders: 0.90 / 0.81 / 0.88).
 ``--sweep`` adds ivt thresholds and idt dispersions on every data set (defaults unchanged by it), and for (c) REMoDNaV
 without its PURS events (``pursuit`` = false).
 """
@@ -274,6 +286,85 @@ def hooge_part(root: Path, detectors: list[str], sweep: bool) -> None:
     print()
 
 
+#: (d) Lund 2013 labels: 1 fixation, 2 saccade, 3 PSO, 4 smooth pursuit, 5 blink, 6 undefined.
+LUND_STABLE = (1, 4)
+LUND_JUDGED = (1, 2, 3, 4, 5)
+LUND_CATEGORIES = {"img": "images", "image": "images", "dot": "dots", "trial": "dots", "vid": "video"}
+
+
+def read_lund_mat(path: Path) -> dict:
+    """One coded trial: ``t`` (s, from the sample rate), ``x, y`` (px, NaN where lost), ``label``, ``deg_per_px``
+    (one pixel at the screen centre), ``category``, ``trial`` and ``coder`` (from the file name)."""
+    from scipy.io import loadmat
+
+    et = loadmat(str(path), squeeze_me=True, struct_as_record=False)["ETdata"]
+    pos = np.atleast_2d(np.asarray(et.pos, np.float64))
+    x, y, label = pos[:, 3].copy(), pos[:, 4].copy(), pos[:, 5].astype(np.int64)
+    lost = (x == 0) & (y == 0)
+    x[lost] = y[lost] = np.nan
+    width_m = float(np.atleast_1d(et.screenDim)[0])
+    width_px = float(np.atleast_1d(et.screenRes)[0])
+    deg_per_px = math.degrees(math.atan(width_m / width_px / float(et.viewDist)))
+    category = next((c for name in (path.parent.name, path.stem) for key, c in LUND_CATEGORIES.items()
+                     if key in name.lower()), "other")
+    trial, _, coder = path.stem.rpartition("_")
+    return {"t": np.arange(x.size) / float(et.sampFreq), "x": x, "y": y, "label": label, "deg_per_px": deg_per_px,
+            "category": category, "trial": trial, "coder": coder}
+
+
+def lund_kappas(trials: list[dict], detectors: list[str], **params) -> dict:
+    """``{category: {"n_trials", "judged", detector: mean kappa over the coders, "coders": kappa or NaN}}``, each
+    pooled over the category's trials (a trial coded twice counts once per coder)."""
+    out = {}
+    for cat in sorted({tr["category"] for tr in trials}):
+        rows = [tr for tr in trials if tr["category"] == cat]
+        coders = sorted({tr["coder"] for tr in rows})
+        res = {"n_trials": len({tr["trial"] for tr in rows})}
+        ref = {c: [np.isin(tr["label"], LUND_STABLE) for tr in rows if tr["coder"] == c] for c in coders}
+        judged = {c: [np.isfinite(tr["x"]) & np.isfinite(tr["y"]) & np.isin(tr["label"], LUND_JUDGED)
+                      for tr in rows if tr["coder"] == c] for c in coders}
+        res["judged"] = int(sum(m.sum() for c in coders for m in judged[c]))
+        for d in detectors:
+            lab = {c: [sample_labels(tr["t"], detect(tr["t"], tr["x"], tr["y"], np.isfinite(tr["x"]), detector=d,
+                                                     deg_per_unit=tr["deg_per_px"], **params))
+                       for tr in rows if tr["coder"] == c] for c in coders}
+            res[d] = float(np.mean([cohen_kappa(np.concatenate(lab[c]), np.concatenate(ref[c]),
+                                                np.concatenate(judged[c])) for c in coders]))
+        by = {(tr["trial"], tr["coder"]): tr for tr in rows}
+        pairs = [(by[a, c1], by[a, c2]) for (a, c1) in by for c2 in coders if c2 > c1 and (a, c2) in by]
+        if pairs:
+            a = np.concatenate([np.isin(p["label"], LUND_STABLE) for p, _ in pairs])
+            b = np.concatenate([np.isin(q["label"], LUND_STABLE) for _, q in pairs])
+            m = np.concatenate([np.isfinite(p["x"]) & np.isin(p["label"], LUND_JUDGED) & np.isin(q["label"], LUND_JUDGED)
+                                for p, q in pairs])
+            res["coders"] = cohen_kappa(a, b, m)
+        else:
+            res["coders"] = float("nan")
+        out[cat] = res
+    return out
+
+
+def lund_part(root: Path, detectors: list[str], sweep: bool) -> None:
+    """Kappa per category of each detector with the Lund 2013 coders, beside the issue's targets."""
+    files = sorted(root.rglob("*.mat"))
+    if not files:
+        raise SystemExit(f"--lund {root}: no .mat files below it")
+    trials = [read_lund_mat(f) for f in files]
+    target = {"images": 0.80, "dots": 0.78, "video": 0.75}
+    print(f"## (d) Human coders: Lund 2013 (Andersson et al. 2017), {root}: {len(files)} coded files\n")
+    print("| category | trials | judged samples | " + " | ".join(detectors) + " | coder vs coder | target |\n|"
+          + "---|" * (len(detectors) + 5))
+    for cat, r in lund_kappas(trials, detectors).items():
+        print(f"| {cat} | {r['n_trials']} | {r['judged']} | " + " | ".join(f"{r[d]:.3f}" for d in detectors)
+              + f" | {r['coders']:.3f} | {target.get(cat, float('nan')):.2f} |")
+    if sweep:
+        print("\nsweep (ivt threshold_deg_s; kappa per category):\n")
+        for thr in (20.0, 30.0, 40.0, 50.0, 75.0, 100.0):
+            k = lund_kappas(trials, ["ivt"], threshold_deg_s=thr)
+            print(f"- {thr:g} deg/s: " + ", ".join(f"{c} {r['ivt']:.3f}" for c, r in k.items()))
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--edf", type=Path, default=EDF)
@@ -286,10 +377,16 @@ def main() -> None:
     ap.add_argument("--hooge", type=Path, default=None, metavar="DIR",
                     help="score against the human coders of Hooge et al. (2018) in DIR (ETdata/, coderSettings/); "
                          "runs only that part")
+    ap.add_argument("--lund", type=Path, default=None, metavar="DIR",
+                    help="score against the Lund 2013 coders (Andersson et al. 2017): the .mat files below DIR; "
+                         "runs only that part (needs scipy)")
     args = ap.parse_args()
     dets = args.detectors or (["ivt", "idt"] + (["remodnav"] if importlib.util.find_spec("remodnav") else []))
     if args.hooge is not None:
         hooge_part(args.hooge, [d for d in dets if d != "ivt_flow"], args.sweep)
+        return
+    if args.lund is not None:
+        lund_part(args.lund, [d for d in dets if d != "ivt_flow"], args.sweep)
         return
     if args.edf and args.edf.exists():
         edf_part(args.edf, [d for d in dets if d != "ivt_flow"], args.px_per_deg, args.sweep)

@@ -114,3 +114,44 @@ def test_detect_table_round_trip():
         want[s:e] = True
     np.testing.assert_array_equal(lab, want)
     assert cohen_kappa(lab, want) == 1.0
+
+
+def test_lund2013_reader_and_kappas_on_files_in_its_documented_format(tmp_path):
+    """bench/bench_agreement.py --lund reads Andersson et al.'s .mat layout (written here with scipy from the
+    documented fields) and scores detectors and coders per category. A clean 500 Hz trace of fixations and
+    saccades, labelled truthfully by coder MN and with one fixation relabelled by coder RA."""
+    scipy_io = pytest.importorskip("scipy.io")
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_agreement", Path(__file__).resolve().parents[1] / "bench" / "bench_agreement.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    rng = np.random.default_rng(3)
+    x, y, lab = [], [], []
+    px = 500.0
+    for _ in range(12):  # 300 ms fixation, 30 ms saccade of 150 px
+        x += list(px + rng.normal(0, 0.3, 150)); y += [400.0] * 150; lab += [1] * 150
+        x += list(np.linspace(px, px + 150, 15)); y += [400.0] * 15; lab += [2] * 15
+        px += 150 if px < 1200 else -900
+    x[40:45] = y[40:45] = [0.0] * 5  # lost gaze: (0, 0)
+    lab = np.array(lab)
+    other = lab.copy()
+    other[165:315] = 6  # RA leaves the second fixation undefined
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for coder, labels in (("MN", lab), ("RA", other)):
+        pos = np.column_stack([np.arange(lab.size) * 2000.0, np.zeros(lab.size), np.zeros(lab.size),
+                               x, y, labels])
+        scipy_io.savemat(folder / f"TH34_img_Europe_labelled_{coder}.mat", {"ETdata": {
+            "pos": pos, "sampFreq": 500.0, "screenDim": [0.38, 0.30], "screenRes": [1024, 768], "viewDist": 0.67}})
+    trials = [bench.read_lund_mat(f) for f in sorted(folder.glob("*.mat"))]
+    first = trials[0]
+    assert (first["category"], first["trial"], first["coder"]) == ("images", "TH34_img_Europe_labelled", "MN")
+    assert first["deg_per_px"] == pytest.approx(math.degrees(math.atan(0.38 / 1024 / 0.67)))
+    assert np.isnan(first["x"][40:45]).all() and first["t"][1] == pytest.approx(0.002)
+    k = bench.lund_kappas(trials, ["ivt"])["images"]
+    assert k["n_trials"] == 1 and k["coders"] == pytest.approx(1.0)  # they differ only where RA is undefined
+    assert k["ivt"] > 0.8  # at this scale the saccades run at > 100 deg/s, the fixations are still
