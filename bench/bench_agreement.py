@@ -335,8 +335,8 @@ def lund_kappas(trials: list[dict], detectors: list[str], **params) -> dict:
         if pairs:
             a = np.concatenate([np.isin(p["label"], LUND_STABLE) for p, _ in pairs])
             b = np.concatenate([np.isin(q["label"], LUND_STABLE) for _, q in pairs])
-            m = np.concatenate([np.isfinite(p["x"]) & np.isin(p["label"], LUND_JUDGED) & np.isin(q["label"], LUND_JUDGED)
-                                for p, q in pairs])
+            m = np.concatenate([np.isfinite(p["x"]) & np.isin(p["label"], LUND_JUDGED)
+                                & np.isin(q["label"], LUND_JUDGED) for p, q in pairs])
             res["coders"] = cohen_kappa(a, b, m)
         else:
             res["coders"] = float("nan")

@@ -819,8 +819,8 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
     ``params`` mixes detector parameters and episode-builder parameters (`EPISODE_DEFAULTS`); an unknown
     name is an `InputError`. The angular scale is ``deg_per_unit`` when given, else the video's ``gaze_units``
     row (set at ingest by formats that know their camera or screen), else `DEFAULT_DEG_PER_UNIT`; the aspect
-    likewise comes from the video's size, else ``gaze_units``. Also clears the ``objects`` rows of the processed videos (their episode ids
-    no longer hold). All videos are written in one transaction.
+    likewise comes from the video's size, else ``gaze_units``. Also clears the ``objects`` rows of the processed
+    videos (their episode ids no longer hold). All videos are written in one transaction.
     """
     from .progress import stage
     from .store import open_store

@@ -19,9 +19,10 @@ def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, va
                Py_ssize_t half_span=1, run_parts=None):
     """``(start, end, t_start, t_end, x, y, n_samples, big, down)`` of the I-VT fixations (numpy arrays; big =
     max |x|, |y| over the usable samples when ``want_range``, else 0; down = the first sample whose time is below
-    an earlier one, NaN times skipped, or -1: `streamgaze.fixations.first_decrease`, read on the way). ``valid``: bool array or None. The speed at
-    sample i is taken over the span [i - half_span, i + half_span], cut short before the nearest samples that
-    are not usable (`streamgaze.fixations.span_slow_mask` states the rule).
+    an earlier one, NaN times skipped, or -1: `streamgaze.fixations.first_decrease`, read on the way).
+    ``valid``: bool array or None. The speed at sample i is taken over the span [i - half_span, i + half_span],
+    cut short before the nearest samples that are not usable (`streamgaze.fixations.span_slow_mask` states the
+    rule).
 
     ``run_parts(fn, n)`` -> ``[fn(lo, hi) for the parts of range(n)]`` may run the parts in threads (the loop
     releases the GIL); default one part. A part starts and ends at the first sample at or after its cut where

@@ -28,7 +28,8 @@ def _quiet(monkeypatch):
 
 def units(store: Path) -> dict[str, tuple]:
     with open_store(store, read_only=True) as s:
-        return {r["video_id"]: (r["deg_per_unit"], r["aspect"], r["source"]) for r in s.rows("SELECT * FROM gaze_units")}
+        rows = s.rows("SELECT * FROM gaze_units")
+    return {r["video_id"]: (r["deg_per_unit"], r["aspect"], r["source"]) for r in rows}
 
 
 def gaze(store: Path, vid: str | None = None) -> list[dict]:
