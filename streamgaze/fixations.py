@@ -12,7 +12,8 @@ Two levels (formats.md, "head-mounted gaze"):
    frames' HSV histograms disagree.
 
 A detector plugin (hook ``streamgaze_fixation_detectors`` -> ``{name: Detector}``) is any object with a
-``defaults`` dict (every parameter it accepts, with its default) and
+``defaults`` dict (every parameter it accepts, with its default), optionally ``uses_degrees = False`` (its
+parameters are in normalised units, so `run_fixations` does not warn about an assumed angular scale), and
 ``__call__(t_s, x, y, valid, *, deg_per_unit, **params) -> (start_idx, end_idx)``: integer arrays of events,
 end exclusive, in time order, non-overlapping. `detect` computes times, centroids and sample counts.
 """
@@ -853,14 +854,14 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
                 if "aspect" in det_defaults and "aspect" not in kw and (W and H or u.get("aspect")):
                     kw["aspect"] = H / W if W and H else u["aspect"]
                 deg_per_unit = params.get("deg_per_unit") or u.get("deg_per_unit")
-                assumed += deg_per_unit is None
+                assumed += deg_per_unit is None and getattr(det, "uses_degrees", True)
                 if "video_path" in det_defaults and not kw.get("video_path"):
                     if not m.get("path"):
                         raise InputError(store_path, f"detector {detector} needs the scene video of {vid!r}; "
                                          "ingest it with --video")
                     kw["video_path"] = m["path"]
-                    if "video_fps" in det_defaults and not kw.get("video_fps") and m.get("fps"):
-                        kw["video_fps"] = float(m["fps"])
+                if "video_fps" in det_defaults and "video_fps" not in kw and m.get("fps"):
+                    kw["video_fps"] = float(m["fps"])
                 fx = detect(
                     g["t_s"].to_numpy(), _f(g["x"]), _f(g["y"]),
                     g["valid"].fill_null(False).to_numpy(zero_copy_only=False),

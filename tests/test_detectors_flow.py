@@ -105,3 +105,33 @@ def test_merge_joins_close_fixations_only():
     fx = detect(t, x, y, merge_ms=75.0, merge_deg=0.5)
     assert fx["start_idx"].to_pylist() == [s[0], s[2]] and fx["end_idx"].to_pylist() == [e[1], e[2]]
     assert detect(t, x, y, merge_ms=40.0).num_rows == 3  # gap 55 ms > 40 ms
+
+
+def test_streamgaze_dwell_in_run_fixations_folds_to_the_video_frames(small_world, tmp_path):
+    """`streamgaze fixations --detector streamgaze_dwell` on a store with the video is the reference's whole
+    path (per-frame fold at the video's rate); video_fps=0 keeps the raw 120 Hz samples, where the 10 ms flick
+    tolerance skips every outlier and segments run on."""
+    from streamgaze import open_store
+    from streamgaze.fixations import run_fixations
+    from streamgaze.ingest import ingest
+
+    store = tmp_path / "s.duckdb"
+    ingest(store, "pupil-player", [small_world.root], video=small_world.video, video_id="syn")
+    said = run_fixations(store, detector="streamgaze_dwell", params={"min_episode_s": 0.1})
+    assert "assumed" not in said  # the preset's radius is in normalised units
+
+    def table():
+        with open_store(store, read_only=True) as s:
+            g = s.rows("SELECT t_s, x, y, valid FROM gaze ORDER BY t_s")
+            fx = s.rows("SELECT t_start, t_end FROM fixations ORDER BY t_start")
+            fps = s.rows("SELECT fps FROM videos")[0]["fps"]  # from the world timestamps: 23.9998
+        return g, [(r["t_start"], r["t_end"]) for r in fx], fps
+
+    g, per_frame, fps = table()
+    t, x, y = (np.array([r[c] for r in g], np.float64) for c in ("t_s", "x", "y"))
+    v = np.array([r["valid"] for r in g], bool)
+    want = detect(t, x, y, v, detector="streamgaze_dwell", video_fps=fps)
+    assert per_frame == list(zip(want["t_start"].to_pylist(), want["t_end"].to_pylist()))
+    run_fixations(store, detector="streamgaze_dwell", params={"min_episode_s": 0.1, "video_fps": 0.0})
+    _, raw, _ = table()
+    assert len(raw) < len(per_frame)

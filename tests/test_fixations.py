@@ -386,6 +386,35 @@ def test_streamgaze_dwell_matches_reference(seed):
         assert (g["x"], g["y"]) == (pytest.approx(r[2]), pytest.approx(r[3]))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_streamgaze_dwell_per_frame_matches_the_reference_pipeline(seed):
+    """With video_fps, the preset is the reference's whole path: clip to [0, 1], fold each frame's tracked
+    samples pairwise in arrival order, anchor dwell on the frames; checked against plain loops of both steps."""
+    rng = np.random.default_rng(100 + seed)
+    hz, fps = float(rng.choice([30.0, 60.0, 200.0])), float(rng.choice([24.0, 30.0, 24.46]))
+    n = int(rng.integers(50, 3000))
+    t = np.sort(rng.uniform(0, n / hz, n))
+    seg = np.cumsum(rng.random(n) < 2 / hz)
+    c = rng.uniform(-0.1, 1.1, (seg[-1] + 1, 2))  # some dwells partly outside the frame
+    x, y = c[seg, 0] + rng.normal(0, 0.02, n), c[seg, 1] + rng.normal(0, 0.02, n)
+    valid = rng.random(n) > 0.05
+    radius, dur = float(rng.choice([0.088, 0.15])), float(rng.choice([0.5, 2.0]))
+    got = detect(t, x, y, valid, detector="streamgaze_dwell", radius=radius, min_duration_s=dur, video_fps=fps)
+    folded = {}
+    for ti, xi, yi in zip(t[valid], np.clip(x[valid], 0, 1), np.clip(y[valid], 0, 1)):
+        k = int(np.floor(ti * fps + 1e-9))
+        folded[k] = ((folded[k][0] + xi) / 2, (folded[k][1] + yi) / 2) if k in folded else (xi, yi)
+    frames = sorted(folded)
+    ref = reference_dwell(np.array(frames) / fps, [folded[k][0] for k in frames], [folded[k][1] for k in frames],
+                          radius, dur, 0.01)
+    assert got.num_rows == len(ref)
+    for r, g in zip(ref, got.to_pylist()):
+        first, last = t[g["start_idx"]], t[g["end_idx"] - 1]
+        assert (np.floor(first * fps + 1e-9), np.floor(last * fps + 1e-9)) == (round(r[0] * fps), round(r[1] * fps))
+        inside = valid[g["start_idx"]:g["end_idx"]]
+        assert inside[0] and inside[-1]  # the event starts and ends on tracked samples of its frames
+
+
 def test_idt_recovers_fixations_and_edges():
     rng = np.random.default_rng(4)
     t, x, y, truth = synthetic_scanpath(rng, hz=120)

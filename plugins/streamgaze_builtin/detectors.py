@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from streamgaze import hookimpl
+from streamgaze.align import frame_index, pairwise_frame_gaze
 from streamgaze import fixations
 from streamgaze.fixations import (check_times, compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad,
                                   parallel_ranges, runs, slow_mask)
@@ -468,17 +469,29 @@ class StreamGazeDwell:
     Defaults are the reference's EGTEA call (radius 0.15 = 96 px of 640, 2 s, 0.01 s); Ego4D used 0.088,
     EgoExoLearn and HoloAssist 96 / frame width. Invalid samples are left out before detection (the reference
     saw only tracked frames). Python loop over segments only; each search is a numpy scan.
+
+    With ``video_fps`` > 0 (`run_fixations` passes the video's rate), the reference's first step comes before:
+    the gaze clipped to [0, 1] and folded to one value per video frame in arrival order (``(old + new) / 2``,
+    `streamgaze.align.pairwise_frame_gaze`), at the frame's start time; the segments found on the frames are
+    returned as the samples of their frames.
     """
 
-    defaults = {"radius": 0.15, "min_duration_s": 2.0, "gap_s": 0.01}
+    defaults = {"radius": 0.15, "min_duration_s": 2.0, "gap_s": 0.01, "video_fps": 0.0}
+    uses_degrees = False  # radius is in normalised units: no angular scale needed
 
     def __call__(self, t, x, y, ok, *, deg_per_unit, **params):
         p = {**self.defaults, **params}
         idx = np.flatnonzero(ok)
-        s, e = dwell_segments(t[idx], x[idx], y[idx], p["radius"], p["min_duration_s"], p["gap_s"])
-        if s.size == 0:
-            return s, e
-        return idx[s], idx[e - 1] + 1
+        fps = float(p["video_fps"] or 0.0)
+        if fps <= 0:
+            s, e = dwell_segments(t[idx], x[idx], y[idx], p["radius"], p["min_duration_s"], p["gap_s"])
+            return (s, e) if s.size == 0 else (idx[s], idx[e - 1] + 1)
+        frames, fx, fy = pairwise_frame_gaze(t[idx], np.clip(x[idx], 0.0, 1.0), np.clip(y[idx], 0.0, 1.0), fps=fps)
+        s, e = dwell_segments(frames / fps, fx, fy, p["radius"], p["min_duration_s"], p["gap_s"])
+        frame_of = frame_index(t[idx], fps)  # non-decreasing with t
+        first = np.searchsorted(frame_of, frames[s], side="left")
+        last = np.searchsorted(frame_of, frames[e - 1], side="right") - 1
+        return idx[first], idx[last] + 1
 
 
 def dwell_segments(t, x, y, radius: float, min_duration_s: float, gap_s: float):
