@@ -98,9 +98,7 @@ def _gaze_check(store_path: Path, truth_path: Path) -> dict:
     dwells = [(d["t_start"], d["t_end"]) for d in truth["dwells"]]
     with open_store(store_path, read_only=True) as store:
         episodes = [tuple(r) for r in store.con.execute("SELECT t_start, t_end FROM episodes ORDER BY t_start").fetchall()]
-        gazed_ok = store.con.execute(
-            "SELECT count(*) FROM objects WHERE role = 'gazed'"
-        ).fetchone()[0]
+        gazed_ok = store.con.execute("SELECT count(*) FROM objects WHERE role = 'gazed'").fetchall()[0][0]
     matched_truth = sum(any(_overlap(d, e) >= 0.5 * (d[1] - d[0]) for e in episodes) for d in dwells)
     matched_eps = sum(any(_overlap(d, e) >= 0.5 * (e[1] - e[0]) for d in dwells) for e in episodes)
     recall = matched_truth / len(dwells) if dwells else 0.0

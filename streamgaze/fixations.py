@@ -847,7 +847,7 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
         assumed = 0  # videos detected at the assumed DEFAULT_DEG_PER_UNIT
         with stage("fixations", total=len(vids)) as advance:
             for vid in vids:
-                g = _arrow(store, "SELECT t_s, x, y, valid FROM gaze WHERE video_id = ? ORDER BY t_s", [vid])
+                g = store.query("SELECT t_s, x, y, valid FROM gaze WHERE video_id = ? ORDER BY t_s", [vid])
                 m, u = meta.get(vid, {}), units.get(vid, {})
                 W, H = m.get("width"), m.get("height")
                 kw = dict(det_params)
@@ -893,12 +893,6 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
         line += (f"; {assumed} video(s) without a known camera scale: {DEFAULT_DEG_PER_UNIT:g} deg per frame width "
                  "assumed (--param deg_per_unit=N sets it)")
     return line
-
-
-def _arrow(store, sql: str, params: list) -> pa.Table:
-    rel = store.con.sql(sql, params=params)
-    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb >= 1.4 name first
-    return fetch()
 
 
 def _f(col) -> np.ndarray:

@@ -80,7 +80,8 @@ class Store:
 
     def _check_version(self) -> None:
         try:
-            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            rows = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+            row = rows[0] if rows else None  # fetched to the end: DuckDB 2 refuses new work over an open result
         except duckdb.Error:
             raise InputError(self.path, "not a streamgaze store (no meta table)") from None
         if row is None or int(row[0]) != SCHEMA_VERSION:
@@ -119,7 +120,10 @@ class Store:
             self.con.unregister("_incoming")
 
     def query(self, sql: str, params: list | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).to_arrow_table()
+        """The result as an arrow table, fetched from a relation (a cursor's arrow output copies the rows)."""
+        rel = self.con.sql(sql, params=params or None)
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb >= 1.4 name first
+        return fetch()
 
     def rows(self, sql: str, params: list | None = None) -> list[dict]:
         cur = self.con.execute(sql, params or [])

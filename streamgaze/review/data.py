@@ -77,9 +77,9 @@ def answer_correct(q: dict, answer: str, point_idx: int = -1) -> bool:
 
 def has_reviews(store) -> bool:
     """A store opened read-only before the ``reviews`` table existed has none."""
-    row = store.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reviews'").fetchone()
-    return bool(row and row[0])
+    rows = store.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reviews'").fetchall()
+    return bool(rows and rows[0][0])
 
 
 def record_review(store_path, q: dict, *, reviewer: str, mode: str, verdict: str | None = None,
