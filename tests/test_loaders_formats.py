@@ -236,3 +236,36 @@ def test_no_crash_on_any_shared_file(tmp_path):
             assert res.exit_code in (0, 2), (fmt, f, res.output, res.exception)
             if res.exit_code == 2:
                 assert len(res.output.strip().splitlines()) == 1, (fmt, f, res.output)
+
+
+@needs_data
+def test_bad_camera_geometry_is_one_line_and_leaves_the_store(tmp_path):
+    """A camera file whose numbers cannot give an angular scale (zero, negative or non-numeric focal length or
+    size, unknown lens model): exit 2, one line naming the file, the store as it was."""
+    import hashlib
+    import shutil
+
+    store = tmp_path / "s.duckdb"
+    ingest(store, "holoassist", [FIX / "holoassist" / "R001"])
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    holo = tmp_path / "holo"
+    shutil.copytree(FIX / "holoassist", holo)
+    intr = next(holo.rglob("Intrinsics.txt"))
+    intr.write_text("0\t0\t448\t0\t500\t252\t0\t0\t1\t896\t504")
+    aria = tmp_path / "aria"
+    aria.mkdir()
+    shutil.copy(DATA / "aria_mps" / "gen1" / "mps_sample" / "eye_gaze" / "eyegaze.csv", aria)
+    cloud = tmp_path / "cloud"
+    shutil.copytree(FIX / "pupil_cloud", cloud)
+    (cloud / "scene_camera.json").write_text(json.dumps({"camera_matrix": [[-5, 0, 1], [0, 1, 1], [0, 0, 1]]}))
+    cases = [("holoassist", holo / "R001", "Intrinsics.txt", None)]
+    for cam in ({"f_px": 0}, {"f_px": "abc"}, {"model": "fish"}, {"width": -3}, {"cx": None}):
+        cases.append(("aria-mps", aria / "eyegaze.csv", "aria_camera.json", cam))
+    cases.append(("pupil-cloud", cloud, "scene_camera.json", None))
+    for fmt, path, named, cam in cases:
+        if cam is not None:
+            (aria / "aria_camera.json").write_text(json.dumps(cam))
+        res = CliRunner().invoke(cli, ["ingest", fmt, str(path), "--store", str(store)])
+        assert res.exit_code == 2, (fmt, cam, res.output, res.exception)
+        assert named in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert hashlib.sha256(store.read_bytes()).hexdigest() == before

@@ -45,8 +45,12 @@ from streamgaze.ingest import (
 PUPIL_MIN_CONFIDENCE = 0.6
 
 
-def lens_units(f_px: float, width: float, height: float, source: str) -> GazeUnits:
-    """The angular scale at the centre of a pinhole or equidistant camera: one pixel there spans 1 / f rad."""
+def lens_units(path: Path, f_px: float, width: float, height: float, source: str) -> GazeUnits:
+    """The angular scale at the centre of a pinhole or equidistant camera: one pixel there spans 1 / f rad.
+    ``path`` is the file the numbers come from, named in the error when one is not a positive number."""
+    for name, value in (("focal length", f_px), ("width", width), ("height", height)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(path, f"camera {name} must be a positive number, got {value:g}")
     return GazeUnits(float(np.degrees(width / f_px)), float(height / width), source)
 
 
@@ -404,7 +408,8 @@ class HoloAssistLoader:
             ctx.notes.append("no VideoMp4Timing.txt: time origin is the first gaze tick")
         t = (gt - start) / 1e7
         ctx.notes.append(f"eye ray at {HOLOASSIST_EYE_DIST_M} m projected into {width:.0f}x{height:.0f} PV camera")
-        ctx.units = lens_units(K[0, 0], width, height, f"Intrinsics.txt: fx {K[0, 0]:g} px on {width:.0f} px")
+        ctx.units = lens_units(files["intr"], K[0, 0], width, height,
+                               f"Intrinsics.txt: fx {K[0, 0]:g} px on {width:.0f} px")
         return {"gaze": gaze_table(t, u / width, v / height, valid)}
 
 
@@ -461,6 +466,11 @@ class AriaMpsLoader:
                 cam.update(json.loads(cam_path.read_text()))
             except ValueError as exc:
                 raise InputError(cam_path, f"not JSON: {exc}") from None
+            for key in ("f_px", "cx", "cy", "width", "height"):
+                if isinstance(cam[key], bool) or not isinstance(cam[key], (int, float)):
+                    raise InputError(cam_path, f"{key} must be a number, got {cam[key]!r}")
+            if cam.get("model", "equidistant") not in ("equidistant", "pinhole"):
+                raise InputError(cam_path, f"model must be equidistant or pinhole, got {cam['model']!r}")
             ctx.notes.append(f"camera from {cam_path.name}")
         else:
             ctx.notes.append("declared camera (no device calibration): equidistant f=610 px on 1408x1408")
@@ -487,7 +497,7 @@ class AriaMpsLoader:
         t = (us - us[0]) / 1e6
         x, y = aria_to_image(ty, tp, cam)
         ctx.notes.append(f"MPS {kind} schema; time origin: first sample ({int(us[0])} us device time)")
-        ctx.units = lens_units(float(cam["f_px"]), float(cam["width"]), float(cam["height"]),
+        ctx.units = lens_units(cam_path, float(cam["f_px"]), float(cam["width"]), float(cam["height"]),
                                f"{cam_path.name if cam_path.is_file() else 'declared camera'}: "
                                f"f {float(cam['f_px']):g} px on {float(cam['width']):g} px")
         return {"gaze": gaze_table(t, x, y)}
@@ -543,9 +553,7 @@ class PupilCloudLoader:
                 fx = float(json.loads(camera.read_text())["camera_matrix"][0][0])
             except (ValueError, KeyError, IndexError, TypeError) as exc:
                 raise InputError(camera, f"expected a camera_matrix (3x3 list) ({type(exc).__name__}: {exc})") from None
-            if not fx > 0:
-                raise InputError(camera, f"camera_matrix fx must be positive, got {fx:g}")
-            ctx.units = lens_units(fx, W, H, f"scene_camera.json: fx {fx:g} px on {W} px")
+            ctx.units = lens_units(camera, fx, W, H, f"scene_camera.json: fx {fx:g} px on {W} px")
         return {"gaze": gaze_table(t, x, y, valid)}
 
 
