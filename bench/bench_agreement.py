@@ -5,9 +5,9 @@
     /work/venv/bin/python bench/bench_agreement.py --hooge DIR [--detectors ...] [--sweep]    (part (c) only)
     /work/venv/bin/python bench/bench_agreement.py --lund DIR [--detectors ...] [--sweep]     (part (d) only)
 
-"Stable gaze" = inside an event of the detector (``streamgaze.fixations.detect`` at the detector's defaults;
+"Stable gaze" = inside an event of the detector (``streamgaze.gaze.fixations.detect`` at the detector's defaults;
 REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides can judge
-(`streamgaze.agreement`).
+(`streamgaze.gaze.agreement`).
 
 (a) EyeLink EDF (the shared fixture, 1000 Hz screen data): the reference is EyeLink's online parser
     (its FIXATION events in the EDF; stable = inside one, inclusive of both end samples). Left out: NaN gaze and
@@ -61,9 +61,9 @@ import pyarrow.csv as pv
 
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 
-from streamgaze.agreement import cohen_kappa, sample_labels  # noqa: E402
-from streamgaze.fixations import detect  # noqa: E402
-from streamgaze.ingest import LoadContext, get_loader  # noqa: E402
+from streamgaze.gaze.agreement import cohen_kappa, sample_labels  # noqa: E402
+from streamgaze.gaze.fixations import detect  # noqa: E402
+from streamgaze.gaze.ingest import LoadContext, get_loader  # noqa: E402
 
 EDF = Path(__file__).resolve().parents[2] / "shared" / "data" / "eyelink" / "test_raw.edf"
 
@@ -118,7 +118,7 @@ def edf_part(path: Path, detectors: list[str], ppd_arg: float | None, sweep: boo
 
 
 def synthetic_part(seeds: list[int], minutes: float, detectors: list[str], sweep: bool) -> None:
-    from streamgaze.synthetic import load_truth, make_world
+    from streamgaze.demo.synthetic import load_truth, make_world
 
     need_video = "ivt_flow" in detectors
     per = {d: [] for d in detectors}

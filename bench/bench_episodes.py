@@ -23,9 +23,9 @@ import numpy as np
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 
 from streamgaze import open_store  # noqa: E402
-from streamgaze.fixations import EPISODE_DEFAULTS, run_fixations  # noqa: E402
-from streamgaze.ingest import ingest  # noqa: E402
-from streamgaze.synthetic import make_world  # noqa: E402
+from streamgaze.gaze.fixations import EPISODE_DEFAULTS, run_fixations  # noqa: E402
+from streamgaze.gaze.ingest import ingest  # noqa: E402
+from streamgaze.demo.synthetic import make_world  # noqa: E402
 
 
 def match(dwells, eps):

@@ -90,7 +90,7 @@ def bench_frames(clip: Path, repeats: int = 7) -> None:
     import numpy as np
 
     from streamgaze.eval.frames import FrameReader, VideoContext, frame_indices
-    from streamgaze.render import GazeTrack
+    from streamgaze.gaze.overlay import GazeTrack
 
     fps, n = 24.0, 1440
     idx = frame_indices((0.0, 60.0), fps, n, 16)
@@ -142,7 +142,7 @@ def bench_render(clip: Path, tmp: Path) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from streamgaze.render import render_overlay
+    from streamgaze.gaze.overlay import render_overlay
     from streamgaze.store import open_store
 
     store = tmp / "store.duckdb"

@@ -3,7 +3,7 @@
 
     /work/venv/bin/python bench/bench_gaze.py [--samples 10000000] [--peer-samples 200000] [--rows 2000000]
 
-``ivt`` is `detect`'s default path: the compiled loop (`streamgaze.ivt_loop`) when it was built, as in a normal
+``ivt`` is `detect`'s default path: the compiled loop (`streamgaze.gaze.ivt_loop`) when it was built, as in a normal
 install; ``ivt (numpy path)`` the same call with ``STREAMGAZE_COMPILED=0``. pymovements' I-VT is measured twice:
 on the first ``--peer-samples`` samples (its best rate: fixed costs amortised, data in cache) and on the same
 ``--samples`` samples as ours (identical input).
@@ -20,8 +20,8 @@ import numpy as np
 
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 
-from streamgaze.fixations import detect  # noqa: E402
-from streamgaze.ingest import ingest  # noqa: E402
+from streamgaze.gaze.fixations import detect  # noqa: E402
+from streamgaze.gaze.ingest import ingest  # noqa: E402
 
 
 def scanpath(n: int, hz: float = 200.0, seed: int = 0):
@@ -93,7 +93,7 @@ def main() -> None:
     os.environ["STREAMGAZE_COMPILED"] = "0"
     rates["ivt (numpy path)"] = rate(lambda: detect(t, x, y), args.samples, R, "ivt (numpy path)")
     del os.environ["STREAMGAZE_COMPILED"]
-    from streamgaze.fixations import compiled_ivt
+    from streamgaze.gaze.fixations import compiled_ivt
 
     ivt_path = "compiled loop" if compiled_ivt() is not None else "numpy path: the compiled loop was not built"
     n = args.peer_samples

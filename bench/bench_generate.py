@@ -18,8 +18,8 @@ os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from streamgaze.engine.generate import generate, write_outputs  # noqa: E402
-from streamgaze.spec import load_task_specs  # noqa: E402
+from streamgaze.tasks.generate import generate, write_outputs  # noqa: E402
+from streamgaze.tasks.spec import load_task_specs  # noqa: E402
 from streamgaze.store import open_store  # noqa: E402
 
 NAMES = ["knife", "cutting board", "tomato", "bowl", "spoon", "kettle", "mug", "fridge", "sink", "toaster", "plate",

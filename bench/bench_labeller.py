@@ -20,7 +20,7 @@ import openai  # noqa: E402,F401  (import cost out of the timing)
 import pyarrow as pa  # noqa: E402
 
 from fake_chat_server import SlowChatServer  # noqa: E402
-from streamgaze.objects import run_objects  # noqa: E402
+from streamgaze.objects.stage import run_objects  # noqa: E402
 from streamgaze.store import open_store  # noqa: E402
 
 ANSWER = json.dumps({"gazed_object": {"name": "mug", "attributes": {"color": "blue", "material": "ceramic"},

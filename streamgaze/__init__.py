@@ -4,13 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .hookspecs import hookimpl
-from .store import open_store
+from streamgaze.plugins.hookspecs import hookimpl
+from streamgaze.store import open_store
 
 
 def load_task_specs(only=None, extra_paths=None):
-    """Every registered task spec, loaded and checked (see `streamgaze.spec.load_task_specs`)."""
-    from .spec import load_task_specs as _load
+    """Every registered task spec, loaded and checked (see `streamgaze.tasks.spec.load_task_specs`)."""
+    from streamgaze.tasks.spec import load_task_specs as _load
 
     return _load(only=only, extra_paths=extra_paths)
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from .errors import StreamGazeError
+from streamgaze.errors import StreamGazeError
 
 PYPROJECT = """\
 [build-system]
@@ -39,7 +39,7 @@ pythonpath = ["."]   # the tests import the package before it is installed
 """
 
 SPEC = """\
-# $name: a streamgaze task spec (fields: streamgaze/spec.py TaskSpec; rules: docs/tasks.md).
+# $name: a streamgaze task spec (fields: streamgaze/tasks/spec.py TaskSpec; rules: docs/tasks.md).
 id: $name
 version: 1
 family: past                 # past | present | proactive
@@ -66,7 +66,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic
+from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
 
 HERE = Path(__file__).parent
 
@@ -109,12 +109,12 @@ def streamgaze_answer_logic():
 '''
 
 TEST = '''\
-"""$name on the toy timeline of tasks.md 0.1 (streamgaze.testing)."""
+"""$name on the toy timeline of tasks.md 0.1 (streamgaze.tasks.testing)."""
 import json
 
-from streamgaze.engine.generate import run_generate
-from streamgaze.plugins import Source, get_plugins
-from streamgaze.testing import toy_store
+from streamgaze.tasks.generate import run_generate
+from streamgaze.plugins.manager import Source, get_plugins
+from streamgaze.tasks.testing import toy_store
 
 from $package import plugin
 

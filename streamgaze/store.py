@@ -14,7 +14,7 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
-from .errors import InputError, StreamGazeError
+from streamgaze.errors import InputError, StreamGazeError
 
 SCHEMA_VERSION = 1
 

@@ -14,7 +14,7 @@ os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory):
     """A 45-second synthetic recording (seed 1); a few seconds to make, made once per session."""
-    from streamgaze.synthetic import make_world
+    from streamgaze.demo.synthetic import make_world
 
     return make_world(tmp_path_factory.mktemp("small_world"), seed=1, minutes=0.75)
 
@@ -69,7 +69,7 @@ def truth_store(small_world, small_truth, tmp_path) -> Path:
 def llm_env(monkeypatch, tmp_path):
     """Generation's LLM steps with no settings from the environment, one process and a cache folder of the test's
     own; the in-process caches are emptied before and after (as a new process would have them)."""
-    from streamgaze import llm
+    from streamgaze.llm import cache as llm
 
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     monkeypatch.setenv("STREAMGAZE_WORKERS", "1")

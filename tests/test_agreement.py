@@ -1,4 +1,4 @@
-"""streamgaze.agreement: sample labels from events and Cohen's kappa, against hand-computed values."""
+"""streamgaze.gaze.agreement: sample labels from events and Cohen's kappa, against hand-computed values."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from streamgaze.agreement import cohen_kappa, sample_labels
+from streamgaze.gaze.agreement import cohen_kappa, sample_labels
 
 
 def pairs(n11: int, n10: int, n01: int, n00: int):
@@ -102,7 +102,7 @@ def test_sample_labels_empty_and_equal_to_a_loop():
 
 def test_detect_table_round_trip():
     """Labels from a detector's table mark exactly its samples [start_idx, end_idx)."""
-    from streamgaze.fixations import detect
+    from streamgaze.gaze.fixations import detect
 
     t = np.arange(600) / 120.0
     x = np.where(t < 2.5, 0.3, 0.7) + np.random.default_rng(2).normal(0, 0.0005, t.size)

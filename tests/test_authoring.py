@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from streamgaze.cli import cli
-from streamgaze.testing import toy_store
+from streamgaze.tasks.testing import toy_store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "streamgaze-longest-look"
@@ -40,10 +40,10 @@ def test_tasks_new_scaffolds_a_package_whose_own_test_passes(tmp_path):
     assert '[project.entry-points.streamgaze]\nmy_scaffold = "streamgaze_my_scaffold.plugin"' in (pkg / "pyproject.toml").read_text()
     # The scaffold works as written (the tutorial test also runs a scaffold's own pytest): load its spec with its
     # logic, in process and without registering it globally, and run it on the toy timeline.
-    from streamgaze.engine.generate import run_task_on_video
-    from streamgaze.engine.timeline import load_timelines
-    from streamgaze.plugins import Entry, Source
-    from streamgaze.spec import load_spec
+    from streamgaze.tasks.generate import run_task_on_video
+    from streamgaze.tasks.timeline import load_timelines
+    from streamgaze.plugins.manager import Entry, Source
+    from streamgaze.tasks.spec import load_spec
 
     module_spec = importlib.util.spec_from_file_location("scaffold_plugin", pkg / "streamgaze_my_scaffold" / "plugin.py")
     module = importlib.util.module_from_spec(module_spec)

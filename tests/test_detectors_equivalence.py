@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamgaze.fixations import detect
+from streamgaze.gaze.fixations import detect
 
 
 def reference_idt(t, x, y, ok, D, min_dur, min_samples, max_gap):
@@ -98,7 +98,7 @@ def test_events_table_masks_invalid_samples_inside_events(seed):
         s, e = r["start_idx"], r["end_idx"]
         assert r["n_samples"] == ok[s:e].sum()
         assert r["x"] == pytest.approx(x[s:e][ok[s:e]].mean())
-    from streamgaze.fixations import events_table
+    from streamgaze.gaze.fixations import events_table
 
     s = np.array([0, 100, 2000]), np.array([50, 900, 3000])
     tb = events_table(t, x, y, ok, *s)
@@ -215,7 +215,7 @@ def _ivt_case(rng, n):
 def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
     """Chunk boundaries (not-ok samples just before / after / on them), the ends, runs of not-ok samples,
     NaN and inf in x / y / t, invalid samples, duplicate timestamps, gaps, aspect and thresholds."""
-    import streamgaze.fixations as F
+    import streamgaze.gaze.fixations as F
 
     monkeypatch.setattr(F, "CHUNK", chunk)
     monkeypatch.setenv("STREAMGAZE_COMPILED", "0")  # the numpy pass (the compiled loop: tests below)
@@ -240,7 +240,7 @@ def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
 def test_ivt_fused_path_equals_mask_path(seed, compiled, monkeypatch):
     """`detect`'s fused path (IVT.fused) gives exactly the table of the generic path (full mask, __call__),
     with the options that use the mask afterwards (merge) and the one that falls back (gap fill)."""
-    from streamgaze.fixations import _as_arrays, events_table, get_detector
+    from streamgaze.gaze.fixations import _as_arrays, events_table, get_detector
 
     monkeypatch.setenv("STREAMGAZE_COMPILED", compiled)  # the numpy pass, then the compiled loop when built
     rng = np.random.default_rng(400 + seed)
@@ -257,7 +257,7 @@ def test_ivt_usability_of_huge_finite_values_and_pixel_check():
     """ok = finite t, x, y: x + y + t overflowing for huge finite values is re-checked, not taken as missing;
     the pixel check looks at the ok samples only (values > 2 at NaN-time or invalid samples are ignored)."""
     from streamgaze.errors import StreamGazeError
-    from streamgaze.fixations import ivt_pass
+    from streamgaze.gaze.fixations import ivt_pass
 
     n = 200
     t = np.arange(n) / 100
@@ -279,7 +279,7 @@ def test_ivt_usability_of_huge_finite_values_and_pixel_check():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# I-VT: the compiled loop (streamgaze.ivt_loop, Cython) against the numpy path and the plain loop
+# I-VT: the compiled loop (streamgaze.gaze.ivt_loop, Cython) against the numpy path and the plain loop
 
 
 def _both_paths(monkeypatch, t, x, y, valid, **params):
@@ -294,7 +294,7 @@ def _both_paths(monkeypatch, t, x, y, valid, **params):
 def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
     """Same events and the same centroid bits (numpy's pairwise sums) as the numpy path; same events as the
     loop; NaN / inf in t, x, y, invalid samples, duplicate timestamps, gaps, ends, aspect and thresholds."""
-    pytest.importorskip("streamgaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.ivt_loop")
     rng = np.random.default_rng(700 + seed)
     n = int(rng.integers(1, 3000)) if seed > 2 else seed + 1  # 1, 2 and 3 samples too
     t, x, y, valid = _ivt_case(rng, n)
@@ -316,7 +316,7 @@ def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
 @pytest.mark.parametrize("length", [7, 8, 9, 128, 129, 130, 137, 1000, 5000, 70001])
 def test_ivt_compiled_centroids_of_long_fixations_are_numpys_sums(length, monkeypatch):
     """Fixations longer than numpy's 128-value pairwise blocks (the sum's tree walked with a stack)."""
-    pytest.importorskip("streamgaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.ivt_loop")
     rng = np.random.default_rng(length)
     n = 3 * length + 10
     t = np.arange(n) / 1000.0
@@ -332,9 +332,9 @@ def test_ivt_compiled_centroids_of_long_fixations_are_numpys_sums(length, monkey
 def test_ivt_compiled_pixel_check_and_switch(monkeypatch):
     """The pixel check sees the compiled loop's range (usable samples only); STREAMGAZE_COMPILED=0 switches
     the loop off."""
-    pytest.importorskip("streamgaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.ivt_loop")
     from streamgaze.errors import StreamGazeError
-    from streamgaze.fixations import compiled_ivt
+    from streamgaze.gaze.fixations import compiled_ivt
 
     n = 1000
     t, x, y = np.arange(n) / 100, np.full(n, 0.5), np.full(n, 0.5)
@@ -352,8 +352,8 @@ def test_ivt_compiled_pixel_check_and_switch(monkeypatch):
 @pytest.mark.parametrize("seed", range(8))
 def test_ivt_compiled_parts_in_threads_give_the_same_table(seed, monkeypatch):
     """The compiled loop split over threads (parts end where no run goes on) equals the one-part result."""
-    pytest.importorskip("streamgaze.ivt_loop")
-    import streamgaze.fixations as F
+    pytest.importorskip("streamgaze.gaze.ivt_loop")
+    import streamgaze.gaze.fixations as F
 
     rng = np.random.default_rng(800 + seed)
     t, x, y, valid = _ivt_case(rng, int(rng.integers(50, 4000)))
@@ -369,7 +369,7 @@ def test_ivt_compiled_parts_in_threads_give_the_same_table(seed, monkeypatch):
 def test_span_rule_with_neighbours_is_the_fused_pass(seed):
     """`span_slow_mask` (the rule stated in full-size numpy) with half span 1 decides every sample as the
     chunked `ivt_pass` does."""
-    from streamgaze.fixations import ivt_pass, span_slow_mask
+    from streamgaze.gaze.fixations import ivt_pass, span_slow_mask
 
     rng = np.random.default_rng(900 + seed)
     t, x, y, valid = _ivt_case(rng, int(rng.integers(1, 3000)))
@@ -383,8 +383,8 @@ def test_span_rule_with_neighbours_is_the_fused_pass(seed):
 def test_ivt_compiled_names_the_same_decreasing_sample_as_first_decrease(seed, monkeypatch):
     """The compiled loop finds the first time below an earlier one on the way (per thread part, then joined);
     it must name the sample `first_decrease` names, NaN times and part cuts anywhere."""
-    pytest.importorskip("streamgaze.ivt_loop")
-    import streamgaze.fixations as F
+    pytest.importorskip("streamgaze.gaze.ivt_loop")
+    import streamgaze.gaze.fixations as F
     from streamgaze.errors import StreamGazeError
 
     rng = np.random.default_rng(1200 + seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamgaze.fixations import detect, scene_flow
+from streamgaze.gaze.fixations import detect, scene_flow
 
 
 def _true_scene_motion(truth):
@@ -60,8 +60,8 @@ def test_ivt_flow_keeps_a_fixation_on_a_panning_scene(small_world, small_truth):
 
 def test_ivt_flow_through_run_fixations(small_world, tmp_path):
     from streamgaze import open_store
-    from streamgaze.fixations import run_fixations
-    from streamgaze.ingest import ingest
+    from streamgaze.gaze.fixations import run_fixations
+    from streamgaze.gaze.ingest import ingest
 
     store = tmp_path / "s.duckdb"
     ingest(store, "pupil-player", [small_world.root], video=small_world.video, video_id="syn")
@@ -112,8 +112,8 @@ def test_streamgaze_dwell_in_run_fixations_folds_to_the_video_frames(small_world
     path (per-frame fold at the video's rate); video_fps=0 keeps the raw 120 Hz samples, where the 10 ms flick
     tolerance skips every outlier and segments run on."""
     from streamgaze import open_store
-    from streamgaze.fixations import run_fixations
-    from streamgaze.ingest import ingest
+    from streamgaze.gaze.fixations import run_fixations
+    from streamgaze.gaze.ingest import ingest
 
     store = tmp_path / "s.duckdb"
     ingest(store, "pupil-player", [small_world.root], video=small_world.video, video_id="syn")

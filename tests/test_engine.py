@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamgaze.engine import rng as rng_mod
-from streamgaze.engine.generate import run_generate
-from streamgaze.testing import toy_store
+from streamgaze.tasks import rng as rng_mod
+from streamgaze.tasks.generate import run_generate
+from streamgaze.tasks.testing import toy_store
 
 
 FOUNDATION = ["past_object_transition_prediction", "present_object_identification_hard", "proactive_gaze_triggered_alert"]
@@ -130,8 +130,8 @@ def test_qa_items_and_skips_land_in_the_store(toy_qa):
 
 GENERATE = """
 import sys
-from streamgaze.testing import toy_store
-from streamgaze.engine.generate import run_generate
+from streamgaze.tasks.testing import toy_store
+from streamgaze.tasks.generate import run_generate
 toy_store(sys.argv[1] + '/toy.duckdb').close()
 run_generate(sys.argv[1] + '/toy.duckdb', sys.argv[1] + '/qa', seed=7)
 """
@@ -155,9 +155,9 @@ def test_overlapping_episodes_fail_generate_with_one_line_and_leave_the_store(tm
     from click.testing import CliRunner
 
     from streamgaze.cli import cli
-    from streamgaze.engine.generate import PARALLEL_FROM
+    from streamgaze.tasks.generate import PARALLEL_FROM
     from streamgaze.store import open_store
-    from streamgaze.testing import write_timeline
+    from streamgaze.tasks.testing import write_timeline
 
     monkeypatch.setenv("STREAMGAZE_WORKERS", workers)
     path = tmp_path / "s.duckdb"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streamgaze.eval.frames import FrameReader, VideoContext, frame_indices
-from streamgaze.render import GazeTrack
+from streamgaze.gaze.overlay import GazeTrack
 
 FPS = 24.0
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from streamgaze import open_store
 from streamgaze.cli import cli
 from streamgaze.errors import StreamGazeError
-from streamgaze.fixations import build_episodes, detect, run_fixations, scene_consistent
-from streamgaze.ingest import ingest
+from streamgaze.gaze.fixations import build_episodes, detect, run_fixations, scene_consistent
+from streamgaze.gaze.ingest import ingest
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_decreasing_times_are_one_clear_error(detector):
 @settings(max_examples=300, deadline=None)
 def test_first_decrease_is_the_first_time_below_an_earlier_one(times, chunk):
     """Against the definition (NaN times skipped), with chunks small enough to cut anywhere."""
-    import streamgaze.fixations as F
+    import streamgaze.gaze.fixations as F
 
     t = np.array(times, float)
     want, latest = -1, -np.inf
@@ -281,7 +281,7 @@ def test_run_fixations_takes_the_scale_the_format_stored(tmp_path):
     assert fixations(stored) == default_fix
 
 
-synthetic = pytest.importorskip("streamgaze.synthetic", reason="synthetic world not available")
+synthetic = pytest.importorskip("streamgaze.demo.synthetic", reason="synthetic world not available")
 
 
 def match_dwells(dwells, eps):
@@ -319,7 +319,7 @@ def test_synthetic_world_dwells(tmp_path):
 
 
 def test_frame_gaze_true_mean_vs_reference_pairwise():
-    from streamgaze.align import frame_gaze, pairwise_frame_gaze
+    from streamgaze.gaze.align import frame_gaze, pairwise_frame_gaze
 
     rng = np.random.default_rng(3)
     t = np.sort(rng.uniform(0, 2, 200))
@@ -437,7 +437,7 @@ def test_idt_recovers_fixations_and_edges():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_fast_slow_mask_equals_plain_speed(seed):
-    from streamgaze.fixations import slow_mask, speed
+    from streamgaze.gaze.fixations import slow_mask, speed
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 40000))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from streamgaze import open_store
 from streamgaze.cli import cli
 from streamgaze.errors import InputError
-from streamgaze.ingest import ingest
+from streamgaze.gaze.ingest import ingest
 
 FIXTURE = Path("/work/shared/data/pupil_player")
 needs_fixture = pytest.mark.skipif(not FIXTURE.exists(), reason="shared fixture not present")
@@ -197,7 +197,7 @@ def test_unknown_format_lists_available(tmp_path):
 
 
 def test_probe_video_errors(tmp_path):
-    from streamgaze.video import probe_video
+    from streamgaze.gaze.video import probe_video
 
     with pytest.raises(InputError, match="no such"):
         probe_video(tmp_path / "missing.mp4")

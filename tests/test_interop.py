@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from streamgaze.cli import cli
-from streamgaze.engine.generate import run_generate
-from streamgaze.engine.timeline import load_timelines
-from streamgaze.export import TASK_TYPES, expected_at
+from streamgaze.tasks.generate import run_generate
+from streamgaze.tasks.timeline import load_timelines
+from streamgaze.tasks.export import TASK_TYPES, expected_at
 from streamgaze.store import open_store
-from streamgaze.testing import toy_store, write_timeline
+from streamgaze.tasks.testing import toy_store, write_timeline
 
 # ---------------------------------------------------------------------------------------------------------
 # 4.1 streamgaze-metadata
@@ -175,7 +175,7 @@ def test_every_exported_item_reads_back_under_the_reference_rules(exported):
 
 
 def test_minutes_do_not_wrap_and_changed_points_are_counted(tmp_path):
-    from streamgaze.export import export_streamgaze_json, mmss
+    from streamgaze.tasks.export import export_streamgaze_json, mmss
 
     assert (mmss(4502.4), mmss(4502.4, ceil=True), mmss(59.999)) == ("75:02", "75:03", "00:59")
     store = toy_store(tmp_path / "store.duckdb")

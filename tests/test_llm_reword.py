@@ -13,13 +13,13 @@ import textwrap
 import pytest
 from werkzeug import Response
 
-from streamgaze import llm
-from streamgaze.engine import names
-from streamgaze.engine.generate import generate, write_outputs
+from streamgaze.llm import cache as llm
+from streamgaze.tasks import names
+from streamgaze.tasks.generate import generate, write_outputs
 from streamgaze.errors import StreamGazeError
-from streamgaze.spec import load_task_specs
+from streamgaze.tasks.spec import load_task_specs
 from streamgaze.store import open_store
-from streamgaze.testing import toy_store
+from streamgaze.tasks.testing import toy_store
 from streamgaze_builtin.tasks import present_future_action_prediction as fap
 
 FAP = "present_future_action_prediction"
@@ -126,8 +126,8 @@ def test_rewording_lands_in_options_and_rerun_asks_nothing(httpserver, toy, tmp_
     # and so does another process
     code = textwrap.dedent(f"""
         import dataclasses, json, sys
-        from streamgaze.engine.generate import generate
-        from streamgaze.spec import load_task_specs
+        from streamgaze.tasks.generate import generate
+        from streamgaze.tasks.spec import load_task_specs
         from streamgaze.store import open_store
         from streamgaze_builtin.tasks import present_future_action_prediction as fap
         (task,) = load_task_specs(only=[{FAP!r}])

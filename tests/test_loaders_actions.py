@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from streamgaze import open_store
 from streamgaze.cli import cli
 from streamgaze.errors import InputError
-from streamgaze.ingest import ingest
+from streamgaze.gaze.ingest import ingest
 
 FIX = Path(__file__).parent / "fixtures"
 EGOEXO = FIX / "egoexolearn_actions" / "bee9d8dc-ac78-11ee-819f-80615f12b59e.json"

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from streamgaze import open_store
 from streamgaze.cli import cli
 from streamgaze.errors import InputError
-from streamgaze.ingest import ingest
+from streamgaze.gaze.ingest import ingest
 
 FIX = Path(__file__).parent / "fixtures"
 DATA = Path("/work/shared/data")
@@ -224,7 +224,7 @@ def test_eyelink_edf(tmp_path):
 @needs_data
 def test_no_crash_on_any_shared_file(tmp_path):
     """Every shared file through every loader: ingested, or one InputError; never a traceback."""
-    from streamgaze.plugins import registry
+    from streamgaze.plugins.manager import registry
 
     files = [p for p in DATA.rglob("*") if p.is_file()] + [DATA / "pupil_player"]
     runner = CliRunner()

@@ -1,7 +1,7 @@
 """Names: the key, singularisation rules and exceptions, synonyms, the conflict rule, word lists (tasks.md 1.3, 1.5)."""
 import pytest
 
-from streamgaze.engine import names
+from streamgaze.tasks import names
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from test_llm_reword import KEY, FakeOpenAI, run
 
-from streamgaze import llm
+from streamgaze.llm import cache as llm
 from streamgaze.cli import cli
-from streamgaze.engine import names
+from streamgaze.tasks import names
 from streamgaze.errors import StreamGazeError
-from streamgaze.spec import load_task_specs
+from streamgaze.tasks.spec import load_task_specs
 from streamgaze.store import open_store
-from streamgaze.testing import TOY_ACTIONS, TOY_ATTRIBUTES, TOY_EPISODES, TOY_VIDEO, toy_store, write_timeline
+from streamgaze.tasks.testing import TOY_ACTIONS, TOY_ATTRIBUTES, TOY_EPISODES, TOY_VIDEO, toy_store, write_timeline
 from streamgaze_builtin.tasks import present_object_attribute_recognition as oar
 
 OAR = "present_object_attribute_recognition"
@@ -162,7 +162,7 @@ def test_unusable_replies_count_as_absent(httpserver, tmp_path):
     store = caption_store(tmp_path / "s.duckdb", captions)
     task = oar_task(**caption_params(httpserver, tmp_path / "cache"))
     with open_store(store, read_only=True) as ro:
-        from streamgaze.engine.generate import generate
+        from streamgaze.tasks.generate import generate
 
         (result,) = generate(ro, [task], seed=0)
     assert result.items == []
@@ -201,7 +201,7 @@ def test_structured_values_win_and_captions_fill_what_is_missing(httpserver, tmp
     task = oar_task(**caption_params(httpserver, tmp_path / "cache"))
     rows = {}
     with open_store(store, read_only=True) as ro:
-        from streamgaze.engine.timeline import load_timelines
+        from streamgaze.tasks.timeline import load_timelines
 
         (video,) = load_timelines(ro)
     reader = oar.caption_reader(task.params)

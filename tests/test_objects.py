@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from streamgaze.errors import InputError, StreamGazeError
-from streamgaze.objects import Labeller, run_objects
+from streamgaze.objects.stage import Labeller, run_objects
 from streamgaze.store import open_store
 
 
@@ -90,9 +90,9 @@ def test_default_truth_beside_video(truth_store, small_world, tmp_path):
 
 
 def test_plugin_exception_becomes_plugin_error(truth_store, monkeypatch):
-    from streamgaze import objects
+    from streamgaze.objects import stage as objects
     from streamgaze.errors import PluginError
-    from streamgaze.plugins import Entry, Source
+    from streamgaze.plugins.manager import Entry, Source
 
     class Broken(Labeller):
         def label(self, store, video, episodes, options):

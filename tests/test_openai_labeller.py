@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from streamgaze.objects import run_objects
+from streamgaze.objects.stage import run_objects
 from streamgaze.store import open_store
 
 W, H, FPS, SECONDS = 320, 240, 24, 10

@@ -1,4 +1,4 @@
-"""The one retry loop every OpenAI-compatible caller uses (`streamgaze.openai_client.call_with_retries`): how many
+"""The one retry loop every OpenAI-compatible caller uses (`streamgaze.llm.client.call_with_retries`): how many
 attempts, what is retried, the waits between them, and the one-line failure text."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from streamgaze import openai_client
-from streamgaze.openai_client import RetriesExhausted, RetryableError, call_with_retries
+from streamgaze.llm import client as openai_client
+from streamgaze.llm.client import RetriesExhausted, RetryableError, call_with_retries
 
 KEY = "sk-test-NEVER-WRITE-7f3a9c"
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from streamgaze import hookspecs
+from streamgaze.plugins import hookspecs
 from streamgaze.errors import StreamGazeError
-from streamgaze.plugins import KINDS, Source, get_plugins, lookup, registry
+from streamgaze.plugins.manager import KINDS, Source, get_plugins, lookup, registry
 
 DOCS = Path(__file__).parents[1] / "docs" / "plugins.md"
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("streamgaze_"))

@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamgaze import load_task_specs
-from streamgaze.engine import names
-from streamgaze.engine.generate import run_task_on_video
-from streamgaze.engine.timeline import Action, AttributeRow, Timeline, make_episode, ms
+from streamgaze.tasks import names
+from streamgaze.tasks.generate import run_task_on_video
+from streamgaze.tasks.timeline import Action, AttributeRow, Timeline, make_episode, ms
 
 VOCAB = ["apple", "bowl", "cup", "kettle", "knife", "mug", "pan", "plate", "sink", "spoon", "sponge", "teabag",
          "toaster", "tomato", "refrigerator", "cutting board", "jar", "bottle", "coffee cup", "left hand"]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from streamgaze.agreement import cohen_kappa, sample_labels
+from streamgaze.gaze.agreement import cohen_kappa, sample_labels
 from streamgaze.cli import cli
 from streamgaze.errors import StreamGazeError
-from streamgaze.fixations import detect
-from streamgaze.ingest import ingest
+from streamgaze.gaze.fixations import detect
+from streamgaze.gaze.ingest import ingest
 
 PPD = 30.0  # pixels per degree of the synthetic screen
 
@@ -52,7 +52,7 @@ def scanpath(seed=0, hz=500.0, n_fix=25, noise_px=1.0, pursuit_at=None):
 
 
 def test_plugin_registered_as_builtin():
-    from streamgaze.plugins import registry
+    from streamgaze.plugins.manager import registry
 
     entry = registry("fixation_detectors")["remodnav"]
     assert entry.source.plugin == "builtin_remodnav"

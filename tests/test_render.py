@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from streamgaze.cli import cli
 from streamgaze.errors import InputError
-from streamgaze.render import GazeTrack, draw_gaze, gaze_at, overlay_frame, render_overlay
+from streamgaze.gaze.overlay import GazeTrack, draw_gaze, gaze_at, overlay_frame, render_overlay
 from streamgaze.store import open_store
 
 FPS, N, W, H = 10.0, 30, 160, 120

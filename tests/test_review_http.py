@@ -214,9 +214,9 @@ def test_create_app_refuses_missing_store_and_qa(tmp_path, world):
 
 
 def test_generate_drop_invalid(tmp_path):
-    from streamgaze.engine.generate import run_generate
+    from streamgaze.tasks.generate import run_generate
     from streamgaze.review.data import record_review
-    from streamgaze.testing import toy_store
+    from streamgaze.tasks.testing import toy_store
 
     db = tmp_path / "toy.duckdb"
     toy_store(db).close()

@@ -6,11 +6,11 @@ from click.testing import CliRunner
 
 from streamgaze import hookimpl, load_task_specs
 from streamgaze.cli import cli
-from streamgaze.engine import Candidate, Draft, TaskLogic
-from streamgaze.engine.generate import run_generate
+from streamgaze.tasks.api import Candidate, Draft, TaskLogic
+from streamgaze.tasks.generate import run_generate
 from streamgaze.errors import PluginError, SpecError
-from streamgaze.plugins import Source, get_plugins
-from streamgaze.testing import toy_store
+from streamgaze.plugins.manager import Source, get_plugins
+from streamgaze.tasks.testing import toy_store
 
 GOOD = """\
 id: {id}

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamgaze.synthetic import PUPIL_HEADER, make_world, true_gazed_object
+from streamgaze.demo.synthetic import PUPIL_HEADER, make_world, true_gazed_object
 
 
 def _frame_of(truth, t):
@@ -30,7 +30,7 @@ def test_deterministic_across_processes(small_world, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from streamgaze.synthetic import make_world; "
+    code = ("import sys; from streamgaze.demo.synthetic import make_world; "
             "make_world(sys.argv[1], seed=1, minutes=0.75, video=False)")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "p")], check=True,
                    env={**__import__("os").environ, "PYTHONHASHSEED": "123"})

@@ -12,10 +12,10 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from streamgaze.engine.generate import generate, run_generate
-from streamgaze.spec import load_task_specs
+from streamgaze.tasks.generate import generate, run_generate
+from streamgaze.tasks.spec import load_task_specs
 from streamgaze.store import open_store
-from streamgaze.testing import TOY_EPISODES, toy_store, write_timeline
+from streamgaze.tasks.testing import TOY_EPISODES, toy_store, write_timeline
 
 NFI = "past_non_fixated_object_identification"
 GSM = "past_gaze_sequence_matching"
@@ -322,8 +322,8 @@ def test_params_have_reference_defaults_and_forbid_unknown_keys(tasks):
 
 GENERATE = """
 import sys
-from streamgaze.testing import toy_store
-from streamgaze.engine.generate import run_generate
+from streamgaze.tasks.testing import toy_store
+from streamgaze.tasks.generate import run_generate
 toy_store(sys.argv[1] + '/toy.duckdb').close()
 run_generate(sys.argv[1] + '/toy.duckdb', sys.argv[1] + '/qa', seed=3, only=sys.argv[2].split(','))
 """

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from streamgaze.engine import Skip
-from streamgaze.engine.generate import distractors_assured, question_time, run_generate
-from streamgaze.engine.rng import candidate_rng
-from streamgaze.engine.timeline import load_timelines
-from streamgaze.spec import load_task_specs
+from streamgaze.tasks.api import Skip
+from streamgaze.tasks.generate import distractors_assured, question_time, run_generate
+from streamgaze.tasks.rng import candidate_rng
+from streamgaze.tasks.timeline import load_timelines
+from streamgaze.tasks.spec import load_task_specs
 from streamgaze.store import open_store
-from streamgaze.testing import TOY_ACTIONS, TOY_ATTRIBUTES, TOY_EPISODES, toy_store, write_timeline
+from streamgaze.tasks.testing import TOY_ACTIONS, TOY_ATTRIBUTES, TOY_EPISODES, toy_store, write_timeline
 
 OIE = "present_object_identification_easy"
 OAR = "present_object_attribute_recognition"

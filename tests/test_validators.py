@@ -7,11 +7,11 @@ from click.testing import CliRunner
 
 from streamgaze import load_task_specs
 from streamgaze.cli import cli
-from streamgaze.engine.generate import run_generate
+from streamgaze.tasks.generate import run_generate
 from streamgaze.errors import SpecError
-from streamgaze.plugins import registry
+from streamgaze.plugins.manager import registry
 from streamgaze.store import open_store
-from streamgaze.testing import write_timeline
+from streamgaze.tasks.testing import write_timeline
 
 
 def item(options, answer_text=None, target=None):
@@ -124,9 +124,9 @@ def test_near_duplicate_bounds_never_change_the_ratio_verdict():
 def test_a_validator_that_reads_only_options_decides_the_same_without_the_text(tmp_path):
     """A validator whose `reads` avoids the question text and evidence is shown the line without them (so capped
     candidates need no rendering); its verdicts, the questions and every skip count are as with the whole line."""
-    from streamgaze.engine.generate import run_task_on_video
-    from streamgaze.engine.timeline import load_timelines
-    from streamgaze.testing import toy_store
+    from streamgaze.tasks.generate import run_task_on_video
+    from streamgaze.tasks.timeline import load_timelines
+    from streamgaze.tasks.testing import toy_store
 
     (task,) = load_task_specs(only=["past_non_fixated_object_identification"])
     with toy_store(tmp_path / "toy.duckdb") as store:

@@ -1,12 +1,12 @@
-"""Built-in fixation detectors (``streamgaze fixations --detector NAME``, `streamgaze.fixations.detect`)."""
+"""Built-in fixation detectors (``streamgaze fixations --detector NAME``, `streamgaze.gaze.fixations.detect`)."""
 from __future__ import annotations
 
 import numpy as np
 
 from streamgaze import hookimpl
-from streamgaze.align import frame_index, pairwise_frame_gaze
-from streamgaze import fixations
-from streamgaze.fixations import (check_times, compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad,
+from streamgaze.gaze.align import frame_index, pairwise_frame_gaze
+from streamgaze.gaze import fixations
+from streamgaze.gaze.fixations import (check_times, compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad,
                                   parallel_ranges, runs, slow_mask)
 
 
@@ -63,7 +63,7 @@ class IVT:
         """`detect`'s fast path: usability (finite t, x, y and ``valid``), the range check and the speed test
         in one pass; returns ``(events table, big)`` (the times checked: `check_times`) or None (gap filling
         needs the full mask first: `detect` then takes the ``__call__`` path). Without merge, one compiled loop
-        (`streamgaze.ivt_loop`, the same table bit for bit) when it was built; else the chunked numpy pass
+        (`streamgaze.gaze.ivt_loop`, the same table bit for bit) when it was built; else the chunked numpy pass
         (`ivt_pass`)."""
         p = {**self.defaults, **params}
         if p["gap_fill_ms"] > 0:
@@ -170,7 +170,7 @@ def merge_events(t, x, y, ok, s, e, max_gap_s: float, max_dist: float, aspect: f
     """Join consecutive events [s, e) whose gap (t[s_next] - t[e_prev - 1]) is <= ``max_gap_s`` and whose
     centroids (ok samples) are <= ``max_dist`` apart (y scaled by ``aspect``). Chains merge transitively
     (each link is judged on the original events' centroids, as in Tobii's filter)."""
-    from streamgaze.fixations import events_table
+    from streamgaze.gaze.fixations import events_table
 
     tb = events_table(t, x, y, ok, s, e)
     cx, cy = tb["x"].to_numpy(), tb["y"].to_numpy()
@@ -201,7 +201,7 @@ class IVTFlow(IVT):
 
     def __call__(self, t, x, y, ok, *, deg_per_unit, **params):
         from streamgaze.errors import StreamGazeError
-        from streamgaze.fixations import scene_flow
+        from streamgaze.gaze.fixations import scene_flow
 
         p = {**self.defaults, **params}
         if not p["video_path"]:
@@ -472,7 +472,7 @@ class StreamGazeDwell:
 
     With ``video_fps`` > 0 (`run_fixations` passes the video's rate), the reference's first step comes before:
     the gaze clipped to [0, 1] and folded to one value per video frame in arrival order (``(old + new) / 2``,
-    `streamgaze.align.pairwise_frame_gaze`), at the frame's start time; the segments found on the frames are
+    `streamgaze.gaze.align.pairwise_frame_gaze`), at the frame's start time; the segments found on the frames are
     returned as the samples of their frames.
     """
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from streamgaze import hookimpl
 from streamgaze.errors import InputError
-from streamgaze.objects import Labeller
+from streamgaze.objects.stage import Labeller
 
 
 class Annotation:

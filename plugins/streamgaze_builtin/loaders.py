@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 
 from streamgaze import hookimpl
 from streamgaze.errors import InputError
-from streamgaze.fixations import DEFAULT_DEG_PER_UNIT
-from streamgaze.ingest import (
+from streamgaze.gaze.fixations import DEFAULT_DEG_PER_UNIT
+from streamgaze.gaze.ingest import (
     GazeUnits,
     LoadContext,
     gaze_table,
@@ -680,7 +680,7 @@ class ActionsCsvLoader:
                 path, {"t_start": pa.float64(), "t_end": pa.float64(), "label": pa.string()}
             )
             # validated per file so rows in messages are the file's lines
-            from streamgaze.ingest import validate_actions
+            from streamgaze.gaze.ingest import validate_actions
 
             tables.append(validate_actions(path, table.select(["t_start", "t_end", "label"])))
         table = pa.concat_tables(tables)
@@ -745,7 +745,7 @@ def _json_actions(path: Path, t0: list, t1: list, labels: list, fields: tuple[st
                   what: str) -> pa.Table:
     """Action rows read from JSON records, checked by `validate_actions`; an error names the record (1-based
     ``row`` = its place in the file's list, ``what`` says which list) and the JSON field."""
-    from streamgaze.ingest import validate_actions
+    from streamgaze.gaze.ingest import validate_actions
 
     column = dict(zip(("t_start", "t_end", "label"), fields))
     for name, values in (("t_start", t0), ("t_end", t1)):

@@ -6,7 +6,7 @@ import hashlib
 
 from streamgaze import hookimpl
 from streamgaze.eval.models import ModelOptions, Request
-from streamgaze.openai_client import image_part, make_client, resolve_api_key
+from streamgaze.llm.client import image_part, make_client, resolve_api_key
 
 LETTERS = "ABCDEFGH"
 

@@ -2,10 +2,10 @@
 (OpenAI, Azure, vLLM, Ollama, llama.cpp server).
 
 For each dwell episode it picks ``frames`` evenly spaced frames inside the episode (read by seeking), draws the
-region prompt on each (the FOV circle and the gaze dot, with `streamgaze.render.draw_gaze`) and cuts the FOV crop,
+region prompt on each (the FOV circle and the gaze dot, with `streamgaze.gaze.overlay.draw_gaze`) and cuts the FOV crop,
 then asks the model for one JSON object per frame (`FrameAnswer`). A reply that does not validate is asked again
 once, with the validation error; a second failure is recorded with its reason. The episode's gazed object is the
-most frequent normalised name (`streamgaze.engine.names.key`) over its frames; the fov and outside names are those
+most frequent normalised name (`streamgaze.tasks.names.key`) over its frames; the fov and outside names are those
 named in at least ``min_share`` of its answered frames. See docs/objects.md.
 
 Requests run concurrently (at most ``concurrency`` in flight), are retried with backoff on 429/5xx/timeouts, and
@@ -32,13 +32,13 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from streamgaze import hookimpl
-from streamgaze.engine.names import key as name_key
+from streamgaze.tasks.names import key as name_key
 from streamgaze.errors import InputError
-from streamgaze.objects import Labeller
-from streamgaze.openai_client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, image_part, make_client,
+from streamgaze.objects.stage import Labeller
+from streamgaze.llm.client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, image_part, make_client,
                                       resolve_api_key)
 from streamgaze.progress import stage
-from streamgaze.render import GazeTrack, draw_gaze, resolve_video_path
+from streamgaze.gaze.overlay import GazeTrack, draw_gaze, resolve_video_path
 
 LABELLER = "openai"
 PROMPT_VERSION = "v1"  # part of every cache key: change it when the prompt's meaning changes
@@ -227,7 +227,7 @@ class Settings:
             return self.fov_radius_deg / self.camera_hfov_deg  # linear: radius_px = deg / hfov * width
         if self.fov_radius is not None:
             return self.fov_radius
-        from streamgaze.synthetic import FOV_RADIUS
+        from streamgaze.demo.synthetic import FOV_RADIUS
 
         return FOV_RADIUS
 
@@ -307,7 +307,7 @@ def region_images(frame: np.ndarray, x: float, y: float, radius: float, s: Setti
 
 def prepare_frames(store, video: dict, episodes: list[dict], s: Settings) -> list[Frame]:
     """Read every planned frame of the video once (sorted, by seeking) and build its two images."""
-    from streamgaze.video import read_frames_at
+    from streamgaze.gaze.video import read_frames_at
 
     path = resolve_video_path(store.path, video.get("path"))
     if not video.get("path") or not path.is_file():

@@ -29,7 +29,7 @@ What the adapter does around REMoDNaV (its ``EyegazeClassifier``, ``preproc`` th
   low-pass needs a rate above 8 Hz.
 - **Output**: events ``[start, end)`` as input sample indices, split at not-ok samples (our contract: invalid
   samples split fixations) and pieces shorter than ``min_fixation_duration`` (and 2 samples) dropped; a FIXA
-  next to a PURS stays two events. `streamgaze.fixations.detect` builds the table (times, centroids, counts).
+  next to a PURS stays two events. `streamgaze.gaze.fixations.detect` builds the table (times, centroids, counts).
 
 Every REMoDNaV parameter is a parameter here, with REMoDNaV's default and unit (seconds, deg/s).
 Speed: REMoDNaV loops over samples in Python (here ~3 s for the 67 k-sample 1000 Hz EDF, ~2 s for a 3-minute
@@ -44,7 +44,7 @@ import numpy as np
 
 from streamgaze import hookimpl
 from streamgaze.errors import StreamGazeError
-from streamgaze.fixations import runs
+from streamgaze.gaze.fixations import runs
 
 INSTALL_HINT = "pip install 'streamgaze[remodnav]'"
 

@@ -11,7 +11,7 @@ time is missing, end < start) stops the import with one line naming file, row an
 store is untouched. Rows are numbered as records: the header is row 1, the first data row row 2.
 
 One CSV may hold many videos, so the CLI calls `ingest_store` (all videos in one transaction); the plain
-`Loader` call (`streamgaze.ingest.ingest`) accepts a file with a single video.
+`Loader` call (`streamgaze.gaze.ingest.ingest`) accepts a file with a single video.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from streamgaze import hookimpl
 from streamgaze.errors import InputError
-from streamgaze.ingest import LoadContext, require_file
+from streamgaze.gaze.ingest import LoadContext, require_file
 
 VIDEO_COLUMNS = ("video_name", "video_source", "video_id", "source_file")
 ROLE_COLUMNS = (

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from streamgaze import hookimpl
-from streamgaze.engine import names
+from streamgaze.tasks import names
 
 #: Names that say nothing about which object is meant (tasks.md: generic words). Data, not logic: a plugin
 #: may register its own `WordValidator` with another list.

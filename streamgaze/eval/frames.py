@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..render import FOV_RADIUS, GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
+from streamgaze.errors import InputError
+from streamgaze.gaze.overlay import FOV_RADIUS, GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
 
 MAX_SIDE = 512
 JPEG_QUALITY = 85

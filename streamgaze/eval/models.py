@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import StreamGazeError
-from ..openai_client import RetryableError, image_part, retryable  # noqa: F401  (shared with the openai labeller)
+from streamgaze.errors import StreamGazeError
+from streamgaze.llm.client import RetryableError, image_part, retryable  # noqa: F401  (shared with the openai labeller)
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Model(Protocol):
 
 def get_model(name: str, options: ModelOptions):
     """Find ``name`` (``random``, ``openai:gpt-4o``, ...) among the registered model factories and build it."""
-    from ..plugins import registry
+    from streamgaze.plugins.manager import registry
 
     entries = registry("models")
     if name in entries:

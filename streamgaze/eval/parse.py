@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..engine.names import key, word_list
+from streamgaze.tasks.names import key, word_list
 
 LETTERS = "ABCD"
 _MD = re.compile(r"^[\s*_#>`~]+|[\s*_`~]+$")

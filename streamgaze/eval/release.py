@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from ..errors import InputError
+from streamgaze.errors import InputError
 
 TASK_TYPES = {
     "Scanpath_Never_Gazed": "past_non_fixated_object_identification",
@@ -63,7 +63,7 @@ def _clip(family: str, t: float) -> list[float]:
 
 def load_release_file(path) -> list[dict]:
     """The questions of one released ``*.json`` file, as question dicts (see the module doc)."""
-    from .score import TASK_IDS
+    from streamgaze.eval.score import TASK_IDS
 
     path = Path(path)
     try:

@@ -24,14 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
-from ..errors import InputError, StreamGazeError
-from ..progress import stage
-from . import prompts
-from .frames import VideoContext, frame_indices
-from ..openai_client import RetriesExhausted, call_with_retries
-from .models import ModelOptions, Request, get_model
-from .parse import is_refusal, judge, parse_yes_no
+from streamgaze import __version__
+from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.progress import stage
+from streamgaze.eval import prompts
+from streamgaze.eval.frames import VideoContext, frame_indices
+from streamgaze.llm.client import RetriesExhausted, call_with_retries
+from streamgaze.eval.models import ModelOptions, Request, get_model
+from streamgaze.eval.parse import is_refusal, judge, parse_yes_no
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
@@ -76,7 +76,7 @@ def question_files(qa_dir) -> list[Path]:
 
 def _question_lines(path: Path):
     if path.suffix == ".json":
-        from .release import load_release_file
+        from streamgaze.eval.release import load_release_file
 
         for row, q in enumerate(load_release_file(path), start=1):
             yield row, q
@@ -347,7 +347,7 @@ def run_eval(
     if wanted and (needs_video or (streaming and store_path.exists())):
         if not store_path.exists():
             raise InputError(store_path, "no store with the videos and gaze (pass --store)")
-        from ..store import open_store
+        from streamgaze.store import open_store
 
         with open_store(store_path, read_only=True) as st:
             for vid in sorted(wanted):
@@ -422,7 +422,7 @@ def sync_store(run_dir, store_path) -> int:
     ``predictions`` table: the run's rows are replaced in one transaction. Returns the row count."""
     import pyarrow as pa
 
-    from ..store import open_store
+    from streamgaze.store import open_store
 
     run_dir = Path(run_dir)
     info = json.loads((run_dir / RUN).read_text())
@@ -452,7 +452,7 @@ def sync_store(run_dir, store_path) -> int:
 
 
 def prompts_fov() -> float:
-    from ..render import FOV_RADIUS
+    from streamgaze.gaze.overlay import FOV_RADIUS
 
     return FOV_RADIUS
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from .runner import PREDICTIONS, RUN, STREAM, items_of, load_questions, read_predictions, sha256_file, stream_state
+from streamgaze.errors import InputError
+from streamgaze.eval.runner import PREDICTIONS, RUN, STREAM, items_of, load_questions, read_predictions, sha256_file, stream_state
 
 TASK_IDS = (
     "past_non_fixated_object_identification",
@@ -236,14 +236,14 @@ def score_command(runs, as_json: bool = False, report_dir=None, store=None) -> d
     """``streamgaze score``: one JSON object (``--json``) or a table; writes report.md (and the chart).
     With ``store``, human accuracy per task from its reviews (`streamgaze review`) is shown as a column
     ``human`` and added to the JSON under ``"human"``."""
-    from .report import write_report
+    from streamgaze.eval.report import write_report
 
     scores = score_runs(runs)
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
     paths = write_report(scores, out_dir)
     human = None
     if store is not None:
-        from ..review.data import human_scores
+        from streamgaze.review.data import human_scores
 
         human = human_scores(store)
     if as_json:
@@ -255,7 +255,7 @@ def score_command(runs, as_json: bool = False, report_dir=None, store=None) -> d
         click.echo(json.dumps(obj, indent=None, sort_keys=False))
         return scores
     _print_table({**scores, "human": human} if human is not None else scores)
-    from ..progress import console
+    from streamgaze.progress import console
 
     for p in paths:
         console.print(f"report: {p}")

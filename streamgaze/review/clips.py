@@ -1,5 +1,5 @@
 """The overlay clip a reviewer watches: the scene video from ``start`` to ``end`` with the gaze drawn by
-`streamgaze.render.draw_gaze` (the same marks as ``render overlay`` and ``eval --gaze-prompt overlay``),
+`streamgaze.gaze.overlay.draw_gaze` (the same marks as ``render overlay`` and ``eval --gaze-prompt overlay``),
 encoded as VP8 in WebM, which browsers play (Chromium does not play OpenCV's ``mp4v``, MPEG-4 Part 2, and
 this OpenCV build has no H.264 encoder). Rendered on demand, cached on disk by source file, times and size.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..render import FOV_RADIUS, GazeTrack, overlay_frames, resolve_video_path
+from streamgaze.errors import InputError
+from streamgaze.gaze.overlay import FOV_RADIUS, GazeTrack, overlay_frames, resolve_video_path
 
 MAX_WIDTH = 320
 MAX_FPS = 10.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, StreamGazeError
+from streamgaze.errors import InputError, StreamGazeError
 
 MODES = ("verify", "answer")
 VERDICTS = ("valid", "invalid")
@@ -38,7 +38,7 @@ class QuestionSet:
 
     @classmethod
     def load(cls, qa_dir) -> "QuestionSet":
-        from ..eval.runner import load_questions
+        from streamgaze.eval.runner import load_questions
 
         qa_dir = Path(qa_dir)
         if not qa_dir.is_dir():
@@ -85,7 +85,7 @@ def has_reviews(store) -> bool:
 def record_review(store_path, q: dict, *, reviewer: str, mode: str, verdict: str | None = None,
                   reason: str | None = None, answer: str | None = None, point_idx: int = -1) -> dict:
     """Validate and append one review row (one transaction); returns the row."""
-    from ..store import open_store
+    from streamgaze.store import open_store
 
     reviewer = (reviewer or "").strip()
     if not reviewer:
@@ -151,8 +151,8 @@ def invalid_question_ids(store) -> set[str]:
 def human_scores(store_path) -> dict:
     """Human accuracy per task from the answer-mode reviews (latest answer per reviewer, question and test
     point), shaped like one run of ``streamgaze score`` so it can sit beside the models."""
-    from ..eval.score import TASK_IDS, bootstrap_ci
-    from ..store import open_store
+    from streamgaze.eval.score import TASK_IDS, bootstrap_ci
+    from streamgaze.store import open_store
 
     with open_store(store_path, read_only=True) as store:
         rows = latest_reviews(store, mode="answer")

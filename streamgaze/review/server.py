@@ -17,9 +17,9 @@ from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request, send_file, url_for
 
-from ..errors import InputError, StreamGazeError
-from .clips import cached_clip, clip_source
-from .data import MODES, QuestionSet, human_scores, is_proactive, latest_reviews, record_review
+from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.review.clips import cached_clip, clip_source
+from streamgaze.review.data import MODES, QuestionSet, human_scores, is_proactive, latest_reviews, record_review
 
 STATUSES = ("all", "unreviewed", "valid", "invalid", "answered", "unanswered")
 
@@ -34,7 +34,7 @@ def default_reviewer() -> str:
 
 def create_app(store_path, qa_dir, *, reviewer: str | None = None, cache_dir=None) -> Flask:
     """The review app for one store and one QA folder (both checked here, before serving)."""
-    from ..store import open_store
+    from streamgaze.store import open_store
 
     store_path = Path(store_path)
     if not store_path.is_file():

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, ms
+from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic, ms
 
 HERE = Path(__file__).parent
 

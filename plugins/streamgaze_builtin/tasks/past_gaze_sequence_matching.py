@@ -12,8 +12,9 @@ from itertools import permutations
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
-from streamgaze.engine.rng import choice, sample
+from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
+from streamgaze.tasks import names
+from streamgaze.tasks.rng import choice, sample
 from streamgaze_builtin import spec_path
 
 TASK_ID = "past_gaze_sequence_matching"

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
+from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
+from streamgaze.tasks import names
 from streamgaze_builtin import spec_path
 
 TASK_ID = "past_non_fixated_object_identification"

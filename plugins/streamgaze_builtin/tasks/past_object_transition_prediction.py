@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from streamgaze import hookimpl
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
+from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
+from streamgaze.tasks import names
 from streamgaze_builtin import spec_path
 
 TASK_ID = "past_object_transition_prediction"

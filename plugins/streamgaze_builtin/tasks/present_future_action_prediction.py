@@ -1,7 +1,7 @@
 """FAP (tasks.md 2.8): from the recent fixation pattern, which action will the user do next?
 
 Optional rewording (``fap_reword: true``, off by default): an OpenAI-compatible model turns each action label
-into a short sentence (greedy, cached per raw label by `streamgaze.llm`). The options are drawn from the raw
+into a short sentence (greedy, cached per raw label by `streamgaze.llm.cache`). The options are drawn from the raw
 labels exactly as without rewording (same draws, same letters); only the shown texts change. If two reworded
 options conflict (`names.conflict`, kind "label"), look alike (the near-duplicate validator's pair test), a
 reworded distractor conflicts with a reworded member of X, or a rewording is empty or too long, the question
@@ -14,10 +14,12 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
 
-from streamgaze import hookimpl, llm
-from streamgaze.engine import Candidate, Draft, Skip, TaskLogic, names
-from streamgaze.engine.generate import OPTION_COUNT, draw_distractors
-from streamgaze.engine.timeline import Action, ms
+from streamgaze import hookimpl
+from streamgaze.llm import cache as llm
+from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
+from streamgaze.tasks import names
+from streamgaze.tasks.generate import OPTION_COUNT, draw_distractors
+from streamgaze.tasks.timeline import Action, ms
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_future_action_prediction"

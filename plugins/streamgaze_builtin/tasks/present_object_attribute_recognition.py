@@ -3,7 +3,7 @@
 Optional attributes from captions (``oar_caption_attributes: true``, off by default): a row that lacks an asked
 attribute but has a free-text ``caption`` (the reference's ``detailed_caption``, as `streamgaze-metadata` imports
 it, or the labeller's caption) gets that attribute from an OpenAI-compatible model, which turns the caption into a
-JSON object of the asked attributes. The call is greedy and cached per caption text (`streamgaze.llm`), so every
+JSON object of the asked attributes. The call is greedy and cached per caption text (`streamgaze.llm.cache`), so every
 candidate, worker process and rerun reads the same values. The values are short lower-case words; anything else
 (and every ``invalid_values`` entry) counts as absent, as does a reply that is not a JSON object. They then follow
 the ordinary rules: answer = primary value, distractors from data and the YAML lists, conflicts, X, exactly four
@@ -18,9 +18,11 @@ from typing import NamedTuple
 
 from pydantic import Field, SecretStr, model_serializer, model_validator
 
-from streamgaze import hookimpl, llm
-from streamgaze.engine import Draft, PresentParams, Skip, TaskLogic, names, present_candidates
-from streamgaze.engine.generate import distractors_assured
+from streamgaze import hookimpl
+from streamgaze.llm import cache as llm
+from streamgaze.tasks.api import Draft, PresentParams, Skip, TaskLogic, present_candidates
+from streamgaze.tasks import names
+from streamgaze.tasks.generate import distractors_assured
 from streamgaze.errors import StreamGazeError
 from streamgaze_builtin import spec_path
 
@@ -59,7 +61,7 @@ class Params(PresentParams):
     invalid_values: list[str] = Field(
         default_factory=lambda: ["unknown", "none", "n/a", "other", "various"], description="values counted as absent"
     )
-    fallback_list: str = Field("attribute_values", description="word list (streamgaze/data) of values per attribute")
+    fallback_list: str = Field("attribute_values", description="word list (streamgaze/tasks/data) of values per attribute")
     oar_caption_attributes: bool = Field(False, description="read missing attributes from a row's caption with an LLM")
     oar_caption_model: str | None = Field(None, description="model name; else STREAMGAZE_LLM_MODEL")
     oar_caption_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; else STREAMGAZE_LLM_BASE_URL")

@@ -4,14 +4,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from streamgaze import hookimpl
-from streamgaze.engine import Draft, PresentParams, TaskLogic, names, present_candidates
+from streamgaze.tasks.api import Draft, PresentParams, TaskLogic, present_candidates
+from streamgaze.tasks import names
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_identification_easy"
 
 
 class Params(PresentParams):
-    fallback_list: str = Field("fallback", description="word list (streamgaze/data) of fallback distractors")
+    fallback_list: str = Field("fallback", description="word list (streamgaze/tasks/data) of fallback distractors")
 
 
 class GazedAmongSeenBefore(TaskLogic):

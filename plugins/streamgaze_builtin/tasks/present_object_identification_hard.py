@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from streamgaze import hookimpl
-from streamgaze.engine import Draft, PresentParams, TaskLogic, present_candidates
+from streamgaze.tasks.api import Draft, PresentParams, TaskLogic, present_candidates
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_identification_hard"

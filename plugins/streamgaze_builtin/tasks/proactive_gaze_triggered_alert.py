@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from streamgaze import hookimpl
-from streamgaze.engine import Draft, Skip, TaskLogic
-from streamgaze.engine.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
+from streamgaze.tasks.api import Draft, Skip, TaskLogic
+from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
 from streamgaze_builtin import spec_path
 
 TASK_ID = "proactive_gaze_triggered_alert"

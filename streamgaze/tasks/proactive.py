@@ -5,8 +5,9 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import Candidate, names
-from .timeline import Episode, ms
+from streamgaze.tasks.api import Candidate
+from streamgaze.tasks import names
+from streamgaze.tasks.timeline import Episode, ms
 
 
 class ProactiveParams(BaseModel):

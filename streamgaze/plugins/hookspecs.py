@@ -2,7 +2,7 @@
 
 Every hook is a *provider*: it takes no arguments and returns a ``dict`` of name -> object (or, for
 spec files, a list of paths). The host collects the dicts of every plugin into one registry per kind
-(`streamgaze.plugins.registry`); a name provided twice is an error naming both plugins.
+(`streamgaze.plugins.manager.registry`); a name provided twice is an error naming both plugins.
 Built-in plugins are registered exactly like third-party ones, through the ``streamgaze`` entry-point group.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ def streamgaze_task_specs():
 
 @hookspec
 def streamgaze_answer_logic():
-    """Answer logic for tasks: ``{name: TaskLogic}`` (see `streamgaze.engine.TaskLogic`).
+    """Answer logic for tasks: ``{name: TaskLogic}`` (see `streamgaze.tasks.api.TaskLogic`).
 
     Called when task specs are loaded; a spec names its logic in ``logic:``.
     """
@@ -31,7 +31,7 @@ def streamgaze_answer_logic():
 
 @hookspec
 def streamgaze_gaze_loaders():
-    """Ingest formats: ``{format_name: Loader}`` (see `streamgaze.ingest.Loader`).
+    """Ingest formats: ``{format_name: Loader}`` (see `streamgaze.gaze.ingest.Loader`).
 
     Called by ``streamgaze ingest FORMAT``.
     """
@@ -39,15 +39,15 @@ def streamgaze_gaze_loaders():
 
 @hookspec
 def streamgaze_fixation_detectors():
-    """Fixation detectors: ``{name: Detector}`` (see `streamgaze.fixations.Detector`).
+    """Fixation detectors: ``{name: Detector}`` (see `streamgaze.gaze.fixations.Detector`).
 
-    Called by ``streamgaze fixations --detector`` and `streamgaze.fixations.detect`.
+    Called by ``streamgaze fixations --detector`` and `streamgaze.gaze.fixations.detect`.
     """
 
 
 @hookspec
 def streamgaze_object_labellers():
-    """Object labellers: ``{name: Labeller}`` (see `streamgaze.objects.Labeller`).
+    """Object labellers: ``{name: Labeller}`` (see `streamgaze.objects.stage.Labeller`).
 
     Called by ``streamgaze objects --labeller``.
     """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from streamgaze.errors import InputError
 
 FOV_RADIUS = 0.12  # of the frame width; the default FOV circle radius
 DOT_RADIUS = 0.012  # of the frame width (at least 3 px)
@@ -123,7 +123,7 @@ def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radi
     source frame rate: gaze motion stays smooth and the dot is still drawn at the output resolution.
     ``fps`` below the source's keeps every k-th frame (k = round(source / fps)); the gaze is looked up at
     each kept frame's own time."""
-    from .store import open_store
+    from streamgaze.store import open_store
 
     out_dir = Path(out_dir)
     with open_store(store_path, read_only=True) as store:
@@ -180,7 +180,7 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
 
     import cv2
 
-    from .progress import stage
+    from streamgaze.progress import stage
 
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():

@@ -14,7 +14,7 @@ import math
 import os
 from typing import Awaitable, Callable, TypeVar
 
-from .errors import StreamGazeError
+from streamgaze.errors import StreamGazeError
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import InputError, PluginError, StreamGazeError
-from .plugins import lookup
-from .progress import stage
-from .store import SCHEMA, Store, open_store
+from streamgaze.errors import InputError, PluginError, StreamGazeError
+from streamgaze.plugins.manager import lookup
+from streamgaze.progress import stage
+from streamgaze.store import SCHEMA, Store, open_store
 
 ROLES = ("gazed", "fov", "outside")
 

@@ -1,6 +1,6 @@
 """Names: the key of a text, singularisation, synonyms, and the conflict rule that keeps one option correct.
 
-All word lists are YAML data in ``streamgaze/data`` (tasks.md 1.3 and 1.5). Keys are what the engine compares;
+All word lists are YAML data in ``streamgaze/tasks/data`` (tasks.md 1.3 and 1.5). Keys are what the engine compares;
 display texts are what questions show.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ _SPACES = re.compile(r"\s+")
 
 @lru_cache(maxsize=None)
 def word_list(name: str) -> dict:
-    """One YAML file of ``streamgaze/data``, parsed once."""
-    return yaml.safe_load(files("streamgaze.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+    """One YAML file of ``streamgaze/tasks/data``, parsed once."""
+    return yaml.safe_load(files("streamgaze.tasks.data").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=65536)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from streamgaze import __version__
 
 STORE = click.option("--store", "store", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB store file.")
 
@@ -45,7 +45,7 @@ def cli() -> None:
 @click.option("--minutes", default=3.0, show_default=True, type=click.FloatRange(0.5, 10), help="Length of the synthetic recording.")
 def demo(out_dir: Path, seed: int, minutes: float) -> None:
     """Make the synthetic demo world and run the whole pipeline on it."""
-    from .demo import run_demo
+    from streamgaze.demo.run import run_demo
 
     run_demo(out_dir, seed=seed, minutes=minutes)
 
@@ -62,7 +62,7 @@ def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, v
 
     `streamgaze ingest --help` lists nothing more; `streamgaze formats` lists every FORMAT.
     """
-    from .ingest import get_loader, ingest as run
+    from streamgaze.gaze.ingest import get_loader, ingest as run
 
     loader = get_loader(fmt)
     if hasattr(loader, "ingest_store"):  # a format holding several videos (streamgaze-metadata) writes them all at once
@@ -75,7 +75,7 @@ def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, v
 @cli.command()
 def formats() -> None:
     """List every ingest FORMAT and the plugin that provides it."""
-    from .plugins import registry
+    from streamgaze.plugins.manager import registry
 
     for name, entry in registry("gaze_loaders").items():
         doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
@@ -88,7 +88,7 @@ def formats() -> None:
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Detector or episode-builder parameter.")
 def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
     """Detect fixations and merge them into dwell episodes."""
-    from .fixations import run_fixations
+    from streamgaze.gaze.fixations import run_fixations
 
     click.echo(run_fixations(store, detector=detector, params=_params(params)))
 
@@ -104,7 +104,7 @@ def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
 def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, api_key: str | None, params: tuple[str, ...]) -> None:
     """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
-    from .objects import run_objects
+    from streamgaze.objects.stage import run_objects
 
     options = _params(params)
     given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key}
@@ -122,7 +122,7 @@ def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None
 @click.option("--drop-invalid", is_flag=True, help="Leave out questions a reviewer marked invalid in `streamgaze review` (reason `reviewed_invalid`).")
 def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tuple[Path, ...], drop_invalid: bool) -> None:
     """Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."""
-    from .engine.generate import print_report, run_generate
+    from streamgaze.tasks.generate import print_report, run_generate
 
     only = None if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
     report = run_generate(store, out_dir, only=only, seed=seed, extra_specs=list(spec_paths), drop_invalid=drop_invalid)
@@ -146,7 +146,7 @@ def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tupl
 def eval_cmd(qa_dir: Path, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
     """Ask a model every question; a rerun appends only what is missing."""
-    from .eval.runner import run_eval
+    from streamgaze.eval.runner import run_eval
 
     click.echo(run_eval(qa_dir, model, out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt, store=store,
                         seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming, poll_s=poll_s, tolerance_s=tolerance_s))
@@ -160,7 +160,7 @@ def eval_cmd(qa_dir: Path, model: str, base_url: str | None, concurrency: int, g
 def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
     scores.png. Several run folders are shown side by side."""
-    from .eval.score import score_command
+    from streamgaze.eval.score import score_command
 
     score_command(list(runs), as_json=as_json, report_dir=report_dir, store=store)
 
@@ -175,7 +175,7 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
 def review(store: Path, qa_dir: Path, host: str, port: int, reviewer: str | None, cache_dir: Path | None) -> None:
     """Serve a page to verify questions (with the gaze-overlay clip and the evidence) and to answer them blind;
     verdicts and answers go into the store's reviews table."""
-    from .review.server import serve
+    from streamgaze.review.server import serve
 
     serve(store, qa_dir, host=host, port=port, reviewer=reviewer, cache_dir=cache_dir)
 
@@ -185,8 +185,8 @@ def review(store: Path, qa_dir: Path, host: str, port: int, reviewer: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 def review_score(store: Path, as_json: bool) -> None:
     """Human accuracy per task from the answers given in `streamgaze review` (answer mode)."""
-    from .eval.score import _print_table
-    from .review.data import human_scores
+    from streamgaze.eval.score import _print_table
+    from streamgaze.review.data import human_scores
 
     scores = human_scores(store)
     if as_json:
@@ -201,7 +201,7 @@ def review_score(store: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Rows as JSON lines.")
 def sql(query: str, store: Path, as_json: bool) -> None:
     """Run one read-only SQL query over the store."""
-    from .store import run_readonly_sql
+    from streamgaze.store import run_readonly_sql
 
     columns, rows = run_readonly_sql(store, query)
     if as_json:
@@ -225,8 +225,8 @@ def tasks() -> None:
 @tasks.command("list")
 def tasks_list() -> None:
     """Every registered task with the plugin that provides it."""
-    from .plugins import get_plugins
-    from .spec import load_task_specs
+    from streamgaze.plugins.manager import get_plugins
+    from streamgaze.tasks.spec import load_task_specs
 
     for task in load_task_specs():
         click.echo(f"{task.id:<42} {task.spec.family:<9} {task.source.label}")
@@ -239,7 +239,7 @@ def tasks_list() -> None:
 @click.option("--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the new task's files into.")
 def tasks_new(name: str, out_dir: Path) -> None:
     """Scaffold task NAME: spec YAML, Jinja template, hook module and a test, ready for `generate --specs`."""
-    from .scaffold import scaffold_task
+    from streamgaze.scaffold import scaffold_task
 
     for path in scaffold_task(name, out_dir):
         click.echo(path)
@@ -256,7 +256,7 @@ def export() -> None:
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="Store with videos and episodes (default: QA/../store.duckdb).")
 def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) -> None:
     """One JSON file per task in the released StreamGaze shape (MM:SS times, lettered options, test_info)."""
-    from .export import export_streamgaze_json
+    from streamgaze.tasks.export import export_streamgaze_json
 
     for task_id, r in export_streamgaze_json(qa_dir, out_dir, store=store).items():
         extra = f", {r['changed_points']} test points changed type at whole seconds" if task_id.startswith("proactive_") else ""
@@ -277,7 +277,7 @@ def render() -> None:
 def render_overlay_cmd(store: Path, video_id: str | None, out_dir: Path, scale: float, out_fps: float | None) -> None:
     """Write the scene video with the gaze dot and the FOV circle drawn on every frame (the same drawing as
     `eval --gaze-prompt overlay`)."""
-    from .render import render_overlay
+    from streamgaze.gaze.overlay import render_overlay
 
     for path in render_overlay(store, out_dir, video_id=video_id, scale=scale, fps=out_fps):
         click.echo(path)

@@ -7,7 +7,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
-from . import names
+from streamgaze.tasks import names
 
 T = TypeVar("T")
 

@@ -22,12 +22,13 @@ from typing import Any, Iterable
 import numpy as np
 import pyarrow as pa
 
-from ..errors import PluginError, StreamGazeError
-from ..progress import stage
-from ..templates import render
-from . import Candidate, Draft, Skip, names
-from .rng import CandidateRngs, LazyRng, candidate_rng, choice
-from .timeline import Timeline, TimelineRows, ms
+from streamgaze.errors import PluginError, StreamGazeError
+from streamgaze.progress import stage
+from streamgaze.tasks.templates import render
+from streamgaze.tasks.api import Candidate, Draft, Skip
+from streamgaze.tasks import names
+from streamgaze.tasks.rng import CandidateRngs, LazyRng, candidate_rng, choice
+from streamgaze.tasks.timeline import Timeline, TimelineRows, ms
 
 OPTION_COUNT = 4
 LETTERS = "ABCDEFGH"
@@ -611,14 +612,14 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
 def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None, drop_invalid: bool = False) -> dict:
     """``streamgaze generate``: load specs (fails before touching anything), generate, write. ``drop_invalid``
     leaves out the questions a reviewer marked invalid (store ``reviews``), counted as ``reviewed_invalid``."""
-    from ..spec import load_task_specs
-    from ..store import open_store
+    from streamgaze.tasks.spec import load_task_specs
+    from streamgaze.store import open_store
 
     tasks = load_task_specs(only=only, extra_paths=extra_specs)
     with open_store(store_path, read_only=True) as ro:
         results = generate(ro, tasks, seed=seed)
         if drop_invalid:
-            from ..review.data import invalid_question_ids
+            from streamgaze.review.data import invalid_question_ids
 
             invalid = invalid_question_ids(ro)
             for r in results:

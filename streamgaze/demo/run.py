@@ -13,21 +13,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .progress import stage
+from streamgaze.progress import stage
 
 console = Console()
 BASELINES = ("random", "first-option")
 
 
 def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
-    from .engine.generate import run_generate
-    from .eval.report import write_report
-    from .eval.runner import run_eval
-    from .eval.score import score_runs
-    from .fixations import run_fixations
-    from .objects import run_objects
-    from .render import render_overlay
-    from .synthetic import make_world
+    from streamgaze.tasks.generate import run_generate
+    from streamgaze.eval.report import write_report
+    from streamgaze.eval.runner import run_eval
+    from streamgaze.eval.score import score_runs
+    from streamgaze.gaze.fixations import run_fixations
+    from streamgaze.objects.stage import run_objects
+    from streamgaze.gaze.overlay import render_overlay
+    from streamgaze.demo.synthetic import make_world
 
     out_dir = Path(out_dir)
     store_path = out_dir / "store.duckdb"
@@ -84,7 +84,7 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
 
 
 def _ingest_world(store_path: Path, world) -> None:
-    from .ingest import ingest
+    from streamgaze.gaze.ingest import ingest
 
     ingest(store_path, "pupil-player", [world.gaze], video=world.video, video_id=world.video_id, dataset="synthetic")
     ingest(store_path, "actions-csv", [world.actions], video_id=world.video_id)
@@ -92,7 +92,7 @@ def _ingest_world(store_path: Path, world) -> None:
 
 def _gaze_check(store_path: Path, truth_path: Path) -> dict:
     """How well the detected episodes match the world's true dwells (each true dwell matched once)."""
-    from .store import open_store
+    from streamgaze.store import open_store
 
     truth = json.loads(Path(truth_path).read_text())
     dwells = [(d["t_start"], d["t_end"]) for d in truth["dwells"]]

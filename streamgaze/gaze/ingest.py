@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import InputError, StreamGazeError
-from .video import VideoInfo, probe_video
+from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.gaze.video import VideoInfo, probe_video
 
 #: pyarrow CSV block size: 1 MB blocks keep both cores busy on a 100 MB file (16 MB blocks: ~1.6x slower).
 CSV_BLOCK = 1 << 20
@@ -45,7 +45,7 @@ class GazeUnits:
     """The angular scale of a recording's normalised gaze, when its format knows it: degrees per normalised unit
     of x at the image centre (the scene camera's horizontal extent in degrees, for a pinhole or equidistant
     lens: degrees(width / focal length)), the frame's height / width, and where the numbers come from. Stored
-    in ``gaze_units``; `streamgaze.fixations.run_fixations` uses it instead of the 82 deg assumption."""
+    in ``gaze_units``; `streamgaze.gaze.fixations.run_fixations` uses it instead of the 82 deg assumption."""
 
     deg_per_unit: float
     aspect: float
@@ -342,7 +342,7 @@ def _default_video_id(loader, paths: list[Path], video: Path | None) -> str:
 
 
 def get_loader(fmt: str):
-    from .plugins import lookup
+    from streamgaze.plugins.manager import lookup
 
     return lookup("gaze_loaders", fmt).obj
 
@@ -416,7 +416,7 @@ def ingest(
     if not out:
         raise InputError(src, f"format {fmt!r} produced no data")
 
-    from .store import open_store
+    from streamgaze.store import open_store
 
     with open_store(store_path) as store:
         with store.transaction():

@@ -13,7 +13,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import SpecError
+from streamgaze.errors import SpecError
 
 CORE_VARIABLES = frozenset({"options"})
 _SINGLE_BRACE = re.compile(r"(?<![{$])\{\s*([A-Za-z_]\w*)\s*\}(?!\})")

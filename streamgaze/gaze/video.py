@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from streamgaze.errors import InputError
 
 # FFmpeg's own log lines ("moov atom not found") would otherwise precede our one-line error.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

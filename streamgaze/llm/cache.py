@@ -10,9 +10,9 @@ Cache files hold the model, the prompts, the reply format (when JSON) and the te
 the base URL.
 
 Configuration: explicit arguments, else ``STREAMGAZE_LLM_BASE_URL``, ``STREAMGAZE_LLM_MODEL``,
-``OPENAI_API_KEY`` (through `streamgaze.openai_client.resolve_api_key`) and ``STREAMGAZE_LLM_CACHE`` (default
+``OPENAI_API_KEY`` (through `streamgaze.llm.client.resolve_api_key`) and ``STREAMGAZE_LLM_CACHE`` (default
 ``$XDG_CACHE_HOME/streamgaze/llm`` or ``~/.cache/streamgaze/llm``). Generation is synchronous, so
-`CachedLLM.complete` is a blocking call around the async client of `streamgaze.openai_client`;
+`CachedLLM.complete` is a blocking call around the async client of `streamgaze.llm.client`;
 `CachedLLM.complete_many` sends the uncached ones of many prompts concurrently.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StreamGazeError
-from .openai_client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, make_client, redact,
+from streamgaze.errors import StreamGazeError
+from streamgaze.llm.client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, make_client, redact,
                             resolve_api_key)
 
 ENV_BASE_URL = "STREAMGAZE_LLM_BASE_URL"

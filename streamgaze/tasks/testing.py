@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .store import open_store
+from streamgaze.store import open_store
 
 TOY_VIDEO = "toy_kitchen"
 

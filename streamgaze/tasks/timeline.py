@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable, Mapping, TypeVar
 
-from ..errors import InputError
-from . import names
+from streamgaze.errors import InputError
+from streamgaze.tasks import names
 
 T = TypeVar("T")
 

@@ -29,7 +29,7 @@ def sample_labels(t, events) -> np.ndarray:
     """One bool per sample: True when ``t[i]`` lies inside any event, ``t_start <= t[i] <= t_end`` (both ends
     included: our tables and EyeLink's give the first and the last sample's time).
 
-    ``events``: a table with ``t_start`` and ``t_end`` columns (e.g. `streamgaze.fixations.detect`'s) or an
+    ``events``: a table with ``t_start`` and ``t_end`` columns (e.g. `streamgaze.gaze.fixations.detect`'s) or an
     ``(n, 2)`` array. Events may overlap and come in any order; ``t`` need not be sorted. A NaN time is
     never inside. Cost: one sort of the events and one ``searchsorted`` of the samples.
     """

@@ -13,10 +13,10 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import plugins
-from .engine import TaskLogic
-from .errors import PluginError, SpecError
-from .templates import load_template
+from streamgaze.plugins import manager as plugins
+from streamgaze.tasks.api import TaskLogic
+from streamgaze.errors import PluginError, SpecError
+from streamgaze.tasks.templates import load_template
 
 Family = Literal["past", "present", "proactive"]
 # Engine timing a task's logic may read: a logic whose Params declare one of these gets the spec's value.

@@ -14,8 +14,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError, StreamGazeError
+from streamgaze.plugins import hookspecs
+from streamgaze.errors import PluginError, StreamGazeError
 
 GROUP = "streamgaze"
 KINDS = {

@@ -20,7 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from .errors import InputError, StreamGazeError
+from streamgaze.errors import InputError, StreamGazeError
 
 #: task id -> (task_type, required_ability), the released files' values.
 TASK_TYPES = {
@@ -68,7 +68,7 @@ class _StoreInfo:
         self.episodes: dict[tuple[str, str], tuple[float, float]] = {}
         if store_path is None:
             return
-        from .store import open_store
+        from streamgaze.store import open_store
 
         with open_store(store_path, read_only=True) as store:
             for vid, dataset, path in store.con.execute("SELECT video_id, coalesce(dataset, ''), coalesce(path, '') FROM videos").fetchall():
@@ -76,7 +76,7 @@ class _StoreInfo:
             for vid, eid, t0, t1 in store.con.execute("SELECT video_id, episode_id, t_start, t_end FROM episodes").fetchall():
                 self.episodes[(vid, eid)] = (float(t0), float(t1))
             rows = store.con.execute("SELECT video_id, episode_id, name FROM objects WHERE role = 'gazed'").fetchall()
-        from .engine import names
+        from streamgaze.tasks import names
 
         self.gazed: dict[tuple[str, str], set[str]] = {}
         for vid, eid, name in rows:

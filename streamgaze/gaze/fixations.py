@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, StreamGazeError
+from streamgaze.errors import InputError, StreamGazeError
 
 #: Degrees per normalised unit assumed for normalised scene-camera coordinates when ``deg_per_unit`` is None:
 #: the horizontal field of view of a Pupil Invisible / Ego4D scene camera (1088 px, ~82 deg; formats.md).
@@ -142,12 +142,12 @@ def _part_cuts(hi: int, lo: int = 0, k: int | None = None) -> list:
 
 
 def compiled_ivt():
-    """The compiled I-VT loop (module `streamgaze.ivt_loop`, built from Cython at install), or None when it was
+    """The compiled I-VT loop (module `streamgaze.gaze.ivt_loop`, built from Cython at install), or None when it was
     not built (no C compiler) or is switched off with ``STREAMGAZE_COMPILED=0``; then `ivt_pass` does the work."""
     if os.environ.get("STREAMGAZE_COMPILED", "1") == "0":
         return None
     try:
-        from . import ivt_loop
+        from streamgaze.gaze import ivt_loop
     except ImportError:
         return None
     return ivt_loop
@@ -530,7 +530,7 @@ def _as_arrays(t_s, x, y, valid, *, want_range: bool = False):
 
 
 def get_detector(name: str):
-    from .plugins import lookup
+    from streamgaze.plugins.manager import lookup
 
     return lookup("fixation_detectors", name).obj
 
@@ -743,7 +743,7 @@ def scene_consistent(
     """
     import cv2
 
-    from .video import read_frames_at
+    from streamgaze.gaze.video import read_frames_at
 
     times = np.linspace(t_start, t_end, max(int(n_frames), 1))
     frames = read_frames_at(video_path, np.round(times * fps).astype(int))
@@ -776,7 +776,7 @@ def scene_flow(video_path: str | Path, *, width: int = 160, fps: float | None = 
     """
     import cv2
 
-    from .video import _capture
+    from streamgaze.gaze.video import _capture
 
     path = Path(video_path)
     st = path.stat()
@@ -823,8 +823,8 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
     likewise comes from the video's size, else ``gaze_units``. Also clears the ``objects`` rows of the processed
     videos (their episode ids no longer hold). All videos are written in one transaction.
     """
-    from .progress import stage
-    from .store import open_store
+    from streamgaze.progress import stage
+    from streamgaze.store import open_store
 
     params = dict(params or {})
     det = get_detector(detector)

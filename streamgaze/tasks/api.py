@@ -3,7 +3,7 @@
 A task's answer logic (`TaskLogic`, provided by a plugin) lists candidates and, for each, returns a `Skip`
 or a `Draft` (answer or answer pool, distractor pool, exclusion set X, template context, evidence). The engine
 does the rest: time placement and clips, the causal cut, normalisation, seeded drawing, lettering, dedup,
-caps, skip counts, ids and output (`streamgaze.engine.generate`).
+caps, skip counts, ids and output (`streamgaze.tasks.generate`).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from .names import Kind
-from .timeline import Action, AttributeRow, Episode, Timeline, ms
+from streamgaze.tasks.names import Kind
+from streamgaze.tasks.timeline import Action, AttributeRow, Episode, Timeline, ms
 
 
 class NoParams(BaseModel):

@@ -1,0 +1,3 @@
+from streamgaze.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Tasks: the engine every task shares (timeline, names, seeding, generation), specs, templates and suites."""
