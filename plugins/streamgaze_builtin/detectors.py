@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamgaze import hookimpl
-from streamgaze.gaze.align import frame_index, pairwise_frame_gaze
-from streamgaze.gaze import fixations
-from streamgaze.gaze.fixations import (check_times, compiled_ivt, events_columns, events_table, ivt_pass, ok_from_bad,
-                                  parallel_ranges, runs, slow_mask)
+from streamgaze.plugins.api import (
+    check_times, compiled_ivt, compiled_threads, events_columns, events_table, frame_index, hookimpl,
+    ivt_pass, ok_from_bad, pairwise_frame_gaze, parallel_ranges, runs, scene_flow, slow_mask,
+    StreamGazeError,
+)
 
 
 class IVT:
@@ -75,7 +75,7 @@ class IVT:
                 t, x, y, valid, threshold=threshold, aspect=p["aspect"], max_gap_s=max_gap,
                 min_samples=int(p["min_samples"]), min_duration_s=p["min_duration_ms"] / 1000.0,
                 want_range=want_range, half_span=half,
-                run_parts=lambda part, n: parallel_ranges(part, 0, n, threads=fixations.COMPILED_THREADS))
+                run_parts=lambda part, n: parallel_ranges(part, 0, n, threads=compiled_threads()))
             check_times(t, down)
             return events_columns(s, e, t0, t1, mx, my, cnt), big
         if half > 1:  # the window test needs the full mask: the __call__ path (`span_slow_mask`)
@@ -170,7 +170,6 @@ def merge_events(t, x, y, ok, s, e, max_gap_s: float, max_dist: float, aspect: f
     """Join consecutive events [s, e) whose gap (t[s_next] - t[e_prev - 1]) is <= ``max_gap_s`` and whose
     centroids (ok samples) are <= ``max_dist`` apart (y scaled by ``aspect``). Chains merge transitively
     (each link is judged on the original events' centroids, as in Tobii's filter)."""
-    from streamgaze.gaze.fixations import events_table
 
     tb = events_table(t, x, y, ok, s, e)
     cx, cy = tb["x"].to_numpy(), tb["y"].to_numpy()
@@ -200,8 +199,6 @@ class IVTFlow(IVT):
     fused = None  # the speed is taken on gaze - S(t): always the __call__ path
 
     def __call__(self, t, x, y, ok, *, deg_per_unit, **params):
-        from streamgaze.errors import StreamGazeError
-        from streamgaze.gaze.fixations import scene_flow
 
         p = {**self.defaults, **params}
         if not p["video_path"]:

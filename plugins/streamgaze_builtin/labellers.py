@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamgaze import hookimpl
-from streamgaze.errors import InputError
-from streamgaze.objects.stage import Labeller
+from streamgaze.plugins.api import hookimpl, InputError, Labeller
 
 
 class Annotation:

@@ -27,18 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamgaze import hookimpl
-from streamgaze.errors import InputError
-from streamgaze.gaze.fixations import DEFAULT_DEG_PER_UNIT
-from streamgaze.gaze.ingest import (
-    GazeUnits,
-    LoadContext,
-    gaze_table,
-    read_csv_columns,
-    read_header,
-    read_text_table,
-    require_file,
-    to_float,
+from streamgaze.plugins.api import (
+    DEFAULT_DEG_PER_UNIT, gaze_table, GazeUnits, hookimpl, InputError, LoadContext, read_csv_columns,
+    read_header, read_text_table, require_file, to_float, validate_actions,
 )
 
 #: Pupil samples below this confidence are marked invalid (Pupil Labs' own default threshold).
@@ -680,7 +671,6 @@ class ActionsCsvLoader:
                 path, {"t_start": pa.float64(), "t_end": pa.float64(), "label": pa.string()}
             )
             # validated per file so rows in messages are the file's lines
-            from streamgaze.gaze.ingest import validate_actions
 
             tables.append(validate_actions(path, table.select(["t_start", "t_end", "label"])))
         table = pa.concat_tables(tables)
@@ -745,7 +735,6 @@ def _json_actions(path: Path, t0: list, t1: list, labels: list, fields: tuple[st
                   what: str) -> pa.Table:
     """Action rows read from JSON records, checked by `validate_actions`; an error names the record (1-based
     ``row`` = its place in the file's list, ``what`` says which list) and the JSON field."""
-    from streamgaze.gaze.ingest import validate_actions
 
     column = dict(zip(("t_start", "t_end", "label"), fields))
     for name, values in (("t_start", t0), ("t_end", t1)):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from streamgaze import hookimpl
-from streamgaze.eval.models import ModelOptions, Request
-from streamgaze.llm.client import image_part, make_client, resolve_api_key
+from streamgaze.plugins.api import hookimpl, image_part, make_client, ModelOptions, Request, resolve_api_key
 
 LETTERS = "ABCDEFGH"
 

@@ -31,14 +31,11 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from streamgaze import hookimpl
-from streamgaze.tasks.names import key as name_key
-from streamgaze.errors import InputError
-from streamgaze.objects.stage import Labeller
-from streamgaze.llm.client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, image_part, make_client,
-                                      resolve_api_key)
-from streamgaze.progress import stage
-from streamgaze.gaze.overlay import GazeTrack, draw_gaze, resolve_video_path
+from streamgaze.plugins.api import (
+    call_with_retries, DEFAULT_ENDPOINT, draw_gaze, FOV_RADIUS, GazeTrack, hookimpl, image_part,
+    InputError, Labeller, make_client, names, read_frames_at, resolve_api_key, resolve_video_path,
+    RetriesExhausted, stage,
+)
 
 LABELLER = "openai"
 PROMPT_VERSION = "v1"  # part of every cache key: change it when the prompt's meaning changes
@@ -227,8 +224,6 @@ class Settings:
             return self.fov_radius_deg / self.camera_hfov_deg  # linear: radius_px = deg / hfov * width
         if self.fov_radius is not None:
             return self.fov_radius
-        from streamgaze.demo.synthetic import FOV_RADIUS
-
         return FOV_RADIUS
 
     def response_format_param(self) -> dict | None:
@@ -307,7 +302,6 @@ def region_images(frame: np.ndarray, x: float, y: float, radius: float, s: Setti
 
 def prepare_frames(store, video: dict, episodes: list[dict], s: Settings) -> list[Frame]:
     """Read every planned frame of the video once (sorted, by seeking) and build its two images."""
-    from streamgaze.gaze.video import read_frames_at
 
     path = resolve_video_path(store.path, video.get("path"))
     if not video.get("path") or not path.is_file():
@@ -536,7 +530,7 @@ def episode_rows(episode_id: str, results: list[FrameResult], min_share: float) 
     if not answers:
         return []
     rows: list[dict] = []
-    gazed_keys = [name_key(a.gazed_object.name) if a.gazed_object else "" for a in answers]
+    gazed_keys = [names.key(a.gazed_object.name) if a.gazed_object else "" for a in answers]
     counts = Counter(k for k in gazed_keys if k)
     taken: set[str] = set()
     if counts:
@@ -552,7 +546,7 @@ def episode_rows(episode_id: str, results: list[FrameResult], min_share: float) 
     for role, get in (("fov", lambda a: a.fov_objects), ("outside", lambda a: a.outside_objects)):
         c: Counter = Counter()
         for a in answers:
-            c.update({k for n in get(a) if (k := name_key(n))})
+            c.update({k for n in get(a) if (k := names.key(n))})
         for k in sorted(k for k, n in c.items() if n >= need and k not in taken):
             rows.append({"episode_id": episode_id, "name": k, "role": role, "attributes": {}})
             taken.add(k)

@@ -42,9 +42,7 @@ import warnings
 
 import numpy as np
 
-from streamgaze import hookimpl
-from streamgaze.errors import StreamGazeError
-from streamgaze.gaze.fixations import runs
+from streamgaze.plugins.api import hookimpl, runs, StreamGazeError
 
 INSTALL_HINT = "pip install 'streamgaze[remodnav]'"
 

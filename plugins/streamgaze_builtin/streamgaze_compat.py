@@ -24,9 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from streamgaze import hookimpl
-from streamgaze.errors import InputError
-from streamgaze.gaze.ingest import LoadContext, require_file
+from streamgaze.plugins.api import hookimpl, InputError, LoadContext, open_store, require_file
 
 VIDEO_COLUMNS = ("video_name", "video_source", "video_id", "source_file")
 ROLE_COLUMNS = (
@@ -194,7 +192,6 @@ class StreamGazeMetadataLoader:
 
     def ingest_store(self, store_path, paths: list[Path], dataset: str | None = None) -> str:
         """Import every video of the CSV(s) in one transaction; the store is opened only after all parsed."""
-        from streamgaze.store import open_store
 
         parsed = Parsed()
         for p in paths:

@@ -18,8 +18,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Iterable
 
-from streamgaze import hookimpl
-from streamgaze.tasks import names
+from streamgaze.plugins.api import hookimpl, names
 
 #: Names that say nothing about which object is meant (tasks.md: generic words). Data, not logic: a plugin
 #: may register its own `WordValidator` with another list.

@@ -23,8 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamgaze.gaze.geometry import FOV_RADIUS
+
 TRUTH_VERSION = 1
-FOV_RADIUS = 0.15  # FOV circle radius as a fraction of the frame width (96 px of 640, the reference radius)
 PANORAMA_FACTOR = 2.5
 GAZE_FILE = "gaze_positions.csv"
 WORLD_TIMESTAMPS_FILE = "world_timestamps.csv"

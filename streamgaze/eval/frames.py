@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
-from streamgaze.gaze.overlay import FOV_RADIUS, GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
+from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
+from streamgaze.gaze.overlay import GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
 
 MAX_SIDE = 512
 JPEG_QUALITY = 85
@@ -52,7 +53,7 @@ class VideoContext:
     track: GazeTrack
     episodes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # t_start, t_end, x, y
     fixations: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
-    fov_radius: float = FOV_RADIUS
+    fov_radius: float = OVERLAY_FOV_RADIUS
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # guards the JPEG cache and the idle readers
@@ -60,7 +61,7 @@ class VideoContext:
         self._cache: OrderedDict = OrderedDict()
 
     @classmethod
-    def load(cls, store, video_id: str, fov_radius: float = FOV_RADIUS) -> "VideoContext":
+    def load(cls, store, video_id: str, fov_radius: float = OVERLAY_FOV_RADIUS) -> "VideoContext":
         rows = store.rows("SELECT * FROM videos WHERE video_id = ?", [video_id])
         if not rows:
             raise InputError(store.path, f"no video {video_id!r} in the store (a question refers to it)")

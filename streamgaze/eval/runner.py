@@ -26,6 +26,7 @@ from pathlib import Path
 
 from streamgaze import __version__
 from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.progress import stage
 from streamgaze.eval import prompts
 from streamgaze.eval.frames import VideoContext, frame_indices
@@ -299,7 +300,7 @@ def run_eval(
         "flagged": prompts.REFERENCE_FLAG if prompt_style == "reference" else None,
         "frames": {"n": frames, "policy": "evenly over the clip, last within one frame period of its end",
                    "max_side_px": 512, "format": "jpeg"} if getattr(m, "uses_frames", True) else {"n": 0, "policy": "none (model takes no frames)"},
-        "fov_radius": fov_radius or prompts_fov(),
+        "fov_radius": fov_radius or OVERLAY_FOV_RADIUS,
         "seed": seed,
         "streamgaze_version": __version__,
         "qa_dir": str(qa_dir.resolve()),
@@ -355,7 +356,7 @@ def run_eval(
                 if rows and rows[0]["duration_s"]:
                     durations[vid] = float(rows[0]["duration_s"])
                 if needs_video:
-                    videos[vid] = VideoContext.load(st, vid, fov_radius or prompts_fov())
+                    videos[vid] = VideoContext.load(st, vid, fov_radius or OVERLAY_FOV_RADIUS)
 
     if streaming:
         todo = []
@@ -449,12 +450,6 @@ def sync_store(run_dir, store_path) -> int:
             st.con.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
             st.insert("predictions", table, cols)
     return len(rows)
-
-
-def prompts_fov() -> float:
-    from streamgaze.gaze.overlay import FOV_RADIUS
-
-    return FOV_RADIUS
 
 
 async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, retries, backoff_s, timeout_s,

@@ -28,11 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.gaze.geometry import DEFAULT_DEG_PER_UNIT
 
-#: Degrees per normalised unit assumed for normalised scene-camera coordinates when ``deg_per_unit`` is None:
-#: the horizontal field of view of a Pupil Invisible / Ego4D scene camera (1088 px, ~82 deg; formats.md).
-#: Vertical distances are scaled by ``aspect`` (height / width) so one degree is the same in x and y.
-DEFAULT_DEG_PER_UNIT = 82.0
 
 #: Width of the frame `build_episodes` measures ``merge_px`` in (the reference's videos are 640 px wide).
 MERGE_FRAME_WIDTH = 640.0
@@ -113,6 +110,11 @@ THREADS = max(1, _THREADS_SET or 1)
 #: Threads for the compiled I-VT loop (`compiled_ivt`), which is compute-bound: one per core by default, at most
 #: 8 (1.7x wall on 2 cores, docs/gaze.md).
 COMPILED_THREADS = max(1, _THREADS_SET or min(os.cpu_count() or 1, 8))
+
+
+def compiled_threads() -> int:
+    """Threads the compiled loop uses now (read at call time, so a caller that changes `COMPILED_THREADS` is heard)."""
+    return COMPILED_THREADS
 PARALLEL_MIN = 1 << 20
 _POOL = None
 

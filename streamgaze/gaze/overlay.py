@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
+from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 
-FOV_RADIUS = 0.12  # of the frame width; the default FOV circle radius
 DOT_RADIUS = 0.012  # of the frame width (at least 3 px)
 GREEN = (0, 255, 0)  # BGR
 RED = (0, 0, 255)
@@ -86,7 +86,7 @@ def gaze_at(gt: np.ndarray, gx: np.ndarray, gy: np.ndarray, times, max_dt: float
     return x, y, found
 
 
-def draw_gaze(frame: np.ndarray, x: float, y: float, fov_radius: float = FOV_RADIUS) -> np.ndarray:
+def draw_gaze(frame: np.ndarray, x: float, y: float, fov_radius: float = OVERLAY_FOV_RADIUS) -> np.ndarray:
     """Draw (in place, and return) a filled green dot at the gaze point and a red FOV circle around it.
 
     ``x, y`` normalised top-left; ``fov_radius`` a fraction of the frame width. NaN draws nothing.
@@ -103,7 +103,7 @@ def draw_gaze(frame: np.ndarray, x: float, y: float, fov_radius: float = FOV_RAD
     return frame
 
 
-def overlay_frame(frame: np.ndarray, track: GazeTrack, idx: int, fps: float, fov_radius: float = FOV_RADIUS) -> np.ndarray:
+def overlay_frame(frame: np.ndarray, track: GazeTrack, idx: int, fps: float, fov_radius: float = OVERLAY_FOV_RADIUS) -> np.ndarray:
     """Frame ``idx`` with the gaze drawn by `draw_gaze` (the valid sample nearest the frame
     time, within one frame period), exactly as `streamgaze render overlay` draws it."""
     x, y, _ = track.at([idx / fps], 1.0 / fps)
@@ -113,7 +113,7 @@ def overlay_frame(frame: np.ndarray, track: GazeTrack, idx: int, fps: float, fov
 DEFAULT_SCALE = 0.5  # see render_overlay: the mp4v encoder dominates, and its cost follows the pixel count
 
 
-def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radius: float = FOV_RADIUS,
+def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radius: float = OVERLAY_FOV_RADIUS,
                    scale: float = DEFAULT_SCALE, fps: float | None = None) -> list[Path]:
     """Write ``<video_id>_overlay.mp4`` (MPEG-4 part 2, ``mp4v``: the encoder every OpenCV build has) for one
     video or every video of the store; returns the paths.

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
-from streamgaze.gaze.overlay import FOV_RADIUS, GazeTrack, overlay_frames, resolve_video_path
+from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
+from streamgaze.gaze.overlay import GazeTrack, overlay_frames, resolve_video_path
 
 MAX_WIDTH = 320
 MAX_FPS = 10.0
@@ -67,7 +68,7 @@ def cached_clip(src: Path, fps: float, track: GazeTrack, start: float, end: floa
 
 
 def render_clip(src: Path, fps: float, track: GazeTrack, start: float, end: float, out: Path,
-                fov_radius: float = FOV_RADIUS) -> Path:
+                fov_radius: float = OVERLAY_FOV_RADIUS) -> Path:
     import cv2
 
     cap = cv2.VideoCapture(str(src))

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic, ms
+from streamgaze.plugins.api import Candidate, Draft, hookimpl, ms, Skip, TaskLogic
 
 HERE = Path(__file__).parent
 

@@ -11,10 +11,7 @@ from itertools import permutations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
-from streamgaze.tasks import names
-from streamgaze.tasks.rng import choice, sample
+from streamgaze.plugins.api import Candidate, choice, Draft, hookimpl, names, sample, Skip, TaskLogic
 from streamgaze_builtin import spec_path
 
 TASK_ID = "past_gaze_sequence_matching"

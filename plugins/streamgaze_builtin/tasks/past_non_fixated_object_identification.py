@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
-from streamgaze.tasks import names
+from streamgaze.plugins.api import Candidate, Draft, hookimpl, names, Skip, TaskLogic
 from streamgaze_builtin import spec_path
 
 TASK_ID = "past_non_fixated_object_identification"

@@ -1,9 +1,7 @@
 """OTP (tasks.md 2.2): which object does the user gaze at next after looking at a group?"""
 from __future__ import annotations
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
-from streamgaze.tasks import names
+from streamgaze.plugins.api import Candidate, Draft, hookimpl, names, Skip, TaskLogic
 from streamgaze_builtin import spec_path
 
 TASK_ID = "past_object_transition_prediction"

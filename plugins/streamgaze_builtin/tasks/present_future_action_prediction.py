@@ -14,12 +14,9 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
 
-from streamgaze import hookimpl
-from streamgaze.llm import cache as llm
-from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
-from streamgaze.tasks import names
-from streamgaze.tasks.generate import OPTION_COUNT, draw_distractors
-from streamgaze.tasks.timeline import Action, ms
+from streamgaze.plugins.api import (
+    Action, Candidate, Draft, draw_distractors, hookimpl, llm, ms, names, OPTION_COUNT, Skip, TaskLogic,
+)
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_future_action_prediction"

@@ -18,12 +18,10 @@ from typing import NamedTuple
 
 from pydantic import Field, SecretStr, model_serializer, model_validator
 
-from streamgaze import hookimpl
-from streamgaze.llm import cache as llm
-from streamgaze.tasks.api import Draft, PresentParams, Skip, TaskLogic, present_candidates
-from streamgaze.tasks import names
-from streamgaze.tasks.generate import distractors_assured
-from streamgaze.errors import StreamGazeError
+from streamgaze.plugins.api import (
+    distractors_assured, Draft, hookimpl, llm, names, present_candidates, PresentParams, Skip,
+    StreamGazeError, TaskLogic,
+)
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_attribute_recognition"

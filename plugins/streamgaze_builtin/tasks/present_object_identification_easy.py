@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Draft, PresentParams, TaskLogic, present_candidates
-from streamgaze.tasks import names
+from streamgaze.plugins.api import Draft, hookimpl, names, present_candidates, PresentParams, TaskLogic
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_identification_easy"

@@ -1,8 +1,7 @@
 """OI-H (tasks.md 2.6): what is the user looking at, with the other visible objects as distractors?"""
 from __future__ import annotations
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Draft, PresentParams, TaskLogic, present_candidates
+from streamgaze.plugins.api import Draft, hookimpl, present_candidates, PresentParams, TaskLogic
 from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_identification_hard"

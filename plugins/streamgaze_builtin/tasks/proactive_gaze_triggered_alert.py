@@ -1,9 +1,9 @@
 """GTA (tasks.md 2.9): alert when the user gazes at a target; polled at test points for Yes/No."""
 from __future__ import annotations
 
-from streamgaze import hookimpl
-from streamgaze.tasks.api import Draft, Skip, TaskLogic
-from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
+from streamgaze.plugins.api import (
+    alert_candidates, alert_points, Draft, fixture_or_vague, hookimpl, ProactiveParams, Skip, TaskLogic,
+)
 from streamgaze_builtin import spec_path
 
 TASK_ID = "proactive_gaze_triggered_alert"

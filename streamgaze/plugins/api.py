@@ -1,0 +1,81 @@
+"""The one module plugins import: every name a loader, detector, labeller, model, task or validator may use.
+
+Everything else in ``streamgaze`` may change between releases; what is listed here changes only with a note in
+the changelog. The layers contract in ``pyproject.toml`` (``lint-imports``) keeps plugins, the built-in ones
+included, from importing anything else of the core.
+"""
+from __future__ import annotations
+
+from streamgaze.errors import InputError, PluginError, SpecError, StreamGazeError
+from streamgaze.eval.models import ModelOptions, Request
+from streamgaze.gaze.align import frame_index, pairwise_frame_gaze
+from streamgaze.gaze.fixations import (
+    check_times,
+    compiled_ivt,
+    compiled_threads,
+    events_columns,
+    events_table,
+    ivt_pass,
+    ok_from_bad,
+    parallel_ranges,
+    runs,
+    scene_flow,
+    slow_mask,
+)
+from streamgaze.gaze.geometry import DEFAULT_DEG_PER_UNIT, FOV_RADIUS, OVERLAY_FOV_RADIUS
+from streamgaze.gaze.ingest import (
+    GazeUnits,
+    LoadContext,
+    gaze_table,
+    read_csv_columns,
+    read_header,
+    read_text_table,
+    require_file,
+    to_float,
+    validate_actions,
+)
+from streamgaze.gaze.overlay import GazeTrack, draw_gaze, resolve_video_path
+from streamgaze.gaze.video import read_frames_at
+from streamgaze.llm import cache as llm
+from streamgaze.llm.client import (
+    DEFAULT_ENDPOINT,
+    RetriesExhausted,
+    call_with_retries,
+    image_part,
+    make_client,
+    resolve_api_key,
+)
+from streamgaze.objects.stage import Labeller
+from streamgaze.plugins.hookspecs import hookimpl
+from streamgaze.progress import stage
+from streamgaze.store import open_store
+from streamgaze.tasks import names
+from streamgaze.tasks.api import (
+    Action,
+    Candidate,
+    Draft,
+    Episode,
+    PresentParams,
+    Skip,
+    TaskLogic,
+    Timeline,
+    ms,
+    present_candidates,
+)
+from streamgaze.tasks.generate import OPTION_COUNT, distractors_assured, draw_distractors
+from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
+from streamgaze.tasks.rng import choice, sample
+
+__all__ = [
+    "Action", "alert_candidates", "alert_points", "call_with_retries", "Candidate", "check_times", "choice",
+    "compiled_ivt", "compiled_threads", "DEFAULT_DEG_PER_UNIT", "DEFAULT_ENDPOINT", "distractors_assured",
+    "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
+    "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
+    "InputError", "ivt_pass", "Labeller", "llm", "LoadContext", "make_client", "ModelOptions", "ms", "names",
+    "ok_from_bad", "open_store", "OPTION_COUNT", "OVERLAY_FOV_RADIUS", "pairwise_frame_gaze",
+    "parallel_ranges", "PluginError", "present_candidates", "PresentParams", "ProactiveParams",
+    "read_csv_columns", "read_frames_at", "read_header", "read_text_table", "Request", "require_file",
+    "resolve_api_key", "resolve_video_path", "RetriesExhausted", "runs", "sample", "scene_flow", "Skip",
+    "slow_mask", "SpecError", "stage", "StreamGazeError", "TaskLogic", "Timeline", "to_float",
+    "validate_actions",
+]
