@@ -5,6 +5,9 @@ Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeEr
 """
 from __future__ import annotations
 
+import os
+import traceback
+
 import click
 
 
@@ -15,6 +18,12 @@ class StreamGazeError(click.ClickException):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+    def show(self, file=None) -> None:
+        """``Error: <message>``; with ``STREAMGAZE_DEBUG=1`` the traceback of its cause first (file and line)."""
+        if os.environ.get("STREAMGAZE_DEBUG") == "1" and self.__cause__ is not None:
+            click.echo("".join(traceback.format_exception(self.__cause__)), file=file, err=True, nl=False)
+        super().show(file)
 
 
 class InputError(StreamGazeError):
@@ -41,6 +50,19 @@ class SpecError(StreamGazeError):
 class PluginError(StreamGazeError):
     """An exception raised inside a plugin, named by plugin and by what it was doing."""
 
-    def __init__(self, plugin: str, what: str, exc: BaseException):
+    def __init__(self, plugin: str, what: str, exc: BaseException, *, source=None):
         self.plugin = plugin
-        super().__init__(f"plugin {plugin!r} failed in {what}: {type(exc).__name__}: {exc}")
+        package = f" (package {source.distribution} {source.version})" if source is not None and source.distribution != "?" else ""
+        at = _where(exc)
+        super().__init__(f"plugin {plugin!r}{package} failed in {what}{': ' + at if at else ''}: {type(exc).__name__}: {exc}")
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame of ``exc`` outside pluggy and importlib: the plugin's own code."""
+    found = ""
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        name = frame.f_code.co_filename
+        if "pluggy" in name or name.startswith("<frozen") or "importlib" in name:
+            continue
+        found = f"{name}:{line}"
+    return found

@@ -9,7 +9,10 @@ from click.testing import CliRunner
 from streamgaze.cli import cli
 from streamgaze.eval.report import write_report
 from streamgaze.eval.runner import run_eval
-from streamgaze.eval.score import TASK_IDS, bootstrap_ci, score_run, score_runs
+from streamgaze.eval.score import bootstrap_ci, score_run, score_runs
+from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
+
+TASK_IDS = registered_suites()[DEFAULT_SUITE].tasks
 
 
 def _qa(tmp_path, tasks=TASK_IDS, n=8):
@@ -53,6 +56,24 @@ def test_first_option_scores_and_json_shape(tmp_path, monkeypatch):
         assert set(ts) >= {"accuracy", "n", "correct", "unparsed", "ci95"}
         assert ts["ci95"][0] <= ts["accuracy"] <= ts["ci95"][1]
     assert (tmp_path / "R" / "report.md").exists() and (tmp_path / "R" / "scores.png").stat().st_size > 1000
+
+
+def test_a_plugin_task_is_scored_under_all_tasks_and_never_moves_the_streamgaze_overall(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
+    qa = _qa(tmp_path)
+    before = tmp_path / "before"
+    run_eval(qa, "first-option", before)
+    extra = [json.dumps({"id": f"x-{i}", "task": "past_longest_look", "family": "past", "video_id": "v",
+                         "question": "q?", "options": ["w", "x", "y", "z"], "answer": "A", "answer_text": "w",
+                         "time_s": 10.0, "clip": [0.0, 10.0], "evidence": {}}) for i in range(8)]
+    (qa / "past_longest_look.jsonl").write_text("\n".join(extra) + "\n")
+    run_eval(qa, "first-option", tmp_path / "after")
+    a, b = score_run(before), score_run(tmp_path / "after")
+    assert b["tasks"]["past_longest_look"]["accuracy"] == 1.0
+    assert (b["overall"], b["complete"], b["families"]) == (a["overall"], a["complete"], a["families"])
+    assert set(b["suites"]) == {DEFAULT_SUITE} and b["suites"][DEFAULT_SUITE]["overall"] == a["overall"]
+    assert b["all_tasks"]["tasks"] == sorted([*TASK_IDS, "past_longest_look"])
+    assert b["all_tasks"]["overall"] == round(np.mean([t["accuracy"] for t in b["tasks"].values()]), 4) > a["overall"]
 
 
 def test_missing_predictions_count_wrong(tmp_path, monkeypatch):

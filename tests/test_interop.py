@@ -10,7 +10,21 @@ from click.testing import CliRunner
 from streamgaze.cli import cli
 from streamgaze.tasks.generate import run_generate
 from streamgaze.tasks.timeline import load_timelines
-from streamgaze.tasks.export import TASK_TYPES, expected_at
+from streamgaze.tasks.export import expected_at
+
+#: task id -> (task_type, required_ability): the values the released StreamGaze files carry.
+TASK_TYPES = {
+    "past_non_fixated_object_identification": ("Scanpath_Never_Gazed", "scanpath_reasoning"),
+    "past_object_transition_prediction": ("Scanpath_Next_After_Group", "scanpath_reasoning"),
+    "past_gaze_sequence_matching": ("Scanpath_Transition_Pattern", "temporal_reasoning"),
+    "past_scene_recall": ("Scene_Reconstruction", "episodic_memory"),
+    "present_object_identification_easy": ("Object_Identification", "object_grounding"),
+    "present_object_identification_hard": ("Object_Identification", "object_grounding"),
+    "present_object_attribute_recognition": ("Object_Attribute", "object_grounding"),
+    "present_future_action_prediction": ("Future_Action_Prediction", "predictive_reasoning"),
+    "proactive_gaze_triggered_alert": ("Object_Remind_Easy", "object_tracking"),
+    "proactive_object_appearance_alert": ("Object_Remind_Hard", "object_tracking"),
+}
 from streamgaze.store import open_store
 from streamgaze.tasks.testing import toy_store, write_timeline
 

@@ -226,7 +226,7 @@ def test_generate_drop_invalid(tmp_path):
     assert len(items) >= 2
     record_review(db, items[0], reviewer="ann", mode="verify", verdict="invalid", reason="wrong answer")
     record_review(db, items[1], reviewer="ann", mode="verify", verdict="valid")
-    kept = run_generate(db, tmp_path / "qa2", seed=0, only=[task], drop_invalid=True)
+    kept = run_generate(db, tmp_path / "qa2", seed=0, only=[task], drop_invalid=invalid_question_ids)
     ids = [json.loads(line)["id"] for line in (tmp_path / "qa2" / f"{task}.jsonl").read_text().splitlines()]
     assert items[0]["id"] not in ids and items[1]["id"] in ids
     assert kept["tasks"][task]["questions"] == first["tasks"][task]["questions"] - 1

@@ -122,10 +122,12 @@ def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None
 @click.option("--drop-invalid", is_flag=True, help="Leave out questions a reviewer marked invalid in `streamgaze review` (reason `reviewed_invalid`).")
 def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tuple[Path, ...], drop_invalid: bool) -> None:
     """Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."""
+    from streamgaze.review.data import invalid_question_ids
     from streamgaze.tasks.generate import print_report, run_generate
 
     only = None if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
-    report = run_generate(store, out_dir, only=only, seed=seed, extra_specs=list(spec_paths), drop_invalid=drop_invalid)
+    report = run_generate(store, out_dir, only=only, seed=seed, extra_specs=list(spec_paths),
+                          drop_invalid=invalid_question_ids if drop_invalid else None)
     print_report(report)
 
 
@@ -228,8 +230,12 @@ def tasks_list() -> None:
     from streamgaze.plugins.manager import get_plugins
     from streamgaze.tasks.spec import load_task_specs
 
-    for task in load_task_specs():
+    get_plugins().check_all()
+    broken: dict[str, str] = {}
+    for task in load_task_specs(on_broken=broken.__setitem__):
         click.echo(f"{task.id:<42} {task.spec.family:<9} {task.source.label}")
+    for task_id, problem in broken.items():
+        click.echo(f"{'(broken task) ' + task_id:<42} {'':<9} {problem}")
     for name, problem in get_plugins().broken.items():
         click.echo(f"{'(broken plugin) ' + name:<42} {'':<9} {problem}")
 

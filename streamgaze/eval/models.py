@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from streamgaze.errors import StreamGazeError
+from streamgaze.plugins.manager import get_plugins, registry
 from streamgaze.llm.client import RetryableError, image_part, retryable  # noqa: F401  (shared with the openai labeller)
 
 
@@ -53,8 +54,6 @@ class Model(Protocol):
 
 def get_model(name: str, options: ModelOptions):
     """Find ``name`` (``random``, ``openai:gpt-4o``, ...) among the registered model factories and build it."""
-    from streamgaze.plugins.manager import registry
-
     entries = registry("models")
     if name in entries:
         return entries[name].obj("", options)
@@ -66,4 +65,4 @@ def get_model(name: str, options: ModelOptions):
                 raise StreamGazeError(f"model {name!r} needs a model name after the colon, e.g. {prefix}:gpt-4o")
             return entry.obj(spec, options)
     available = ", ".join(k + ("<model>" if k.endswith(":") else "") for k in entries) or "none"
-    raise StreamGazeError(f"unknown model {name!r}; available: {available}")
+    raise StreamGazeError(f"unknown model {name!r}; available: {available}{get_plugins().broken_note()}")

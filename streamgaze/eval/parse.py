@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from streamgaze.tasks.api import LETTERS, OPTION_COUNT
 from streamgaze.tasks.names import key, word_list
 
-LETTERS = "ABCD"
 _MD = re.compile(r"^[\s*_#>`~]+|[\s*_`~]+$")
 _PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "(": ")", "[": "]", "{": "}", "«": "»", "`": "`"}
 _LEAD = re.compile(r"^\(?([A-D])(?:$|[\n\r.):,;])")
@@ -55,7 +55,7 @@ def strip_reply(text: str | None) -> str:
 def parse_mcq(text: str | None, options: list[str]) -> tuple[str | None, str]:
     """``(letter or None, kind)``; kind is ``letter``, ``pattern``, ``text``, ``ambiguous`` or ``unparsed``."""
     s = strip_reply(text)
-    letters = LETTERS[: max(len(options), 1)] if options else LETTERS
+    letters = LETTERS[: max(len(options), 1)] if options else LETTERS[:OPTION_COUNT]
     # 1. leading letter
     m = _LEAD.match(s)
     if m and m.group(1) in letters:

@@ -1,7 +1,7 @@
 """Prompt texts, exactly as tasks.md 3.2 and 3.3 give them."""
 from __future__ import annotations
 
-LETTERS = "ABCDEFGH"
+from streamgaze.tasks.api import LETTERS
 
 GAZE_SENTENCE = {
     "none": "",

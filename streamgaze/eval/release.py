@@ -1,7 +1,8 @@
 """Reading the released StreamGaze QA files (tasks.md 4.2): ``<task_id>.json``, a JSON array of
 ``{"response_time", "questions": [q, ...], "video_path", ...}`` items, turned into our question lines.
 
-- ``task`` = the file stem when it is a task id, else the item's ``task_type`` mapped back (see `TASK_TYPES`);
+- ``task`` = the file stem when it is a registered task, else the registered task whose spec names the item's
+  ``task_type`` (`streamgaze.tasks.spec.task_of_release_type`), else the stem;
 - ``video_id`` = the stem of ``video_path`` (or ``video``, which the reference wrote for some tasks);
 - ``time_s`` = the parsed ``time_stamp`` ("SS", "MM:SS" or "HH:MM:SS"; minutes may exceed 59);
 - ``clip`` by the family policy: past [0, t], present [max(0, t - 60), t], proactive [0, t];
@@ -17,18 +18,9 @@ import re
 from pathlib import Path
 
 from streamgaze.errors import InputError
+from streamgaze.tasks.api import LETTERS
+from streamgaze.tasks.spec import family_of, registered_spec, task_of_release_type
 
-TASK_TYPES = {
-    "Scanpath_Never_Gazed": "past_non_fixated_object_identification",
-    "Scanpath_Next_After_Group": "past_object_transition_prediction",
-    "Scanpath_Transition_Pattern": "past_gaze_sequence_matching",
-    "Scene_Reconstruction": "past_scene_recall",
-    "Object_Identification": "present_object_identification_easy",
-    "Object_Attribute": "present_object_attribute_recognition",
-    "Future_Action_Prediction": "present_future_action_prediction",
-    "Object_Remind_Easy": "proactive_gaze_triggered_alert",
-    "Object_Remind_Hard": "proactive_object_appearance_alert",
-}
 _PREFIX = re.compile(r"^\s*\(?([A-Ha-h])[.)]\s+")
 
 
@@ -51,10 +43,6 @@ def parse_time(value, *, where: str = "time") -> float:
     return round(total, 3)
 
 
-def _family(task: str) -> str:
-    return task.split("_", 1)[0]
-
-
 def _clip(family: str, t: float) -> list[float]:
     if family == "present":
         return [round(max(0.0, t - 60.0), 3), t]
@@ -63,8 +51,6 @@ def _clip(family: str, t: float) -> list[float]:
 
 def load_release_file(path) -> list[dict]:
     """The questions of one released ``*.json`` file, as question dicts (see the module doc)."""
-    from streamgaze.eval.score import TASK_IDS
-
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -85,18 +71,18 @@ def load_release_file(path) -> list[dict]:
             raise InputError(path, f"item {i} has no video_path", row=i + 1)
         for j, q in enumerate(item["questions"]):
             try:
-                out.append(_question(stem, i, j, q, item, video_id, TASK_IDS))
+                out.append(_question(stem, i, j, q, item, video_id))
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(path, f"item {i} question {j}: {exc}", row=i + 1) from None
     return out
 
 
-def _question(stem: str, i: int, j: int, q: dict, item: dict, video_id: str, task_ids) -> dict:
-    if stem in task_ids:
+def _question(stem: str, i: int, j: int, q: dict, item: dict, video_id: str) -> dict:
+    if registered_spec(stem) is not None:
         task = stem
     else:
-        task = TASK_TYPES.get(str(q.get("task_type", "")), stem)
-    family = _family(task)
+        task = task_of_release_type(str(q.get("task_type", ""))) or stem
+    family = family_of(task)
     t = parse_time(q.get("time_stamp", 0), where="time_stamp")
     base = {
         "id": f"{stem}-{i}-{j}",
@@ -130,7 +116,7 @@ def _question(stem: str, i: int, j: int, q: dict, item: dict, video_id: str, tas
     if not m:
         raise ValueError(f"answer {answer!r} is not a letter")
     letter = m.group(1).upper()
-    k = "ABCDEFGH".index(letter)
+    k = LETTERS.index(letter)
     if k >= len(options):
         raise ValueError(f"answer {letter} but only {len(options)} options")
     base.update(options=options, answer=letter, answer_text=options[k])

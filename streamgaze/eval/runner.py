@@ -28,6 +28,7 @@ from streamgaze import __version__
 from streamgaze.errors import InputError, StreamGazeError
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.progress import stage
+from streamgaze.tasks.spec import family_of
 from streamgaze.eval import prompts
 from streamgaze.eval.frames import VideoContext, frame_indices
 from streamgaze.llm.client import RetriesExhausted, call_with_retries
@@ -157,7 +158,7 @@ def read_predictions(path: Path, *, repair: bool = False) -> list[dict]:
 
 # -- prompts and frames ------------------------------------------------------------------------------
 def _family(q: dict) -> str:
-    return q.get("family") or q["task"].split("_", 1)[0]
+    return q.get("family") or family_of(q["task"])
 
 
 def salience_window(item: Item) -> float:

@@ -11,20 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
+from streamgaze.tasks.spec import family_of
+from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 from streamgaze.eval.runner import PREDICTIONS, RUN, STREAM, items_of, load_questions, read_predictions, sha256_file, stream_state
 
-TASK_IDS = (
-    "past_non_fixated_object_identification",
-    "past_object_transition_prediction",
-    "past_gaze_sequence_matching",
-    "past_scene_recall",
-    "present_object_identification_easy",
-    "present_object_identification_hard",
-    "present_object_attribute_recognition",
-    "present_future_action_prediction",
-    "proactive_gaze_triggered_alert",
-    "proactive_object_appearance_alert",
-)
 BOOTSTRAP = 1000
 MAX_LISTED = 20
 
@@ -80,20 +70,9 @@ def score_run(run_dir) -> dict:
     tasks = {}
     for seed, (task, qs) in enumerate(sorted(questions.items())):
         tasks[task] = _score_task(task, qs, latest, seed)
-    scored = {t: s for t, s in tasks.items() if s["n"] > 0}
-    families: dict[str, list[float]] = {}
-    for t, s in scored.items():
-        families.setdefault(s["family"], []).append(s["accuracy"])
-    missing_tasks = [t for t in TASK_IDS if t not in scored or tasks[t]["answered"] == 0]
-    missing_tasks += [t for t, s in tasks.items() if t not in TASK_IDS and (s["n"] == 0 or s["answered"] == 0)]
-    overall = round(float(np.mean([s["accuracy"] for s in scored.values()])), 4) if scored else 0.0
     return {
-        "overall": overall,
-        "complete": not missing_tasks,
-        "tasks_scored": f"{sum(1 for s in scored.values() if s['answered'])}/{len(set(TASK_IDS) | set(tasks))}",
-        "missing_tasks": missing_tasks,
+        **summarise(tasks),
         "tasks": tasks,
-        "families": {f: round(float(np.mean(v)), 4) for f, v in sorted(families.items())},
         "model": info.get("model"),
         "gaze_prompt": info.get("gaze_prompt"),
         "run": str(run_dir),
@@ -101,6 +80,43 @@ def score_run(run_dir) -> dict:
         "prompt_style": info.get("prompt_style") or "windowed",
         "flagged": info.get("flagged"),
         **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
+    }
+
+
+def _mean(values) -> float:
+    return round(float(np.mean(values)), 4) if values else 0.0
+
+
+def _suite_block(tasks: dict, ids) -> dict:
+    """Mean accuracy over the tasks ``ids`` that have questions; complete when every one was answered."""
+    ids = list(ids)
+    scored = [t for t in ids if t in tasks and tasks[t]["n"] > 0]
+    missing = [t for t in ids if t not in tasks or tasks[t]["n"] == 0 or tasks[t].get("answered", tasks[t]["n"]) == 0]
+    return {"overall": _mean([tasks[t]["accuracy"] for t in scored]), "complete": not missing,
+            "tasks_scored": f"{len(ids) - len(missing)}/{len(ids)}", "missing_tasks": missing, "tasks": ids}
+
+
+def summarise(tasks: dict) -> dict:
+    """The run-level numbers from per-task scores: ``suites`` (every registered suite with a task in the run),
+    ``all_tasks`` (every task present), and ``overall`` / ``complete`` / ``families`` of the default suite
+    (`DEFAULT_SUITE`; every task present when no plugin declares it or the run has none of its tasks)."""
+    all_tasks = _suite_block(tasks, sorted(tasks))
+    suites = {name: _suite_block(tasks, suite.tasks) for name, suite in registered_suites().items()
+              if set(suite.tasks) & set(tasks)}
+    main = suites.get(DEFAULT_SUITE, all_tasks)
+    families: dict[str, list[float]] = {}
+    for t in main["tasks"]:
+        if t in tasks and tasks[t]["n"] > 0:
+            families.setdefault(tasks[t]["family"], []).append(tasks[t]["accuracy"])
+    return {
+        "overall": main["overall"],
+        "complete": main["complete"],
+        "tasks_scored": main["tasks_scored"],
+        "missing_tasks": main["missing_tasks"],
+        "suite": DEFAULT_SUITE if main is not all_tasks else "all_tasks",
+        "suites": suites,
+        "all_tasks": all_tasks,
+        "families": {f: _mean(v) for f, v in sorted(families.items())},
     }
 
 
@@ -176,7 +192,7 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
     counts = Counter(outcomes)
     correct = np.array([o == "correct" for o in outcomes], dtype=float)
     n = len(items)
-    family = (qs[0].get("family") if qs else None) or task.split("_", 1)[0]
+    family = (qs[0].get("family") if qs else None) or family_of(task)
     out = {
         "accuracy": round(float(correct.mean()), 4) if n else None,
         "n": n,

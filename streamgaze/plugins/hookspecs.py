@@ -70,3 +70,12 @@ def streamgaze_validators():
     whose ``reads`` (the line's fields it looks at) leaves out ``question`` and ``evidence`` is shown the line
     without them.
     """
+
+
+@hookspec
+def streamgaze_suites():
+    """Task suites: a list of paths to suite files (``<name>.yaml``: ``name``, ``description``, ``tasks``).
+
+    A suite names the tasks whose mean accuracy is reported together (``streamgaze score``'s ``suites``); the
+    suite ``streamgaze`` gives the contract's ``overall``. Called when a run is scored.
+    """

@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.eval.runner import load_questions
+from streamgaze.eval.score import bootstrap_ci, summarise
+from streamgaze.store import open_store
+from streamgaze.tasks.spec import family_of
 
 MODES = ("verify", "answer")
 VERDICTS = ("valid", "invalid")
@@ -38,8 +42,6 @@ class QuestionSet:
 
     @classmethod
     def load(cls, qa_dir) -> "QuestionSet":
-        from streamgaze.eval.runner import load_questions
-
         qa_dir = Path(qa_dir)
         if not qa_dir.is_dir():
             raise InputError(qa_dir, "no such question folder")
@@ -85,8 +87,6 @@ def has_reviews(store) -> bool:
 def record_review(store_path, q: dict, *, reviewer: str, mode: str, verdict: str | None = None,
                   reason: str | None = None, answer: str | None = None, point_idx: int = -1) -> dict:
     """Validate and append one review row (one transaction); returns the row."""
-    from streamgaze.store import open_store
-
     reviewer = (reviewer or "").strip()
     if not reviewer:
         raise StreamGazeError("a review needs a reviewer name")
@@ -151,9 +151,6 @@ def invalid_question_ids(store) -> set[str]:
 def human_scores(store_path) -> dict:
     """Human accuracy per task from the answer-mode reviews (latest answer per reviewer, question and test
     point), shaped like one run of ``streamgaze score`` so it can sit beside the models."""
-    from streamgaze.eval.score import TASK_IDS, bootstrap_ci
-    from streamgaze.store import open_store
-
     with open_store(store_path, read_only=True) as store:
         rows = latest_reviews(store, mode="answer")
     by_task: dict[str, list[bool]] = {}
@@ -166,17 +163,11 @@ def human_scores(store_path) -> dict:
         arr = np.array(outcomes, dtype=float)
         tasks[task] = {
             "accuracy": round(float(arr.mean()), 4), "n": len(arr), "correct": int(arr.sum()), "unparsed": 0,
-            "ci95": bootstrap_ci(arr, seed=seed), "missing": 0, "family": task.split("_", 1)[0],
+            "ci95": bootstrap_ci(arr, seed=seed), "missing": 0, "family": family_of(task),
         }
-    families: dict[str, list[float]] = {}
-    for t, s in tasks.items():
-        families.setdefault(s["family"], []).append(s["accuracy"])
     return {
         "model": "human",
-        "overall": round(float(np.mean([s["accuracy"] for s in tasks.values()])), 4) if tasks else 0.0,
-        "complete": set(TASK_IDS) <= set(tasks),
-        "tasks_scored": f"{len(tasks)}/{len(set(TASK_IDS) | set(tasks))}",
+        **summarise(tasks),
         "tasks": tasks,
-        "families": {f: round(float(np.mean(v)), 4) for f, v in sorted(families.items())},
         "reviewers": sorted(reviewers),
     }

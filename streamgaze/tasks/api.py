@@ -17,6 +17,11 @@ from streamgaze.tasks.names import Kind
 from streamgaze.tasks.timeline import Action, AttributeRow, Episode, Timeline, ms
 
 
+#: Option letters, in order; a question has `OPTION_COUNT` options unless its task builds them itself.
+LETTERS = "ABCDEFGH"
+OPTION_COUNT = 4
+
+
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -115,6 +120,6 @@ def longest_gaze_per_name(video: Timeline) -> list[Episode]:
 
 
 __all__ = [
-    "Action", "AttributeRow", "Candidate", "Draft", "Episode", "NoParams", "Skip", "TaskLogic", "Timeline",
+    "LETTERS", "OPTION_COUNT", "Action", "AttributeRow", "Candidate", "Draft", "Episode", "NoParams", "Skip", "TaskLogic", "Timeline",
     "longest_gaze_per_name", "ms", "PresentParams", "present_candidates",
 ]

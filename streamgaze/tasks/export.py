@@ -1,6 +1,7 @@
 """``streamgaze export streamgaze-json``: question files in the released StreamGaze JSON shape (tasks.md 4.3).
 
-One file per task, ``D/<task_id>.json``: a JSON array with one item per question,
+One file per registered task (``task_type`` from its spec's ``release:``, else its id; ``required_ability`` its
+``ability``), ``D/<task_id>.json``: a JSON array with one item per question,
 ``{"response_time": "[MM:SS - MM:SS]", "questions": [q], "video_categories": DATASET, "video_path": PATH}``.
 
 - The item key is ``video_path`` for every task (the reference wrote ``video`` for some, which its own evaluator
@@ -21,21 +22,9 @@ import math
 from pathlib import Path
 
 from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.tasks.api import LETTERS
+from streamgaze.tasks.spec import registered_spec, release_task_type
 
-#: task id -> (task_type, required_ability), the released files' values.
-TASK_TYPES = {
-    "past_non_fixated_object_identification": ("Scanpath_Never_Gazed", "scanpath_reasoning"),
-    "past_object_transition_prediction": ("Scanpath_Next_After_Group", "scanpath_reasoning"),
-    "past_gaze_sequence_matching": ("Scanpath_Transition_Pattern", "temporal_reasoning"),
-    "past_scene_recall": ("Scene_Reconstruction", "episodic_memory"),
-    "present_object_identification_easy": ("Object_Identification", "object_grounding"),
-    "present_object_identification_hard": ("Object_Identification", "object_grounding"),
-    "present_object_attribute_recognition": ("Object_Attribute", "object_grounding"),
-    "present_future_action_prediction": ("Future_Action_Prediction", "predictive_reasoning"),
-    "proactive_gaze_triggered_alert": ("Object_Remind_Easy", "object_tracking"),
-    "proactive_object_appearance_alert": ("Object_Remind_Hard", "object_tracking"),
-}
-LETTERS = "ABCDEFGH"
 MERGE_GAP_S = 10.0
 DEFAULT_POLL_S = 10.0
 
@@ -107,7 +96,8 @@ def _mcq(q: dict, task_type: str, ability: str) -> dict:
 def convert(q: dict, info: _StoreInfo, poll_s: float, where: str) -> tuple[dict, int]:
     """One question line -> (released item, number of test points whose type changed)."""
     task = q["task"]
-    task_type, ability = TASK_TYPES[task]
+    spec = registered_spec(task)
+    task_type, ability = release_task_type(spec), spec.ability
     ev = q.get("evidence") or {}
     vid = q["video_id"]
     changed = 0
@@ -188,9 +178,9 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
     store = Path(store) if store else qa_dir.parent / "store.duckdb"
     if not store.is_file():
         raise InputError(store, "no such store file (pass --store)")
-    files = [f for f in sorted(qa_dir.glob("*.jsonl")) if f.stem in TASK_TYPES]
+    files = [f for f in sorted(qa_dir.glob("*.jsonl")) if registered_spec(f.stem) is not None]
     if not files:
-        raise InputError(qa_dir, f"no StreamGaze question files (<task_id>.jsonl for {len(TASK_TYPES)} known tasks)")
+        raise InputError(qa_dir, "no question files of a registered task (<task_id>.jsonl; `streamgaze tasks list`)")
     info = _StoreInfo(store)
     outputs: dict[str, list] = {}
     summary: dict[str, dict] = {}

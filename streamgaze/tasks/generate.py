@@ -17,21 +17,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 
 from streamgaze.errors import PluginError, StreamGazeError
 from streamgaze.progress import stage
+from streamgaze.store import Store, open_store
+from streamgaze.tasks.spec import load_task_specs
 from streamgaze.tasks.templates import render
-from streamgaze.tasks.api import Candidate, Draft, Skip
+from streamgaze.tasks.api import LETTERS, OPTION_COUNT, Candidate, Draft, Skip
 from streamgaze.tasks import names
 from streamgaze.tasks.rng import CandidateRngs, LazyRng, candidate_rng, choice
-from streamgaze.tasks.timeline import Timeline, TimelineRows, ms
+from streamgaze.tasks.timeline import Episode, Timeline, TimelineRows, ms
 
-OPTION_COUNT = 4
-LETTERS = "ABCDEFGH"
 
 
 @dataclass
@@ -363,11 +363,31 @@ def _listed_candidates(task, video: Timeline, seed: int) -> tuple[list[Candidate
         return [], skips
     try:
         candidates = list(task.logic.candidates(video, task.params))
+        for cand in candidates:
+            _check_candidate(cand)
     except StreamGazeError:
         raise
     except Exception as exc:
-        raise PluginError(task.source.plugin, f"task {task.spec.id} candidates (video {video.video_id})", exc) from exc
+        raise _logic_error(task, f"candidates (video {video.video_id})", exc) from exc
     return _screened(task, video, candidates, seed, skips), skips
+
+
+def _check_candidate(cand) -> None:
+    """A logic's candidate, checked where it enters the engine (not as an AttributeError deep inside it)."""
+    if not isinstance(cand, Candidate):
+        raise TypeError(f"candidates() yielded {type(cand).__name__}, not a Candidate")
+    if cand.episode is not None and not isinstance(cand.episode, Episode):
+        raise TypeError(f"candidate {cand.key!r} has episode {cand.episode!r} ({type(cand.episode).__name__}), "
+                        "not an Episode of the timeline")
+
+
+def _logic_error(task, what: str, exc: BaseException) -> PluginError:
+    """A failure of a task's logic, naming the task, its plugin and package, and the logic's file."""
+    try:
+        where = inspect.getsourcefile(type(task.logic)) or "?"
+    except TypeError:
+        where = "?"
+    return PluginError(task.source.plugin, f"task {task.spec.id} ({where}) {what}", exc, source=task.source)
 
 
 def _questions(task, video: Timeline, seed: int, candidates: list[Candidate], skips: Counter, validators,
@@ -384,10 +404,12 @@ def _questions(task, video: Timeline, seed: int, candidates: list[Candidate], sk
             result = logic.build(cand, past, params, rng, video=video)
             if isinstance(result, Draft):
                 result = draw(task, video, cand, result, rng, time_s)
+            elif not isinstance(result, Skip):
+                raise TypeError(f"build() returned {type(result).__name__}, not a Draft or a Skip")
         except StreamGazeError:
             raise
         except Exception as exc:
-            raise PluginError(task.source.plugin, f"task {spec.id} (video {video.video_id}, candidate {cand.key})", exc) from exc
+            raise _logic_error(task, f"build (video {video.video_id}, candidate {cand.key})", exc) from exc
         if isinstance(result, Skip):
             skips[result.reason] += 1
             continue
@@ -448,10 +470,12 @@ def _screened(task, video: Timeline, candidates: list[Candidate], seed: int, ski
     for cand in candidates:
         try:
             verdict = logic.screen(cand, video, task.params)
+            if verdict is not None and not isinstance(verdict, Skip):
+                raise TypeError(f"screen() returned {type(verdict).__name__}, not a Skip or None")
         except StreamGazeError:
             raise
         except Exception as exc:
-            raise PluginError(task.source.plugin, f"task {spec.id} screen (video {video.video_id}, candidate {cand.key})", exc) from exc
+            raise _logic_error(task, f"screen (video {video.video_id}, candidate {cand.key})", exc) from exc
         if verdict is None:
             passed.append(cand)
         else:
@@ -609,23 +633,22 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
     return report
 
 
-def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None, drop_invalid: bool = False) -> dict:
+def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None,
+                 drop_invalid: Callable[[Store], set[str]] | None = None) -> dict:
     """``streamgaze generate``: load specs (fails before touching anything), generate, write. ``drop_invalid``
-    leaves out the questions a reviewer marked invalid (store ``reviews``), counted as ``reviewed_invalid``."""
-    from streamgaze.tasks.spec import load_task_specs
-    from streamgaze.store import open_store
-
-    tasks = load_task_specs(only=only, extra_paths=extra_specs)
+    (the review stage's `invalid_question_ids`, passed in by the CLI: generation sits below review) gives the
+    questions a reviewer marked invalid; they are left out and counted as ``reviewed_invalid``."""
+    broken: dict[str, str] = {}
+    tasks = load_task_specs(only=only, extra_paths=extra_specs, on_broken=broken.__setitem__)
     with open_store(store_path, read_only=True) as ro:
         results = generate(ro, tasks, seed=seed)
-        if drop_invalid:
-            from streamgaze.review.data import invalid_question_ids
-
-            invalid = invalid_question_ids(ro)
+        if drop_invalid is not None:
+            invalid = drop_invalid(ro)
             for r in results:
                 r.drop(invalid, "reviewed_invalid")
     with open_store(store_path) as store:
-        return write_outputs(store, results, Path(out_dir), seed)
+        report = write_outputs(store, results, Path(out_dir), seed)
+    return {**report, "broken_tasks": broken} if broken else report
 
 
 def print_report(report: dict) -> None:
@@ -637,3 +660,5 @@ def print_report(report: dict) -> None:
         skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items()) or "-"
         table.add_row(task_id, r["family"], str(r["questions"]), skipped)
     Console().print(table)
+    for task_id, problem in report.get("broken_tasks", {}).items():
+        Console(stderr=True, soft_wrap=True).print(f"left out task {task_id}: {problem}", markup=False, highlight=False)

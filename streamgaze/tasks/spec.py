@@ -5,9 +5,11 @@ Specs come from plugins (`streamgaze_task_specs`) and name their answer logic by
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal, get_args
 
 import jinja2
 import yaml
@@ -19,8 +21,18 @@ from streamgaze.errors import PluginError, SpecError
 from streamgaze.tasks.templates import load_template
 
 Family = Literal["past", "present", "proactive"]
+FAMILIES = get_args(Family)
 # Engine timing a task's logic may read: a logic whose Params declare one of these gets the spec's value.
 ENGINE_TIMING = ("present_offset_s", "present_window_s")
+
+
+class ReleaseNames(BaseModel):
+    """How the task is named in the released StreamGaze JSON files (``export streamgaze-json``, released files read
+    by ``eval``); ``required_ability`` there is the spec's ``ability``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: str = Field(min_length=1)
 
 
 class TaskSpec(BaseModel):
@@ -32,6 +44,7 @@ class TaskSpec(BaseModel):
     version: int = Field(1, ge=1)
     family: Family
     ability: str
+    release: ReleaseNames | None = None
     description: str = ""
     template: str
     logic: str
@@ -131,32 +144,100 @@ def load_spec(path: Path, source: plugins.Source, logics: dict[str, plugins.Entr
     return LoadedTask(spec, path, template, logic, params, source, tuple(validators))
 
 
-def load_task_specs(only: list[str] | None = None, extra_paths: list[Path] | None = None) -> list[LoadedTask]:
-    """Every registered task (plus specs in ``extra_paths``), sorted by id; ``only`` selects ids."""
+def spec_key(path: Path) -> str:
+    """The task id a spec file is for, from its name alone (``<id>/task.yaml`` or ``<id>.yaml``)."""
+    return path.parent.name if path.name == "task.yaml" else path.stem
+
+
+def load_task_specs(only: list[str] | None = None, extra_paths: list[Path] | None = None,
+                    on_broken: Callable[[str, str], None] | None = None) -> list[LoadedTask]:
+    """Every registered task (plus specs in ``extra_paths``), sorted by id; ``only`` selects ids.
+
+    A registered task whose spec, template, logic or plugin is broken is left out and reported once through
+    ``on_broken(task_id, one-line problem)`` (default: a warning), so the other tasks still run; asking for it by id
+    is an error that says why. ``STREAMGAZE_STRICT_PLUGINS=1`` makes any broken task fatal. Specs given in
+    ``extra_paths`` (``generate --specs``, a task being written) always fail loudly."""
     plg = plugins.get_plugins()
     logics = plg.registry("answer_logic")
-    found: list[tuple[Path, plugins.Source]] = []
+    found: list[tuple[Path, plugins.Source, bool]] = []
     for source, paths in plg.collect("streamgaze_task_specs"):
-        found += [(Path(p), source) for p in paths]
+        found += [(Path(p), source, False) for p in paths]
     for extra in extra_paths or []:
         extra = Path(extra)
         files = sorted(extra.glob("*.yaml")) if extra.is_dir() else [extra]
-        found += [(f, plugins.Source(str(extra), "local", "-")) for f in files]
+        found += [(f, plugins.Source(str(extra), "local", "-"), True) for f in files]
     tasks: dict[str, LoadedTask] = {}
-    for path, source in found:
+    broken: dict[str, str] = {}
+    for path, source, loud in found:
         try:
-            task = load_spec(path, source, logics)
-        except SpecError:
-            raise
-        except Exception as exc:
-            raise PluginError(source.plugin, f"loading spec {path}", exc) from exc
-        if task.id in tasks:
-            other = tasks[task.id]
-            raise SpecError(path, "id", f"task {task.id!r} is also provided by {other.source.plugin!r} ({other.path})")
+            try:
+                task = load_spec(path, source, logics)
+            except SpecError:
+                raise
+            except Exception as exc:
+                raise PluginError(source.plugin, f"loading spec {path}", exc, source=source) from exc
+            if task.id in tasks:
+                other = tasks[task.id]
+                raise SpecError(path, "id", f"task {task.id!r} is also provided by {other.source.plugin!r} ({other.path})")
+        except (SpecError, PluginError) as exc:
+            if loud or plugins.strict():
+                raise
+            broken[spec_key(path)] = str(exc)
+            continue
         tasks[task.id] = task
     if only:
+        asked_broken = [t for t in only if t in broken and t not in tasks]
+        if asked_broken:
+            raise SpecError("--tasks", None, f"task {asked_broken[0]!r} is broken: {broken[asked_broken[0]]}")
         missing = [t for t in only if t not in tasks]
         if missing:
-            raise SpecError("--tasks", None, f"unknown task(s) {', '.join(missing)}; available: {', '.join(sorted(tasks))}")
+            raise SpecError("--tasks", None, f"unknown task(s) {', '.join(missing)}; available: "
+                            f"{', '.join(sorted(tasks))}{plg.broken_note()}")
         return [tasks[t] for t in sorted(only)]
+    report = on_broken or (lambda key, problem: warnings.warn(f"task {key!r} left out: {problem}", stacklevel=3))
+    for key, problem in sorted(broken.items()):
+        report(key, problem)
     return [tasks[t] for t in sorted(tasks)]
+
+
+@lru_cache(maxsize=1)
+def _registered_specs() -> dict[str, TaskSpec]:
+    """The YAML of every registered task, read without loading logics or templates (cheap metadata lookups);
+    a spec that cannot be read is left out here and reported by `load_task_specs`."""
+    specs: dict[str, TaskSpec] = {}
+    for _source, paths in plugins.get_plugins().collect("streamgaze_task_specs"):
+        for path in paths:
+            try:
+                spec = read_spec(Path(path))
+            except SpecError:
+                continue
+            specs.setdefault(spec.id, spec)
+    return specs
+
+
+def registered_spec(task_id: str) -> TaskSpec | None:
+    return _registered_specs().get(task_id)
+
+
+def family_of(task_id: str) -> str:
+    """A task's family: its spec's, else the id's first word when that is a family name (a released file of a
+    task no plugin registers), else ``other``."""
+    spec = registered_spec(task_id)
+    if spec is not None:
+        return spec.family
+    head = task_id.split("_", 1)[0]
+    return head if head in FAMILIES else "other"
+
+
+def release_task_type(spec: TaskSpec) -> str:
+    """The ``task_type`` a task's questions carry in released files: the spec's, else its id."""
+    return spec.release.task_type if spec.release else spec.id
+
+
+def task_of_release_type(task_type: str) -> str | None:
+    """The registered task a released ``task_type`` belongs to; where two tasks share one (OI-E and OI-H are both
+    ``Object_Identification``), the first id in sorted order."""
+    for task_id, spec in sorted(_registered_specs().items()):
+        if release_task_type(spec) == task_type:
+            return task_id
+    return None
