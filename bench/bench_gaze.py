@@ -3,8 +3,8 @@
 
     /work/venv/bin/python bench/bench_gaze.py [--samples 10000000] [--peer-samples 200000] [--rows 2000000]
 
-``ivt`` is `detect`'s default path: the compiled loop (`streamgaze.gaze.ivt_loop`) when it was built, as in a normal
-install; ``ivt (numpy path)`` the same call with ``STREAMGAZE_COMPILED=0``. pymovements' I-VT is measured twice:
+``ivt`` is `detect`'s default path: the compiled loop (`streamgaze.gaze.fixations.ivt.loop`) when it was built, as in
+a normal install; ``ivt (numpy path)`` the same call with ``STREAMGAZE_COMPILED=0``. pymovements' I-VT is measured twice:
 on the first ``--peer-samples`` samples (its best rate: fixed costs amortised, data in cache) and on the same
 ``--samples`` samples as ours (identical input).
 """

@@ -215,9 +215,11 @@ def _ivt_case(rng, n):
 def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
     """Chunk boundaries (not-ok samples just before / after / on them), the ends, runs of not-ok samples,
     NaN and inf in x / y / t, invalid samples, duplicate timestamps, gaps, aspect and thresholds."""
-    import streamgaze.gaze.fixations as F
+    from streamgaze.gaze.fixations import detection
+    from streamgaze.gaze.fixations.ivt import numpy_pass
 
-    monkeypatch.setattr(F, "CHUNK", chunk)
+    monkeypatch.setattr(numpy_pass, "CHUNK", chunk)  # the fused pass's chunks
+    monkeypatch.setattr(detection, "CHUNK", chunk)  # first_decrease's (check_times)
     monkeypatch.setenv("STREAMGAZE_COMPILED", "0")  # the numpy pass (the compiled loop: tests below)
     rng = np.random.default_rng(300 + seed)
     n = int(rng.integers(1, 3000)) if seed else 3
@@ -279,7 +281,7 @@ def test_ivt_usability_of_huge_finite_values_and_pixel_check():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# I-VT: the compiled loop (streamgaze.gaze.ivt_loop, Cython) against the numpy path and the plain loop
+# I-VT: the compiled loop (streamgaze.gaze.fixations.ivt.loop, Cython) against the numpy path and the plain loop
 
 
 def _both_paths(monkeypatch, t, x, y, valid, **params):
@@ -294,7 +296,7 @@ def _both_paths(monkeypatch, t, x, y, valid, **params):
 def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
     """Same events and the same centroid bits (numpy's pairwise sums) as the numpy path; same events as the
     loop; NaN / inf in t, x, y, invalid samples, duplicate timestamps, gaps, ends, aspect and thresholds."""
-    pytest.importorskip("streamgaze.gaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.fixations.ivt.loop")
     rng = np.random.default_rng(700 + seed)
     n = int(rng.integers(1, 3000)) if seed > 2 else seed + 1  # 1, 2 and 3 samples too
     t, x, y, valid = _ivt_case(rng, n)
@@ -316,7 +318,7 @@ def test_ivt_compiled_equals_numpy_path_and_reference(seed, monkeypatch):
 @pytest.mark.parametrize("length", [7, 8, 9, 128, 129, 130, 137, 1000, 5000, 70001])
 def test_ivt_compiled_centroids_of_long_fixations_are_numpys_sums(length, monkeypatch):
     """Fixations longer than numpy's 128-value pairwise blocks (the sum's tree walked with a stack)."""
-    pytest.importorskip("streamgaze.gaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.fixations.ivt.loop")
     rng = np.random.default_rng(length)
     n = 3 * length + 10
     t = np.arange(n) / 1000.0
@@ -332,7 +334,7 @@ def test_ivt_compiled_centroids_of_long_fixations_are_numpys_sums(length, monkey
 def test_ivt_compiled_pixel_check_and_switch(monkeypatch):
     """The pixel check sees the compiled loop's range (usable samples only); STREAMGAZE_COMPILED=0 switches
     the loop off."""
-    pytest.importorskip("streamgaze.gaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.fixations.ivt.loop")
     from streamgaze.errors import StreamGazeError
     from streamgaze.gaze.fixations import compiled_ivt
 
@@ -352,16 +354,16 @@ def test_ivt_compiled_pixel_check_and_switch(monkeypatch):
 @pytest.mark.parametrize("seed", range(8))
 def test_ivt_compiled_parts_in_threads_give_the_same_table(seed, monkeypatch):
     """The compiled loop split over threads (parts end where no run goes on) equals the one-part result."""
-    pytest.importorskip("streamgaze.gaze.ivt_loop")
-    import streamgaze.gaze.fixations as F
+    pytest.importorskip("streamgaze.gaze.fixations.ivt.loop")
+    from streamgaze.gaze.fixations.ivt import parallel
 
     rng = np.random.default_rng(800 + seed)
     t, x, y, valid = _ivt_case(rng, int(rng.integers(50, 4000)))
     params = dict(threshold_units_s=0.5, min_samples=1, min_duration_ms=0.0, velocity_window_ms=[0.0, 60.0][seed % 2])
     one = detect(t, x, y, valid, **params)
-    monkeypatch.setattr(F, "PARALLEL_MIN", 16)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 16)
     for threads in (2, 3, 7):
-        monkeypatch.setattr(F, "COMPILED_THREADS", threads)
+        monkeypatch.setattr(parallel, "COMPILED_THREADS", threads)
         assert detect(t, x, y, valid, **params).equals(one)
 
 
@@ -383,9 +385,10 @@ def test_span_rule_with_neighbours_is_the_fused_pass(seed):
 def test_ivt_compiled_names_the_same_decreasing_sample_as_first_decrease(seed, monkeypatch):
     """The compiled loop finds the first time below an earlier one on the way (per thread part, then joined);
     it must name the sample `first_decrease` names, NaN times and part cuts anywhere."""
-    pytest.importorskip("streamgaze.gaze.ivt_loop")
+    pytest.importorskip("streamgaze.gaze.fixations.ivt.loop")
     import streamgaze.gaze.fixations as F
     from streamgaze.errors import StreamGazeError
+    from streamgaze.gaze.fixations.ivt import parallel
 
     rng = np.random.default_rng(1200 + seed)
     n = int(rng.integers(20, 3000))
@@ -394,9 +397,9 @@ def test_ivt_compiled_names_the_same_decreasing_sample_as_first_decrease(seed, m
     k = int(rng.integers(1, n))
     t[k] = t[int(rng.integers(0, k))] - float(rng.choice([0.0, 1e-9, 0.5]))  # maybe not a decrease (0.0)
     want = F.first_decrease(t)
-    monkeypatch.setattr(F, "PARALLEL_MIN", 16)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 16)
     for threads in (1, 2, 5):
-        monkeypatch.setattr(F, "COMPILED_THREADS", threads)
+        monkeypatch.setattr(parallel, "COMPILED_THREADS", threads)
         for compiled in ("1", "0"):
             monkeypatch.setenv("STREAMGAZE_COMPILED", compiled)
             if want < 0:

@@ -107,7 +107,7 @@ def test_decreasing_times_are_one_clear_error(detector):
 @settings(max_examples=300, deadline=None)
 def test_first_decrease_is_the_first_time_below_an_earlier_one(times, chunk):
     """Against the definition (NaN times skipped), with chunks small enough to cut anywhere."""
-    import streamgaze.gaze.fixations as F
+    from streamgaze.gaze.fixations import detection as F
 
     t = np.array(times, float)
     want, latest = -1, -np.inf

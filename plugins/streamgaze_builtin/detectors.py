@@ -63,7 +63,7 @@ class IVT:
         """`detect`'s fast path: usability (finite t, x, y and ``valid``), the range check and the speed test
         in one pass; returns ``(events table, big)`` (the times checked: `check_times`) or None (gap filling
         needs the full mask first: `detect` then takes the ``__call__`` path). Without merge, one compiled loop
-        (`streamgaze.gaze.ivt_loop`, the same table bit for bit) when it was built; else the chunked numpy pass
+        (`streamgaze.gaze.fixations.ivt.loop`, the same table bit for bit) when it was built; else the chunked numpy pass
         (`ivt_pass`)."""
         p = {**self.defaults, **params}
         if p["gap_fill_ms"] > 0:
