@@ -6,7 +6,8 @@ import json
 import pytest
 
 from streamgaze.tasks.api import Skip
-from streamgaze.tasks.generate import distractors_assured, question_time, run_generate
+from streamgaze.tasks.draw import distractors_assured, question_time
+from streamgaze.tasks.generate import run_generate
 from streamgaze.tasks.rng import candidate_rng
 from streamgaze.tasks.timeline import load_timelines
 from streamgaze.tasks.spec import load_task_specs

@@ -64,7 +64,7 @@ from streamgaze.tasks.api import (
     ms,
     present_candidates,
 )
-from streamgaze.tasks.generate import distractors_assured, draw_distractors
+from streamgaze.tasks.draw import distractors_assured, draw_distractors
 from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
 from streamgaze.tasks.rng import choice, sample
 
