@@ -1,20 +1,26 @@
 """Errors that reach the user as one line and exit code 2.
 
-Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeError`: click prints
-``Error: <message>`` and exits 2. The message names the file (and row, column or field) and the problem.
+Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeError`, a plain exception: the
+command line (`streamgaze.cli`) prints ``Error: <message>`` on stderr and exits with ``exit_code`` (2). The
+message names the file (and row, column or field) and the problem.
 """
 from __future__ import annotations
 
-import click
 
-
-class StreamGazeError(click.ClickException):
-    """A problem the user can fix; one line, exit code 2."""
+class StreamGazeError(Exception):
+    """A problem the user can fix; one line (``message``), exit code 2."""
 
     exit_code = 2
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        self.message = " ".join(str(message).split())
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def format_message(self) -> str:
+        return self.message
 
 
 class InputError(StreamGazeError):
