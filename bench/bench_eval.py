@@ -23,7 +23,7 @@ os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 import openai  # noqa: E402,F401  (import cost out of the timing)
 
 from fake_chat_server import SlowChatServer  # noqa: E402
-from streamgaze.eval.runner import run_eval  # noqa: E402
+from streamgaze.eval.runner import EvalConfig, run_eval  # noqa: E402
 
 DELAY_S = 0.3
 
@@ -44,7 +44,7 @@ def main(n: int = 64) -> None:
             sub.mkdir()
             (sub / "past_scene_recall.jsonl").write_text("\n".join(rows[:count]) + "\n")
             t0 = time.perf_counter()
-            run_eval(sub, "text-only:bench", Path(d) / f"R{conc}", base_url=base, concurrency=conc)
+            run_eval(sub, EvalConfig("text-only:bench", Path(d) / f"R{conc}", base_url=base, concurrency=conc))
             dt = time.perf_counter() - t0
             rates[conc] = count / dt
             print(f"concurrency {conc:>2}: {count} questions in {dt:.2f} s = {rates[conc]:.2f} q/s")

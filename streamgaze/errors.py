@@ -1,29 +1,28 @@
 """Errors that reach the user as one line and exit code 2.
 
-Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeError`: click prints
-``Error: <message>`` and exits 2. The message names the file (and row, column or field) and the problem.
+Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeError`, a plain exception: the
+command line (`streamgaze.cli`) prints ``Error: <message>`` on stderr and exits with ``exit_code`` (2). The
+message names the file (and row, column or field) and the problem.
 """
 from __future__ import annotations
 
-import os
 import traceback
 
-import click
 
-
-class StreamGazeError(click.ClickException):
-    """A problem the user can fix; one line, exit code 2."""
+class StreamGazeError(Exception):
+    """A problem the user can fix; one line (``message``), exit code 2."""
 
     exit_code = 2
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        self.message = " ".join(str(message).split())
+        super().__init__(self.message)
 
-    def show(self, file=None) -> None:
-        """``Error: <message>``; with ``STREAMGAZE_DEBUG=1`` the traceback of its cause first (file and line)."""
-        if os.environ.get("STREAMGAZE_DEBUG") == "1" and self.__cause__ is not None:
-            click.echo("".join(traceback.format_exception(self.__cause__)), file=file, err=True, nl=False)
-        super().show(file)
+    def __str__(self) -> str:
+        return self.message
+
+    def format_message(self) -> str:
+        return self.message
 
 
 class InputError(StreamGazeError):
@@ -48,7 +47,7 @@ class SpecError(StreamGazeError):
 
 
 class PluginError(StreamGazeError):
-    """An exception raised inside a plugin, named by plugin and by what it was doing."""
+    """An exception raised inside a plugin, named by plugin (and package), what it was doing, and where."""
 
     def __init__(self, plugin: str, what: str, exc: BaseException, *, source=None):
         self.plugin = plugin

@@ -1,8 +1,14 @@
-"""``streamgaze tasks new NAME``: scaffold a task as an installable plugin package.
+"""Scaffolds: ``streamgaze tasks new NAME`` and ``streamgaze plugins new KIND NAME``.
 
-Writes ``OUT/streamgaze-<name>/`` with a pyproject (entry point in group ``streamgaze``), the spec YAML, the Jinja
-template, the hook module (a `TaskLogic` that already works: "which object is the user looking at?") and a test
-that runs the task on the toy timeline. ``docs/tasks.md`` walks through turning it into a real task.
+``scaffold_task`` writes ``OUT/streamgaze-<name>/`` with a pyproject (entry point in group ``streamgaze``), the
+spec YAML, the Jinja template, the hook module (a `TaskLogic` that already works: "which object is the user
+looking at?") and a test that runs the task on the toy timeline. ``docs/tasks.md`` walks through turning it into
+a real task.
+
+``scaffold_plugin`` writes the same shape of package for a model, detector, loader or labeller: a pyproject, a
+README, the hook module (importing only `streamgaze.plugins.api`) with a plugin that already works, and a test
+that runs it for real (the model through the eval runner, the detector through the registry's ``detect``, the
+loader into a real store, the labeller on the toy store). The templates are in `streamgaze.scaffold_templates`.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import re
 from pathlib import Path
 from string import Template
 
+from streamgaze import scaffold_templates as t
 from streamgaze.errors import StreamGazeError
 
 PYPROJECT = """\
@@ -66,7 +73,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamgaze import hookimpl
-from streamgaze.tasks.api import Candidate, Draft, Skip, TaskLogic
+from streamgaze.plugins.api import Candidate, Draft, Skip, TaskLogic
 
 HERE = Path(__file__).parent
 
@@ -143,12 +150,8 @@ def scaffold_task(name: str, out_dir: str | Path = ".") -> list[Path]:
     """Write the package for task ``name`` under ``out_dir``; returns the files written. Never overwrites."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise StreamGazeError(f"task name {name!r}: use lower case letters, digits and _ (a task id), e.g. my_task")
-    dist = "streamgaze-" + name.replace("_", "-")
-    package = "streamgaze_" + name
-    root = Path(out_dir) / dist
-    if root.exists():
-        raise StreamGazeError(f"{root}: already exists; choose another --out or NAME")
-    values = {"name": name, "dist": dist, "package": package}
+    root, values = _package_root(name, out_dir)
+    package = values["package"]
     files = {
         root / "pyproject.toml": PYPROJECT,
         root / package / "__init__.py": "",
@@ -157,7 +160,44 @@ def scaffold_task(name: str, out_dir: str | Path = ".") -> list[Path]:
         root / package / f"{name}.j2": TEMPLATE,
         root / "tests" / f"test_{name}.py": TEST,
     }
+    return _write(files, values)
+
+
+def _package_root(name: str, out_dir) -> tuple[Path, dict]:
+    dist = "streamgaze-" + name.replace("_", "-")
+    package = "streamgaze_" + name
+    root = Path(out_dir) / dist
+    if root.exists():
+        raise StreamGazeError(f"{root}: already exists; choose another --out or NAME")
+    return root, {"name": name, "dist": dist, "package": package}
+
+
+def _write(files: dict[Path, str], values: dict) -> list[Path]:
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(text).substitute(values), encoding="utf-8")
     return list(files)
+
+
+#: ``plugins new KIND``: the kinds with a scaffold.
+PLUGIN_KINDS = ("model", "detector", "loader", "labeller")
+
+
+def scaffold_plugin(kind: str, name: str, out_dir: str | Path = ".") -> list[Path]:
+    """Write the package for a ``kind`` plugin named ``name`` under ``out_dir``; returns the files written.
+    Never overwrites."""
+    if kind not in PLUGIN_KINDS:
+        raise StreamGazeError(f"unknown plugin kind {kind!r}; choose one of {', '.join(PLUGIN_KINDS)}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise StreamGazeError(f"{kind} name {name!r}: use lower case letters, digits and _, e.g. my_{kind}")
+    root, values = _package_root(name, out_dir)
+    values["kind"] = kind
+    package = values["package"]
+    files = {
+        root / "pyproject.toml": t.PYPROJECT,
+        root / "README.md": t.README[kind],
+        root / package / "__init__.py": "",
+        root / package / "plugin.py": t.PLUGIN[kind],
+        root / "tests" / f"test_{name}.py": t.TEST[kind],
+    }
+    return _write(files, values)

@@ -18,7 +18,7 @@ from test_eval_runner import FPS, MCQ, N_ITEMS, PRO, Server, lines, world  # noq
 from streamgaze.cli import cli
 from streamgaze.eval import prompts
 from streamgaze.eval.release import load_release_file, parse_time
-from streamgaze.eval.runner import run_eval
+from streamgaze.eval.runner import EvalConfig, run_eval
 from streamgaze.eval.score import score_run, score_runs
 
 
@@ -58,8 +58,8 @@ def test_streaming_alert_metric_hit_early_late_miss_and_resume(world):
     yes_at = {"Alert me about s-hit.": 5.0, "Alert me about s-early.": 3.0, "Alert me about s-late.": 8.0}
     (world / "qa" / "proactive_gaze_triggered_alert.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
     with OnsetServer(yes_at) as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, streaming=True, poll_s=2.0,
-                 tolerance_s=3.0, concurrency=4)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, streaming=True, poll_s=2.0,
+                 tolerance_s=3.0, concurrency=4))
         n_requests = len(srv.requests)
     stream = world / "R" / "stream.jsonl"
     rows = lines(stream)
@@ -81,9 +81,9 @@ def test_streaming_alert_metric_hit_early_late_miss_and_resume(world):
     cut = miss_rows[1]
     stream.write_text("".join(keep[:cut]) + keep[cut][:10])
     with pytest.raises(Exception, match="P=2.0 s"):  # one P and T per run folder
-        run_eval(world / "qa", "openai:m", world / "R", base_url="http://127.0.0.1:9/v1", streaming=True, poll_s=1.0)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url="http://127.0.0.1:9/v1", streaming=True, poll_s=1.0))
     with OnsetServer(yes_at) as srv:
-        msg = run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, streaming=True, poll_s=2.0)
+        msg = run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, streaming=True, poll_s=2.0))
         assert len(srv.requests) == len(keep) - cut, msg
     rows = lines(stream)
     keys = [(r["question_id"], r["point_idx"]) for r in rows]
@@ -96,7 +96,7 @@ def test_streaming_alert_metric_hit_early_late_miss_and_resume(world):
 
 def test_reference_prompt_style_is_flagged(world):
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, prompt_style="reference")
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, prompt_style="reference"))
     pbody = next(b for b in srv.requests if "Tell me when I look at the mug." in json.dumps(b))
     ptext = next(p["text"] for p in pbody["messages"][0]["content"] if p["type"] == "text")
     assert ptext == prompts.reference_proactive_prompt(PRO[0]["question"])
@@ -107,7 +107,7 @@ def test_reference_prompt_style_is_flagged(world):
     run = json.loads((world / "R" / "run.json").read_text())
     assert run["prompt_style"] == "reference" and "cumulative" in run["flagged"]
     with pytest.raises(Exception, match="prompt_style"):
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2))
     result = CliRunner().invoke(cli, ["score", str(world / "R")])
     assert result.exit_code == 0
     assert "## Flagged runs" in (world / "R" / "report.md").read_text()
@@ -117,9 +117,9 @@ def test_reference_prompt_style_is_flagged(world):
 def test_predictions_written_to_store_once_per_item(world):
     store = world / "store.duckdb"
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, store=store)
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, store=store)  # asks nothing
-        run_eval(world / "qa", "random", world / "B", store=store)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, store=store))
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, store=store))  # asks nothing
+        run_eval(world / "qa", EvalConfig("random", world / "B", store=store))
     con = duckdb.connect(str(store), read_only=True)
     rows = con.execute("SELECT question_id, point_idx, model, gaze_prompt, prompt_style, outcome, response, latency_s "
                        "FROM predictions WHERE model = 'openai:m'").fetchall()
@@ -130,8 +130,8 @@ def test_predictions_written_to_store_once_per_item(world):
 
 
 def test_html_report_and_runs_side_by_side(world):
-    run_eval(world / "qa", "random", world / "r", seed=1)
-    run_eval(world / "qa", "first-option", world / "f")
+    run_eval(world / "qa", EvalConfig("random", world / "r", seed=1))
+    run_eval(world / "qa", EvalConfig("first-option", world / "f"))
     result = CliRunner().invoke(cli, ["score", str(world / "r"), str(world / "f"), "--report", str(world / "rep")])
     assert result.exit_code == 0, result.output
     html = (world / "rep" / "report.html").read_text()
@@ -213,7 +213,7 @@ def test_sigkill_at_a_random_point_then_rerun_gives_one_row_per_item(world):
         before = len(lines(pred)) if pred.exists() else 0
         assert before < n_items, f"seed {seed}"
         asked_before = len(srv.requests)
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, concurrency=4)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, concurrency=4))
         asked_after = len(srv.requests) - asked_before
     rows = lines(pred)
     keys = [(r["question_id"], r["point_idx"]) for r in rows]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from streamgaze.cli import cli
 from streamgaze.errors import InputError
 from streamgaze.eval import prompts
-from streamgaze.eval.runner import run_eval
+from streamgaze.eval.runner import EvalConfig, run_eval
 from streamgaze.eval.score import score_run
 from streamgaze.store import open_store
 
@@ -165,7 +165,7 @@ def lines(path: Path) -> list[dict]:
 
 def test_key_model_scores_one_and_sends_frames_and_prompt(world):
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:test-model", world / "R", base_url=srv.base_url, frames=4, concurrency=4)
+        run_eval(world / "qa", EvalConfig("openai:test-model", world / "R", base_url=srv.base_url, frames=4, concurrency=4))
     rows = lines(world / "R" / "predictions.jsonl")
     assert len(rows) == N_ITEMS
     assert all(r["outcome"] == "correct" for r in rows), rows
@@ -195,7 +195,7 @@ def test_key_model_scores_one_and_sends_frames_and_prompt(world):
 
 def test_refusing_model_scores_zero(world):
     with Server("refuse") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2))
     s = score_run(world / "R")
     assert s["overall"] == 0.0
     for t in s["tasks"].values():
@@ -204,19 +204,19 @@ def test_refusing_model_scores_zero(world):
 
 def test_429_and_500_are_retried(world):
     with Server("key", fail=[429, 500, 503]) as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, concurrency=1, backoff_s=0.01)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, concurrency=1, backoff_s=0.01))
     assert len(srv.requests) == N_ITEMS + 3
     assert all(r["outcome"] == "correct" for r in lines(world / "R" / "predictions.jsonl"))
 
 
 def test_persistent_failure_is_an_error_outcome_then_rerun_fills_it(world):
     with Server("key", fail=[500] * 3) as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2, concurrency=1, backoff_s=0.01, retries=3)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2, concurrency=1, backoff_s=0.01, retries=3))
     rows = lines(world / "R" / "predictions.jsonl")
     assert [r["outcome"] for r in rows].count("error") == 1
     assert score_run(world / "R")["tasks"][rows[0]["task"]]["errors"] == 1
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2))
         assert len(srv.requests) == 1
     s = score_run(world / "R")
     assert s["overall"] == 1.0
@@ -224,12 +224,12 @@ def test_persistent_failure_is_an_error_outcome_then_rerun_fills_it(world):
 
 def test_killed_run_resumes_to_one_row_per_item(world):
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2))
     pred = world / "R" / "predictions.jsonl"
     full = pred.read_text().splitlines(keepends=True)
     pred.write_text("".join(full[:2]) + full[2][: len(full[2]) // 2])  # crash mid-line
     with Server("key") as srv:
-        msg = run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2)
+        msg = run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2))
         assert len(srv.requests) == N_ITEMS - 2
     rows = lines(pred)
     keys = [(r["question_id"], r["point_idx"]) for r in rows]
@@ -237,13 +237,13 @@ def test_killed_run_resumes_to_one_row_per_item(world):
     assert "asked 4" in msg
     # and a third run asks nothing
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=2)
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=2))
         assert srv.requests == []
 
 
 def test_overlay_mode_draws_gaze_and_adds_sentence(world):
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R", base_url=srv.base_url, frames=3, gaze_prompt="overlay")
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R", base_url=srv.base_url, frames=3, gaze_prompt="overlay"))
     body = next(b for b in srv.requests if "Which object did the user see first?" in json.dumps(b))
     content = body["messages"][0]["content"]
     text = next(p["text"] for p in content if p["type"] == "text")
@@ -259,8 +259,8 @@ def test_overlay_mode_draws_gaze_and_adds_sentence(world):
 
 def test_salience_and_scanpath_modes_run(world):
     with Server("key") as srv:
-        run_eval(world / "qa", "openai:m", world / "R1", base_url=srv.base_url, frames=2, gaze_prompt="salience")
-        run_eval(world / "qa", "text-only:m", world / "R2", base_url=srv.base_url, gaze_prompt="scanpath-text")
+        run_eval(world / "qa", EvalConfig("openai:m", world / "R1", base_url=srv.base_url, frames=2, gaze_prompt="salience"))
+        run_eval(world / "qa", EvalConfig("text-only:m", world / "R2", base_url=srv.base_url, gaze_prompt="scanpath-text"))
     sal = next(b for b in srv.requests if "Which object did the user see first?" in json.dumps(b) and "heat map" in json.dumps(b))
     assert sum(p["type"] == "image_url" for p in sal["messages"][0]["content"]) == 3
     text_only = [b for b in srv.requests if "Recent gaze" in json.dumps(b)]
@@ -270,9 +270,9 @@ def test_salience_and_scanpath_modes_run(world):
 def test_baselines_need_no_store_and_are_deterministic(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     write_qa(tmp_path / "qa")
-    run_eval(tmp_path / "qa", "random", tmp_path / "r1", seed=3)
-    run_eval(tmp_path / "qa", "random", tmp_path / "r2", seed=3)
-    run_eval(tmp_path / "qa", "first-option", tmp_path / "f")
+    run_eval(tmp_path / "qa", EvalConfig("random", tmp_path / "r1", seed=3))
+    run_eval(tmp_path / "qa", EvalConfig("random", tmp_path / "r2", seed=3))
+    run_eval(tmp_path / "qa", EvalConfig("first-option", tmp_path / "f"))
     key = lambda p: sorted((r["question_id"], r["point_idx"], r["response"]) for r in lines(p / "predictions.jsonl"))  # noqa: E731
     assert key(tmp_path / "r1") == key(tmp_path / "r2")
     f = lines(tmp_path / "f" / "predictions.jsonl")
@@ -283,10 +283,10 @@ def test_baselines_need_no_store_and_are_deterministic(tmp_path, monkeypatch):
 def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     with pytest.raises(InputError):
-        run_eval(tmp_path / "nope", "random", tmp_path / "R")
+        run_eval(tmp_path / "nope", EvalConfig("random", tmp_path / "R"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no <task_id>.jsonl"):
-        run_eval(tmp_path / "empty", "random", tmp_path / "R")
+        run_eval(tmp_path / "empty", EvalConfig("random", tmp_path / "R"))
     write_qa(tmp_path / "qa")
     bad = tmp_path / "qa" / "past_scene_recall.jsonl"
     bad.write_text(bad.read_text() + "{not json\n")

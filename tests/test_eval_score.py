@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from streamgaze.cli import cli
 from streamgaze.eval.report import write_report
-from streamgaze.eval.runner import run_eval
+from streamgaze.eval.runner import EvalConfig, run_eval
 from streamgaze.eval.score import bootstrap_ci, score_run, score_runs
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 
@@ -36,7 +36,7 @@ def _qa(tmp_path, tasks=TASK_IDS, n=8):
 def test_first_option_scores_and_json_shape(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     qa = _qa(tmp_path)
-    run_eval(qa, "first-option", tmp_path / "R")
+    run_eval(qa, EvalConfig("first-option", tmp_path / "R"))
     s = score_run(tmp_path / "R")
     assert s["complete"] is True and s["missing_tasks"] == []
     for t in TASK_IDS:
@@ -62,12 +62,12 @@ def test_a_plugin_task_is_scored_under_all_tasks_and_never_moves_the_streamgaze_
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     qa = _qa(tmp_path)
     before = tmp_path / "before"
-    run_eval(qa, "first-option", before)
+    run_eval(qa, EvalConfig("first-option", before))
     extra = [json.dumps({"id": f"x-{i}", "task": "past_longest_look", "family": "past", "video_id": "v",
                          "question": "q?", "options": ["w", "x", "y", "z"], "answer": "A", "answer_text": "w",
                          "time_s": 10.0, "clip": [0.0, 10.0], "evidence": {}}) for i in range(8)]
     (qa / "past_longest_look.jsonl").write_text("\n".join(extra) + "\n")
-    run_eval(qa, "first-option", tmp_path / "after")
+    run_eval(qa, EvalConfig("first-option", tmp_path / "after"))
     a, b = score_run(before), score_run(tmp_path / "after")
     assert b["tasks"]["past_longest_look"]["accuracy"] == 1.0
     assert (b["overall"], b["complete"], b["families"]) == (a["overall"], a["complete"], a["families"])
@@ -79,7 +79,7 @@ def test_a_plugin_task_is_scored_under_all_tasks_and_never_moves_the_streamgaze_
 def test_missing_predictions_count_wrong(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     qa = _qa(tmp_path, tasks=["past_scene_recall", "proactive_gaze_triggered_alert"], n=4)
-    run_eval(qa, "first-option", tmp_path / "R")
+    run_eval(qa, EvalConfig("first-option", tmp_path / "R"))
     pred = tmp_path / "R" / "predictions.jsonl"
     rows = [json.loads(x) for x in pred.read_text().splitlines()]
     keep = [r for r in rows if not (r["question_id"] == "past_scene_recall-0" or r["question_id"] == "proactive_gaze_triggered_alert-0")]
@@ -97,7 +97,7 @@ def test_missing_predictions_count_wrong(tmp_path, monkeypatch):
 def test_task_with_no_predictions_is_incomplete(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     qa = _qa(tmp_path)
-    run_eval(qa, "random", tmp_path / "R")
+    run_eval(qa, EvalConfig("random", tmp_path / "R"))
     pred = tmp_path / "R" / "predictions.jsonl"
     rows = [json.loads(x) for x in pred.read_text().splitlines()]
     pred.write_text("".join(json.dumps(r) + "\n" for r in rows if r["task"] != "past_scene_recall"))
@@ -122,7 +122,7 @@ def test_two_runs_report(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
     qa = _qa(tmp_path)
     for m in ("random", "first-option"):
-        run_eval(qa, m, tmp_path / "results" / m)
+        run_eval(qa, EvalConfig(m, tmp_path / "results" / m))
     scores = score_runs([tmp_path / "results" / "random", tmp_path / "results" / "first-option"])
     assert list(scores) == ["random", "first-option"]
     paths = write_report(scores, tmp_path / "results")

@@ -11,24 +11,27 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from streamgaze.demo.synthetic import make_world
+from streamgaze.eval.config import EvalConfig
+from streamgaze.eval.report import write_report
+from streamgaze.eval.runner import run_eval
+from streamgaze.eval.score import score_runs
+from streamgaze.gaze.fixations import run_fixations
+from streamgaze.gaze.ingest import ingest
+from streamgaze.gaze.overlay import render_overlay
+from streamgaze.objects.stage import run_objects
 from streamgaze.progress import stage
+from streamgaze.store import open_store
+from streamgaze.tasks.generate import run_generate
 
 console = Console()
 BASELINES = ("random", "first-option")
 
 
 def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
-    from streamgaze.tasks.generate import run_generate
-    from streamgaze.eval.report import write_report
-    from streamgaze.eval.runner import run_eval
-    from streamgaze.eval.score import score_runs
-    from streamgaze.gaze.fixations import run_fixations
-    from streamgaze.objects.stage import run_objects
-    from streamgaze.gaze.overlay import render_overlay
-    from streamgaze.demo.synthetic import make_world
-
+    """Run every stage on a fresh synthetic world; returns the summary (`streamgaze.cli.tables.print_demo_summary`
+    prints it)."""
     out_dir = Path(out_dir)
     store_path = out_dir / "store.duckdb"
     results_dir = out_dir / "results"
@@ -62,7 +65,7 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
     t0 = time.perf_counter()
     for model in BASELINES:
         run_dir = results_dir / model
-        run_eval(out_dir / "qa", model, run_dir, store=store_path, seed=seed)
+        run_eval(out_dir / "qa", EvalConfig(model, run_dir, store=store_path, seed=seed))
         runs[model] = run_dir
     timings["eval"] = time.perf_counter() - t0
     scores = score_runs(list(runs.values()))
@@ -79,21 +82,16 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
         "timings": timings,
         "gaze_check": _gaze_check(store_path, world.truth),
     }
-    _print_summary(summary)
     return summary
 
 
 def _ingest_world(store_path: Path, world) -> None:
-    from streamgaze.gaze.ingest import ingest
-
     ingest(store_path, "pupil-player", [world.gaze], video=world.video, video_id=world.video_id, dataset="synthetic")
     ingest(store_path, "actions-csv", [world.actions], video_id=world.video_id)
 
 
 def _gaze_check(store_path: Path, truth_path: Path) -> dict:
     """How well the detected episodes match the world's true dwells (each true dwell matched once)."""
-    from streamgaze.store import open_store
-
     truth = json.loads(Path(truth_path).read_text())
     dwells = [(d["t_start"], d["t_end"]) for d in truth["dwells"]]
     with open_store(store_path, read_only=True) as store:
@@ -110,33 +108,3 @@ def _gaze_check(store_path: Path, truth_path: Path) -> dict:
 
 def _overlap(a, b) -> float:
     return max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-
-
-def _print_summary(s: dict) -> None:
-    g = s["gaze_check"]
-    console.print(
-        f"\nepisodes: {g['episodes']} detected vs {g['true_dwells']} true dwells "
-        f"(precision {g['precision']:.2f}, recall {g['recall']:.2f}, F1 {g['f1']:.2f}); {g['labelled']} labelled"
-    )
-    runs = s["scores"]
-    table = Table(title="Results (accuracy of the built-in baselines)")
-    table.add_column("task", no_wrap=True)
-    table.add_column("questions", justify="right")
-    for model in runs:
-        table.add_column(model, justify="right")
-    for task_id, n in s["questions"].items():
-        accs = []
-        for run in runs.values():
-            t = run["tasks"].get(task_id)
-            accs.append("-" if not t or t.get("accuracy") is None else f"{t['accuracy']:.3f}")
-        table.add_row(task_id, str(n), *accs)
-    table.add_row("overall (mean of tasks)", str(sum(s["questions"].values())),
-                  *[f"{r['overall']:.3f}" + ("" if r["complete"] else " (incomplete)") for r in runs.values()])
-    console.print(table)
-    console.print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["timings"].items()))
-    console.print("\n[bold]Wrote[/bold]")
-    for label in ("store", "world", "qa", "results"):
-        console.print(f"  {label:<8} {s[label]}")
-    for p in list(s["overlays"]) + list(s["reports"]):
-        console.print(f"  {'':<8} {p}")
-    console.print(f'\nTry: streamgaze sql "select episode_id, name, role from objects limit 10" --store {s["store"]}')

@@ -64,5 +64,10 @@ def get_model(name: str, options: ModelOptions):
             if not spec:
                 raise StreamGazeError(f"model {name!r} needs a model name after the colon, e.g. {prefix}:gpt-4o")
             return entry.obj(spec, options)
-    available = ", ".join(k + ("<model>" if k.endswith(":") else "") for k in entries) or "none"
-    raise StreamGazeError(f"unknown model {name!r}; available: {available}{get_plugins().broken_note()}")
+    def shown(k: str) -> str:
+        source = entries[k].source
+        origin = "" if source.distribution == "streamgaze" else f" ({source.distribution})"
+        return k + ("<model>" if k.endswith(":") else "") + origin
+
+    available = ", ".join(shown(k) for k in entries) or "none"
+    raise StreamGazeError(f"unknown model {name!r}; available: {available} (`streamgaze plugins list` shows every plugin){get_plugins().broken_note()}")

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamgaze import __version__
-from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.errors import InputError
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.progress import stage
 from streamgaze.tasks.spec import family_of
 from streamgaze.eval import prompts
+from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.frames import VideoContext, frame_indices
 from streamgaze.llm.client import RetriesExhausted, call_with_retries
 from streamgaze.eval.models import ModelOptions, Request, get_model
@@ -251,37 +252,18 @@ def stream_state(rows: list[dict]) -> dict[str, dict]:
 
 
 # -- the run -----------------------------------------------------------------------------------------
-def run_eval(
-    qa_dir,
-    model: str,
-    out_dir,
-    *,
-    base_url: str | None = None,
-    concurrency: int = 8,
-    gaze_prompt: str = "none",
-    store=None,
-    seed: int = 0,
-    frames: int = 16,
-    retries: int = 4,
-    backoff_s: float = 1.0,
-    fov_radius: float | None = None,
-    max_tokens: int = 16,
-    timeout_s: float = 60.0,
-    prompt_style: str = "windowed",
-    streaming: bool = False,
-    poll_s: float = 1.0,
-    tolerance_s: float = 3.0,
-) -> str:
-    """Ask ``model`` every question of ``qa_dir``; write ``out_dir``; return a one-line summary.
+def run_eval(qa_dir, config: EvalConfig) -> str:
+    """Ask ``config.model`` every question of ``qa_dir``; write ``config.out_dir``; return a one-line summary.
 
-    ``streaming``: instead of the test points, run the streaming alert metric over the proactive questions
+    ``config.streaming``: instead of the test points, run the streaming alert metric over the proactive questions
     (poll every ``poll_s`` with W = ``poll_s``; ``tolerance_s`` is T, recorded for the scorer)."""
-    if gaze_prompt not in prompts.GAZE_MODES:
-        raise StreamGazeError(f"unknown gaze prompt {gaze_prompt!r}; choose one of {', '.join(prompts.GAZE_MODES)}")
-    if prompt_style not in prompts.PROMPT_STYLES:
-        raise StreamGazeError(f"unknown prompt style {prompt_style!r}; choose one of {', '.join(prompts.PROMPT_STYLES)}")
-    if streaming and not poll_s > 0:
-        raise StreamGazeError("the streaming poll interval must be > 0")
+    if not isinstance(config, EvalConfig):
+        raise TypeError(f"run_eval(qa_dir, config): config must be an EvalConfig, not {type(config).__name__}")
+    c = config
+    model, out_dir, base_url, concurrency, gaze_prompt = c.model, c.out_dir, c.base_url, c.concurrency, c.gaze_prompt
+    store, seed, frames, retries, backoff_s, fov_radius = c.store, c.seed, c.frames, c.retries, c.backoff_s, c.fov_radius
+    max_tokens, timeout_s, prompt_style, streaming = c.max_tokens, c.timeout_s, c.prompt_style, c.streaming
+    poll_s, tolerance_s = c.poll_s, c.tolerance_s
     qa_dir, out_dir = Path(qa_dir), Path(out_dir)
     files = question_files(qa_dir)
     questions = [q for f in files for q in load_questions(f)]

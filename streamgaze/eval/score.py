@@ -248,10 +248,13 @@ def score_runs(run_dirs) -> dict:
 CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
 
 
-def score_command(runs, as_json: bool = False, report_dir=None, store=None) -> dict:
-    """``streamgaze score``: one JSON object (``--json``) or a table; writes report.md (and the chart).
-    With ``store``, human accuracy per task from its reviews (`streamgaze review`) is shown as a column
-    ``human`` and added to the JSON under ``"human"``."""
+def score_command(runs, report_dir=None, store=None) -> dict:
+    """``streamgaze score``'s data; writes report.md (and the chart), prints nothing (the CLI does).
+
+    Returns ``{"scores": {run: score_run}, "human": human_scores or None, "reports": [paths], "json": obj}``;
+    ``obj`` is what ``--json`` prints: the one run's scores (``{"runs": ...}`` for several). With ``store``,
+    human accuracy per task from its reviews (`streamgaze review`) is added as ``human`` (a column in the table,
+    a key in the JSON)."""
     from streamgaze.eval.report import write_report
 
     scores = score_runs(runs)
@@ -262,45 +265,7 @@ def score_command(runs, as_json: bool = False, report_dir=None, store=None) -> d
         from streamgaze.review.data import human_scores
 
         human = human_scores(store)
-    if as_json:
-        import click
-
-        obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
-        if human is not None:
-            obj = {**obj, "human": human}
-        click.echo(json.dumps(obj, indent=None, sort_keys=False))
-        return scores
-    _print_table({**scores, "human": human} if human is not None else scores)
-    from streamgaze.progress import console
-
-    for p in paths:
-        console.print(f"report: {p}")
-    return scores
-
-
-def _print_table(scores: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    names = list(scores)
-    table = Table("task", "n", *names, title="accuracy (95% CI)")
-    tasks = sorted({t for s in scores.values() for t in s["tasks"]})
-    for t in tasks:
-        cells = []
-        n = ""
-        for name in names:
-            s = scores[name]["tasks"].get(t)
-            if s is None or s["accuracy"] is None:
-                cells.append("-")
-                continue
-            n = str(s["n"])
-            extra = f" ({s['missing']} missing)" if s["missing"] else ""
-            cells.append(f"{s['accuracy']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]{extra}")
-        table.add_row(t, n, *cells)
-    fams = sorted({f for s in scores.values() for f in s["families"]})
-    for f in fams:
-        table.add_row(f"family: {f}", "", *(f"{scores[n]['families'].get(f, float('nan')):.3f}" for n in names))
-    table.add_row("overall", "", *(
-        f"{scores[n]['overall']:.3f}" + ("" if scores[n]["complete"] else f" incomplete ({scores[n]['tasks_scored']} tasks)")
-        for n in names))
-    Console().print(table)
+    obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
+    if human is not None:
+        obj = {**obj, "human": human}
+    return {"scores": scores, "human": human, "reports": paths, "json": obj}

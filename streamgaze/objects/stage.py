@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from streamgaze.errors import InputError, PluginError, StreamGazeError
+from streamgaze.errors import PluginError, StreamGazeError
 from streamgaze.plugins.manager import lookup
 from streamgaze.progress import stage
 from streamgaze.store import SCHEMA, Store, open_store

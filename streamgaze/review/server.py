@@ -321,19 +321,25 @@ def evidence_episodes(store, q: dict) -> list[dict]:
     return eps
 
 
-def serve(store_path, qa_dir, *, host: str = "127.0.0.1", port: int = 8765, reviewer: str | None = None,
-          cache_dir=None) -> None:
-    """Run the review server until interrupted (threaded werkzeug server)."""
+def make_review_server(store_path, qa_dir, *, host: str = "127.0.0.1", port: int = 8765, reviewer: str | None = None,
+                       cache_dir=None):
+    """The review server, bound and ready (``serve_forever()`` runs it; ``server.server_port`` is the port, useful
+    with port 0); a port that cannot be bound is a `StreamGazeError`."""
     from werkzeug.serving import make_server
-
-    import click
 
     app = create_app(store_path, qa_dir, reviewer=reviewer, cache_dir=cache_dir)
     try:
-        server = make_server(host, port, app, threaded=True)
+        return make_server(host, port, app, threaded=True)
     except OSError as exc:
         raise StreamGazeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: listening on {host}: anyone who can reach it can write reviews", err=True)
-    click.echo(f"review: http://{host}:{server.server_port}/  (reviewer {app.config['REVIEWER']}; Ctrl-C stops)")
-    server.serve_forever()
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def serve(store_path, qa_dir, *, host: str = "127.0.0.1", port: int = 8765, reviewer: str | None = None,
+          cache_dir=None) -> None:
+    """Run the review server until interrupted (threaded werkzeug server); prints nothing (`streamgaze review`
+    announces the address)."""
+    make_review_server(store_path, qa_dir, host=host, port=port, reviewer=reviewer, cache_dir=cache_dir).serve_forever()

@@ -373,16 +373,3 @@ def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None
     with open_store(store_path) as store:
         report = write_outputs(store, results, Path(out_dir), seed)
     return {**report, "broken_tasks": broken} if broken else report
-
-
-def print_report(report: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("task", "family", "questions", "skipped (by reason)")
-    for task_id, r in report["tasks"].items():
-        skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items()) or "-"
-        table.add_row(task_id, r["family"], str(r["questions"]), skipped)
-    Console().print(table)
-    for task_id, problem in report.get("broken_tasks", {}).items():
-        Console(stderr=True, soft_wrap=True).print(f"left out task {task_id}: {problem}", markup=False, highlight=False)

@@ -1,0 +1,85 @@
+"""The pipeline stages: ``demo``, ``ingest``, ``fixations``, ``objects``, ``generate``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from streamgaze.cli import tables
+from streamgaze.cli.common import STORE, parse_params
+from streamgaze.demo.run import run_demo
+from streamgaze.gaze.fixations import run_fixations
+from streamgaze.gaze.ingest import get_loader, ingest as run_ingest
+from streamgaze.objects.stage import run_objects
+from streamgaze.review.data import invalid_question_ids
+from streamgaze.tasks.generate import run_generate
+
+
+@click.command()
+@click.option("--out", "out_dir", default="streamgaze-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for everything the demo writes.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic world and of question drawing.")
+@click.option("--minutes", default=3.0, show_default=True, type=click.FloatRange(0.5, 10), help="Length of the synthetic recording.")
+def demo(out_dir: Path, seed: int, minutes: float) -> None:
+    """Make the synthetic demo world and run the whole pipeline on it."""
+    tables.print_demo_summary(run_demo(out_dir, seed=seed, minutes=minutes))
+
+
+@click.command()
+@click.argument("fmt", metavar="FORMAT")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@STORE
+@click.option("--video", type=click.Path(path_type=Path), help="The scene video the gaze belongs to.")
+@click.option("--video-id", help="Id of the video in the store (default: from the file names).")
+@click.option("--dataset", help="Dataset name stored with the video (default: the format).")
+def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, video_id: str | None, dataset: str | None) -> None:
+    """Load gaze (and video metadata, action labels, ...) in FORMAT into the store.
+
+    `streamgaze ingest --help` lists nothing more; `streamgaze formats` lists every FORMAT.
+    """
+    loader = get_loader(fmt)
+    if hasattr(loader, "ingest_store"):  # a format holding several videos (streamgaze-metadata) writes them all at once
+        click.echo(loader.ingest_store(store, list(paths), dataset=dataset))
+        return
+    click.echo(run_ingest(store, fmt, list(paths), video=video, video_id=video_id, dataset=dataset))
+
+
+@click.command()
+@STORE
+@click.option("--detector", default="ivt", show_default=True, help="Fixation detector plugin.")
+@click.option("--param", "params", multiple=True, metavar="K=V", help="Detector or episode-builder parameter.")
+def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
+    """Detect fixations and merge them into dwell episodes."""
+    click.echo(run_fixations(store, detector=detector, params=parse_params(params)))
+
+
+@click.command()
+@STORE
+@click.option("--labeller", default="annotation", show_default=True, help="Object labeller plugin.")
+@click.option("--truth", type=click.Path(path_type=Path), help="Annotation file (truth.json) for the annotation labeller.")
+@click.option("--base-url", help="OpenAI-compatible endpoint (openai labeller).")
+@click.option("--model", help="Model name (openai labeller).")
+@click.option("--concurrency", default=8, show_default=True, help="Requests in flight (openai labeller).")
+@click.option("--api-key", help="API key (openai labeller; default: $OPENAI_API_KEY). Never written anywhere.")
+@click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
+def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, api_key: str | None, params: tuple[str, ...]) -> None:
+    """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
+    options = parse_params(params)
+    given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key}
+    options.update({k: v for k, v in given.items() if v is not None})
+    options["concurrency"] = concurrency
+    click.echo(run_objects(store, labeller=labeller, options=options))
+
+
+@click.command()
+@STORE
+@click.option("--tasks", default="all", show_default=True, help="`all` or comma-separated task ids.")
+@click.option("--out", "out_dir", default="qa", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Global seed of every draw.")
+@click.option("--specs", "spec_paths", multiple=True, type=click.Path(exists=True, path_type=Path), help="Extra spec file or folder (before packaging a task).")
+@click.option("--drop-invalid", is_flag=True, help="Leave out questions a reviewer marked invalid in `streamgaze review` (reason `reviewed_invalid`).")
+def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tuple[Path, ...], drop_invalid: bool) -> None:
+    """Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."""
+    only = None if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
+    report = run_generate(store, out_dir, only=only, seed=seed, extra_specs=list(spec_paths),
+                          drop_invalid=invalid_question_ids if drop_invalid else None)
+    tables.print_generation_report(report)

@@ -1,0 +1,70 @@
+"""Looking at and converting what the pipeline made: ``sql``, ``formats``, ``render``, ``export``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from streamgaze.cli import tables
+from streamgaze.cli.common import STORE
+from streamgaze.gaze.overlay import render_overlay
+from streamgaze.plugins.manager import registry
+from streamgaze.store import run_readonly_sql
+from streamgaze.tasks.export import export_streamgaze_json
+
+
+@click.command()
+@click.argument("query")
+@STORE
+@click.option("--json", "as_json", is_flag=True, help="Rows as JSON lines.")
+def sql(query: str, store: Path, as_json: bool) -> None:
+    """Run one read-only SQL query over the store."""
+    columns, rows = run_readonly_sql(store, query)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(dict(zip(columns, row)), default=str))
+        return
+    tables.print_sql(columns, rows)
+
+
+@click.command()
+def formats() -> None:
+    """List every ingest FORMAT and the plugin that provides it."""
+    for name, entry in registry("gaze_loaders").items():
+        doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
+        click.echo(f"{name:<24} {entry.source.label:<32} {doc[0] if doc else ''}")
+
+
+@click.group()
+def export() -> None:
+    """Write question files in other benchmarks' formats."""
+
+
+@export.command("streamgaze-json")
+@click.option("--qa", "qa_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of <task_id>.jsonl question files.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for <task_id>.json in the released shape.")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="Store with videos and episodes (default: QA/../store.duckdb).")
+def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) -> None:
+    """One JSON file per task in the released StreamGaze shape (MM:SS times, lettered options, test_info)."""
+    for task_id, r in export_streamgaze_json(qa_dir, out_dir, store=store).items():
+        extra = f", {r['changed_points']} test points changed type at whole seconds" if task_id.startswith("proactive_") else ""
+        click.echo(f"{out_dir / (task_id + '.json')}: {r['items']} items{extra}")
+
+
+@click.group()
+def render() -> None:
+    """Render videos with gaze drawn on them."""
+
+
+@render.command("overlay")
+@STORE
+@click.option("--video-id", help="Video to render (default: every video).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", default=0.5, show_default=True, type=click.FloatRange(0.1, 1.0), help="Output size as a fraction of the video's (the encoder dominates the time; 1.0 is about 2.5x slower).")
+@click.option("--fps", "out_fps", type=click.FloatRange(0.5, None), help="Output frame rate (default: the video's); lower keeps every k-th frame and encodes faster.")
+def render_overlay_cmd(store: Path, video_id: str | None, out_dir: Path, scale: float, out_fps: float | None) -> None:
+    """Write the scene video with the gaze dot and the FOV circle drawn on every frame (the same drawing as
+    `eval --gaze-prompt overlay`)."""
+    for path in render_overlay(store, out_dir, video_id=video_id, scale=scale, fps=out_fps):
+        click.echo(path)

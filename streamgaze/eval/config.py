@@ -1,0 +1,63 @@
+"""`EvalConfig`: everything one ``streamgaze eval`` run needs besides the question folder, checked once.
+
+``run_eval(qa_dir, EvalConfig(model="first-option", out_dir="R"))``; a value out of range is one line naming
+the field (a `StreamGazeError`), never silently clamped.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from streamgaze.errors import StreamGazeError
+from streamgaze.eval import prompts
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation run: the model and its endpoint, the run folder, the prompt and frame policy, retries and
+    timeouts, and the streaming alert metric's poll interval and tolerance."""
+
+    model: str
+    out_dir: Path
+    base_url: str | None = None
+    concurrency: int = 8
+    gaze_prompt: str = "none"
+    store: Path | None = None
+    seed: int = 0
+    frames: int = 16
+    retries: int = 4
+    backoff_s: float = 1.0
+    fov_radius: float | None = None
+    max_tokens: int = 16
+    timeout_s: float = 60.0
+    prompt_style: str = "windowed"
+    streaming: bool = False
+    poll_s: float = 1.0
+    tolerance_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise StreamGazeError("model: give a model name, e.g. first-option or openai:gpt-4o")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.store is not None:
+            object.__setattr__(self, "store", Path(self.store))
+        for name, low in (("concurrency", 1), ("frames", 1), ("retries", 0), ("max_tokens", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise StreamGazeError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name, positive in (("timeout_s", True), ("poll_s", True), ("backoff_s", False), ("tolerance_s", False)):
+            value = getattr(self, name)
+            bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            if bad or (value <= 0 if positive else value < 0):
+                raise StreamGazeError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+        if self.fov_radius is not None and not (isinstance(self.fov_radius, (int, float)) and self.fov_radius > 0):
+            raise StreamGazeError(f"fov_radius must be a number > 0, got {self.fov_radius!r}")
+        if self.gaze_prompt not in prompts.GAZE_MODES:
+            raise StreamGazeError(f"unknown gaze prompt {self.gaze_prompt!r}; choose one of {', '.join(prompts.GAZE_MODES)}")
+        if self.prompt_style not in prompts.PROMPT_STYLES:
+            raise StreamGazeError(f"unknown prompt style {self.prompt_style!r}; choose one of {', '.join(prompts.PROMPT_STYLES)}")
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
