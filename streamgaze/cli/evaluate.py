@@ -50,7 +50,7 @@ def eval_cmd(qa_dir: Path, model: str, base_url: str | None, concurrency: int, g
 def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
     scores.png. Several run folders are shown side by side."""
-    result = score_command(list(runs), report_dir=report_dir, store=store)
+    result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return

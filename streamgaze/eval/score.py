@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
+from streamgaze.eval.report import write_report
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 from streamgaze.eval.runner import PREDICTIONS, RUN, STREAM, items_of, load_questions, read_predictions, sha256_file, stream_state
@@ -248,23 +249,15 @@ def score_runs(run_dirs) -> dict:
 CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
 
 
-def score_command(runs, report_dir=None, store=None) -> dict:
+def score_command(runs, report_dir=None, human: dict | None = None) -> dict:
     """``streamgaze score``'s data; writes report.md (and the chart), prints nothing (the CLI does).
 
-    Returns ``{"scores": {run: score_run}, "human": human_scores or None, "reports": [paths], "json": obj}``;
-    ``obj`` is what ``--json`` prints: the one run's scores (``{"runs": ...}`` for several). With ``store``,
-    human accuracy per task from its reviews (`streamgaze review`) is added as ``human`` (a column in the table,
-    a key in the JSON)."""
-    from streamgaze.eval.report import write_report
-
+    Returns ``{"scores": {run: score_run}, "human": human, "reports": [paths], "json": obj}``; ``obj`` is what
+    ``--json`` prints: the one run's scores (``{"runs": ...}`` for several). ``human`` (the review stage's
+    `human_scores`, passed in by the CLI) is added as a column in the table and a key in the JSON."""
     scores = score_runs(runs)
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
     paths = write_report(scores, out_dir)
-    human = None
-    if store is not None:
-        from streamgaze.review.data import human_scores
-
-        human = human_scores(store)
     obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
     if human is not None:
         obj = {**obj, "human": human}
