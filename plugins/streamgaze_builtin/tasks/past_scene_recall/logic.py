@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.plugins.api import Candidate, Draft, hookimpl, Skip, TaskLogic
-from streamgaze_builtin import spec_path
+from streamgaze.plugins.api import Candidate, Draft, Skip, TaskLogic
 
 TASK_ID = "past_scene_recall"
 
@@ -49,11 +48,5 @@ class MissingBackgroundObject(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"missing_background_object": MissingBackgroundObject()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"missing_background_object": MissingBackgroundObject()}

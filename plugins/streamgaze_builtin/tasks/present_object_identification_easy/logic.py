@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from streamgaze.plugins.api import Draft, hookimpl, names, present_candidates, PresentParams, TaskLogic
-from streamgaze_builtin import spec_path
+from streamgaze.plugins.api import Draft, names, present_candidates, PresentParams, TaskLogic
 
 TASK_ID = "present_object_identification_easy"
 
@@ -39,11 +38,5 @@ class GazedAmongSeenBefore(TaskLogic):
         return Draft(answer=e.gazed, pool=primary, fallback=fallback, exclude=e.seen_set, evidence=evidence)
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"gazed_among_seen_before": GazedAmongSeenBefore()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"gazed_among_seen_before": GazedAmongSeenBefore()}

@@ -1,8 +1,7 @@
 """OI-H (tasks.md 2.6): what is the user looking at, with the other visible objects as distractors?"""
 from __future__ import annotations
 
-from streamgaze.plugins.api import Draft, hookimpl, present_candidates, PresentParams, TaskLogic
-from streamgaze_builtin import spec_path
+from streamgaze.plugins.api import Draft, present_candidates, PresentParams, TaskLogic
 
 TASK_ID = "present_object_identification_hard"
 
@@ -23,11 +22,5 @@ class GazedAmongVisible(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"gazed_among_visible": GazedAmongVisible()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"gazed_among_visible": GazedAmongVisible()}

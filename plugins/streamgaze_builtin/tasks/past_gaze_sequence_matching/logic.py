@@ -11,8 +11,7 @@ from itertools import permutations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.plugins.api import Candidate, choice, Draft, hookimpl, names, sample, Skip, TaskLogic
-from streamgaze_builtin import spec_path
+from streamgaze.plugins.api import Candidate, choice, Draft, names, sample, Skip, TaskLogic
 
 TASK_ID = "past_gaze_sequence_matching"
 
@@ -103,11 +102,5 @@ class GazeSequenceMatching(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"gaze_sequence_matching": GazeSequenceMatching()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"gaze_sequence_matching": GazeSequenceMatching()}

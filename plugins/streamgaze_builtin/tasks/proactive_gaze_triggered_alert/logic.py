@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from streamgaze.plugins.api import (
-    alert_candidates, alert_points, Draft, fixture_or_vague, hookimpl, ProactiveParams, Skip, TaskLogic,
+    alert_candidates, alert_points, Draft, fixture_or_vague, ProactiveParams, Skip, TaskLogic,
 )
-from streamgaze_builtin import spec_path
 
 TASK_ID = "proactive_gaze_triggered_alert"
 
@@ -48,11 +47,5 @@ class GazeTriggeredAlert(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"gaze_triggered_alert": GazeTriggeredAlert()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"gaze_triggered_alert": GazeTriggeredAlert()}

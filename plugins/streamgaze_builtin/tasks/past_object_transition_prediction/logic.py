@@ -1,8 +1,7 @@
 """OTP (tasks.md 2.2): which object does the user gaze at next after looking at a group?"""
 from __future__ import annotations
 
-from streamgaze.plugins.api import Candidate, Draft, hookimpl, names, Skip, TaskLogic
-from streamgaze_builtin import spec_path
+from streamgaze.plugins.api import Candidate, Draft, names, Skip, TaskLogic
 
 TASK_ID = "past_object_transition_prediction"
 
@@ -39,11 +38,5 @@ class NextObjectAfterGroup(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"next_object_after_group": NextObjectAfterGroup()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"next_object_after_group": NextObjectAfterGroup()}

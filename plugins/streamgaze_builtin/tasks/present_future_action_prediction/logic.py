@@ -15,9 +15,8 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
 
 from streamgaze.plugins.api import (
-    Action, Candidate, Draft, draw_distractors, hookimpl, llm, ms, names, OPTION_COUNT, Skip, TaskLogic,
+    Action, Candidate, Draft, draw_distractors, llm, ms, names, OPTION_COUNT, Skip, TaskLogic,
 )
-from streamgaze_builtin import spec_path
 
 TASK_ID = "present_future_action_prediction"
 KIND = "label"
@@ -238,11 +237,5 @@ class NextAction(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"next_action": NextAction()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"next_action": NextAction()}

@@ -19,10 +19,9 @@ from typing import NamedTuple
 from pydantic import Field, SecretStr, model_serializer, model_validator
 
 from streamgaze.plugins.api import (
-    distractors_assured, Draft, hookimpl, llm, names, present_candidates, PresentParams, Skip,
+    distractors_assured, Draft, llm, names, present_candidates, PresentParams, Skip,
     StreamGazeError, TaskLogic,
 )
-from streamgaze_builtin import spec_path
 
 TASK_ID = "present_object_attribute_recognition"
 KIND = "attribute"
@@ -343,11 +342,5 @@ class AttributeOfGazed(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"attribute_of_gazed": AttributeOfGazed()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"attribute_of_gazed": AttributeOfGazed()}

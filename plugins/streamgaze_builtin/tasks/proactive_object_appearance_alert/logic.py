@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from streamgaze.plugins.api import (
-    alert_candidates, alert_points, Draft, fixture_or_vague, hookimpl, ProactiveParams, Skip, TaskLogic,
+    alert_candidates, alert_points, Draft, fixture_or_vague, ProactiveParams, Skip, TaskLogic,
 )
-from streamgaze_builtin import spec_path
 
 TASK_ID = "proactive_object_appearance_alert"
 
@@ -41,11 +40,5 @@ class ObjectAppearanceAlert(TaskLogic):
         )
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"object_appearance_alert": ObjectAppearanceAlert()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"object_appearance_alert": ObjectAppearanceAlert()}

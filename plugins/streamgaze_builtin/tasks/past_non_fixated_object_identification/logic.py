@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.plugins.api import Candidate, Draft, hookimpl, names, Skip, TaskLogic
-from streamgaze_builtin import spec_path
+from streamgaze.plugins.api import Candidate, Draft, names, Skip, TaskLogic
 
 TASK_ID = "past_non_fixated_object_identification"
 
@@ -43,11 +42,5 @@ class NeverGazedObject(TaskLogic):
         return Draft(answer_pool=sorted(never_in_fov), pool=gazed, exclude=never_in_fov, evidence=evidence)
 
 
-@hookimpl
-def streamgaze_task_specs():
-    return [spec_path(TASK_ID)]
-
-
-@hookimpl
-def streamgaze_answer_logic():
-    return {"never_gazed_object": NeverGazedObject()}
+#: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
+LOGIC = {"never_gazed_object": NeverGazedObject()}
