@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from streamgaze.plugins.api import hookimpl, InputError, LoadContext, open_store, require_file
+from streamgaze.plugins.api import InputError, LoadContext, open_store, require_file
 
 VIDEO_COLUMNS = ("video_name", "video_source", "video_id", "source_file")
 ROLE_COLUMNS = (
@@ -217,7 +217,3 @@ class StreamGazeMetadataLoader:
         line = f"ingested streamgaze-metadata: {len(video_ids)} videos, {parsed.n_episodes} episodes, {n_obj} objects"
         return line + ("; " + "; ".join(parsed.notes) if parsed.notes else "")
 
-
-@hookimpl
-def streamgaze_gaze_loaders():
-    return {"streamgaze-metadata": StreamGazeMetadataLoader()}

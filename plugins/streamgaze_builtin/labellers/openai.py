@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from streamgaze.plugins.api import (
-    call_with_retries, DEFAULT_ENDPOINT, draw_gaze, FOV_RADIUS, GazeTrack, hookimpl, image_part,
+    call_with_retries, DEFAULT_ENDPOINT, draw_gaze, FOV_RADIUS, GazeTrack, image_part,
     InputError, Labeller, make_client, names, read_frames_at, resolve_api_key, resolve_video_path,
     RetriesExhausted, stage,
 )
@@ -609,10 +609,6 @@ class OpenAILabeller(Labeller):
         """Rows of other tables for ``video_id`` (written in the objects stage's transaction): ``label_requests``."""
         return {"label_requests": self._side.pop(video_id, [])}
 
-
-@hookimpl
-def streamgaze_object_labellers():
-    return {LABELLER: OpenAILabeller()}
 
 
 __all__ = ["OpenAILabeller", "FrameAnswer", "GazedObject", "Attributes", "USER_PROMPT", "SYSTEM_PROMPT",

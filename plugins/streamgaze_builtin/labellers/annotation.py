@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamgaze.plugins.api import hookimpl, InputError, Labeller
+from streamgaze.plugins.api import InputError, Labeller
 
 
 class Annotation:
@@ -159,8 +159,3 @@ class AnnotationLabeller(Labeller):
         ).fetchnumpy()
         t, x, y = (np.asarray(g[c], dtype=np.float64) for c in ("t_s", "x", "y"))
         return label_episodes(ann, episodes, t, x, y, radius)
-
-
-@hookimpl
-def streamgaze_object_labellers():
-    return {"annotation": AnnotationLabeller()}

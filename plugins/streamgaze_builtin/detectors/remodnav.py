@@ -42,7 +42,7 @@ import warnings
 
 import numpy as np
 
-from streamgaze.plugins.api import hookimpl, runs, StreamGazeError
+from streamgaze.plugins.api import runs, StreamGazeError
 
 INSTALL_HINT = "pip install 'streamgaze[remodnav]'"
 
@@ -237,7 +237,3 @@ def _split_at_bad(t, ok, s, e, n: int, min_dur_s: float, min_samples: int):
         keep = ((pe - ps) >= min_samples) & (dur >= min_dur_s - med - 1e-9)
     return ps[keep].astype(np.int64), pe[keep].astype(np.int64)
 
-
-@hookimpl
-def streamgaze_fixation_detectors():
-    return {"remodnav": Remodnav()}
