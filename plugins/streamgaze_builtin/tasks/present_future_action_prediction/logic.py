@@ -12,19 +12,19 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_serializer, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from streamgaze.plugins.api import (
-    Action, Candidate, Draft, draw_distractors, llm, ms, names, OPTION_COUNT, Skip, TaskLogic,
+    Action, Candidate, Draft, draw_distractors, LLMStep, llm_step_params, ms, names, OPTION_COUNT, Skip, TaskLogic,
 )
 
 TASK_ID = "present_future_action_prediction"
 KIND = "label"
 
-#: Params that only matter with ``fap_reword``; left out of the dumped params (and so of the generation
-#: report) when rewording is off, so default output stays byte-identical. The key is never dumped.
-REWORD_FIELDS = ("fap_reword_model", "fap_reword_base_url", "fap_reword_api_key", "fap_reword_cache_dir",
-                 "fap_reword_max_words")
+#: The optional rewording step: the switch ``fap_reword`` and its ``fap_reword_*`` settings (model, endpoint, key,
+#: cache; `streamgaze.tasks.llm_step`), left out of the dumped params (and so of the generation report) while it
+#: is off, so default output stays byte-identical. The key is never dumped.
+REWORD = LLMStep("fap_reword", prefix="fap_reword", help="reword labels into short sentences with an LLM (tasks.md 2.8)")
 
 REWORD_SYSTEM = (
     "You rewrite short action labels from first-person (egocentric) videos as answer options of a quiz. "
@@ -33,7 +33,7 @@ REWORD_SYSTEM = (
 )
 
 
-class Params(BaseModel):
+class Params(llm_step_params(REWORD)):
     model_config = ConfigDict(extra="forbid")
     fap_min_actions: int = Field(2, ge=1, description="a video needs at least this many actions")
     fap_min_labels: int = Field(4, ge=1, description="... and this many distinct label keys")
@@ -44,29 +44,18 @@ class Params(BaseModel):
     fap_max_gap_s: float = Field(60.0, gt=0)
     fap_drop_leaky_context: bool = True
     fap_leak_min_letters: int = Field(4, ge=1, description="context words this long may not be words of the answer")
-    fap_reword: bool = Field(False, description="reword labels into short sentences with an LLM (tasks.md 2.8)")
-    fap_reword_model: str | None = Field(None, description="model name; else STREAMGAZE_LLM_MODEL")
-    fap_reword_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; else STREAMGAZE_LLM_BASE_URL")
-    fap_reword_api_key: SecretStr | None = Field(None, exclude=True, description="else OPENAI_API_KEY; never written")
-    fap_reword_cache_dir: str | None = Field(None, description="else STREAMGAZE_LLM_CACHE or ~/.cache/streamgaze/llm")
     fap_reword_max_words: int = Field(12, ge=1, description="a longer rewording counts as failed")
 
     @model_validator(mode="after")
     def _check(self):
         if self.fap_min_gap_s > self.fap_max_gap_s:
             raise ValueError("fap_min_gap_s must not exceed fap_max_gap_s")
-        llm.check_step_model("fap_reword", self.fap_reword, self.fap_reword_model, "fap_reword_model")
         return self
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler):
-        return llm.drop_step_params(handler(self), self.fap_reword, REWORD_FIELDS)
 
 
 def reworder(params: Params):
     """The cached LLM of these params (one per process and setting)."""
-    key = params.fap_reword_api_key.get_secret_value() if params.fap_reword_api_key else None
-    return llm.step_llm("fap_reword", params.fap_reword_model, params.fap_reword_base_url, key, params.fap_reword_cache_dir)
+    return REWORD.client(params)
 
 
 def reword(label: str, params: Params) -> str | None:

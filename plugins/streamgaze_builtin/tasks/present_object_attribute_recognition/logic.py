@@ -16,21 +16,22 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from pydantic import Field, SecretStr, model_serializer, model_validator
+from pydantic import Field
 
 from streamgaze.plugins.api import (
-    distractors_assured, Draft, llm, names, present_candidates, PresentParams, Skip,
+    distractors_assured, Draft, LLMStep, llm_step_params, names, present_candidates, PresentParams, Skip,
     StreamGazeError, TaskLogic,
 )
 
 TASK_ID = "present_object_attribute_recognition"
 KIND = "attribute"
 
-#: The switch and the params that only matter with it; all left out of the dumped params (and so of the
-#: generation report) while it is off, so default output stays byte-identical. The key is never dumped.
-CAPTION_SWITCH = "oar_caption_attributes"
-CAPTION_FIELDS = (CAPTION_SWITCH, "oar_caption_model", "oar_caption_base_url", "oar_caption_api_key",
-                  "oar_caption_cache_dir", "oar_caption_max_words", "oar_caption_json_mode", "oar_caption_concurrency")
+#: The optional caption step: the switch ``oar_caption_attributes`` and its ``oar_caption_*`` settings (model,
+#: endpoint, key, cache; `streamgaze.tasks.llm_step`, plus the task's own below), all left out of the dumped params
+#: (and so of the generation report) while it is off, so default output stays byte-identical. The key is never dumped.
+CAPTIONS = LLMStep("oar_caption_attributes", prefix="oar_caption",
+                   help="read missing attributes from a row's caption with an LLM")
+CAPTION_SWITCH = CAPTIONS.switch
 
 CAPTION_SYSTEM = (
     "You read a caption that describes one object seen in a first-person (egocentric) video and extract the "
@@ -49,7 +50,7 @@ _WORDS = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)*")  # letters, words joined by 
 _KEY_ALIASES = {"colour": "color"}
 
 
-class Params(PresentParams):
+class Params(llm_step_params(CAPTIONS), PresentParams):
     oar_attributes: list[str] = Field(
         default_factory=lambda: ["color", "material", "shape", "state", "texture"],
         min_length=1,
@@ -59,23 +60,9 @@ class Params(PresentParams):
         default_factory=lambda: ["unknown", "none", "n/a", "other", "various"], description="values counted as absent"
     )
     fallback_list: str = Field("attribute_values", description="word list (streamgaze/tasks/data) of values per attribute")
-    oar_caption_attributes: bool = Field(False, description="read missing attributes from a row's caption with an LLM")
-    oar_caption_model: str | None = Field(None, description="model name; else STREAMGAZE_LLM_MODEL")
-    oar_caption_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; else STREAMGAZE_LLM_BASE_URL")
-    oar_caption_api_key: SecretStr | None = Field(None, exclude=True, description="else OPENAI_API_KEY; never written")
-    oar_caption_cache_dir: str | None = Field(None, description="else STREAMGAZE_LLM_CACHE or ~/.cache/streamgaze/llm")
     oar_caption_max_words: int = Field(2, ge=1, description="a longer value counts as absent")
     oar_caption_json_mode: bool = Field(True, description="request a JSON object (response_format); off for servers without it")
     oar_caption_concurrency: int = Field(4, ge=1, description="caption requests in flight per worker process")
-
-    @model_validator(mode="after")
-    def _check(self):
-        llm.check_step_model(CAPTION_SWITCH, self.oar_caption_attributes, self.oar_caption_model, "oar_caption_model")
-        return self
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler):
-        return llm.drop_step_params(handler(self), self.oar_caption_attributes, CAPTION_FIELDS)
 
 
 # ---- attributes from captions (optional) -----------------------------------------------------------------------
@@ -169,19 +156,16 @@ def _json_object(text) -> dict | None:
 
 
 @lru_cache(maxsize=8)
-def _reader(model, base_url, api_key, cache_dir, asked, max_words, json_mode, concurrency) -> CaptionReader:
-    return CaptionReader(llm.step_llm(CAPTION_SWITCH, model, base_url, api_key, cache_dir, max_tokens=128),
-                         asked, max_words, json_mode, concurrency)
+def _reader(settings, asked, max_words, json_mode, concurrency) -> CaptionReader:
+    return CaptionReader(CAPTIONS.client_of(settings, max_tokens=128), asked, max_words, json_mode, concurrency)
 
 
 def caption_reader(params: Params) -> CaptionReader | None:
     """The caption reader of these params (one per process and setting), or None when the step is off."""
-    if not params.oar_caption_attributes:
+    if not CAPTIONS.on(params):
         return None
-    key = params.oar_caption_api_key.get_secret_value() if params.oar_caption_api_key else None
-    return _reader(params.oar_caption_model, params.oar_caption_base_url, key, params.oar_caption_cache_dir,
-                   tuple(params.oar_attributes), params.oar_caption_max_words, params.oar_caption_json_mode,
-                   params.oar_caption_concurrency)
+    return _reader(CAPTIONS.settings(params), tuple(params.oar_attributes), params.oar_caption_max_words,
+                   params.oar_caption_json_mode, params.oar_caption_concurrency)
 
 
 # ---- values of a row ---------------------------------------------------------------------------------------------
