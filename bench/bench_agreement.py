@@ -78,7 +78,7 @@ def score(name, t, x, y, valid, ref, judged, *, deg_per_unit=None, **params):
 
 
 def edf_part(path: Path, detectors: list[str], ppd_arg: float | None, sweep: bool) -> None:
-    from streamgaze_builtin.loaders import edf_px_per_deg, read_edf
+    from streamgaze_builtin.loaders.eyelink import edf_px_per_deg, read_edf
 
     g = get_loader("eyelink-edf")(LoadContext(paths=[path]))["gaze"]
     edf = read_edf(path)

@@ -113,7 +113,7 @@ def test_idt_chunked_pass_equals_sequential_reference(seed, chunk, monkeypatch):
     """The good-start pass works in chunks: chunk boundaries, windows longer than a chunk, constant offsets
     (even sampling), uneven and duplicate timestamps (window lengths varying inside a chunk), gaps, invalid
     samples and several minimum durations / sample counts all give the sequential result."""
-    import streamgaze_builtin.detectors as d
+    import streamgaze_builtin.detectors.idt as d
 
     monkeypatch.setattr(d, "IDT_CHUNK", chunk)
     rng = np.random.default_rng(100 + seed)

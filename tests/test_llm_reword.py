@@ -20,7 +20,7 @@ from streamgaze.errors import StreamGazeError
 from streamgaze.tasks.spec import load_task_specs
 from streamgaze.store import open_store
 from streamgaze.tasks.testing import toy_store
-from streamgaze_builtin.tasks import present_future_action_prediction as fap
+from streamgaze_builtin.tasks.present_future_action_prediction import logic as fap
 
 FAP = "present_future_action_prediction"
 KEY = "sk-test-NEVER-WRITE-7f3a9c"
@@ -129,7 +129,7 @@ def test_rewording_lands_in_options_and_rerun_asks_nothing(httpserver, toy, tmp_
         from streamgaze.tasks.generate import generate
         from streamgaze.tasks.spec import load_task_specs
         from streamgaze.store import open_store
-        from streamgaze_builtin.tasks import present_future_action_prediction as fap
+        from streamgaze_builtin.tasks.present_future_action_prediction import logic as fap
         (task,) = load_task_specs(only=[{FAP!r}])
         params = fap.Params(**{{**task.params.model_dump(), **json.loads(sys.argv[1])}})
         with open_store(sys.argv[2], read_only=True) as ro:

@@ -19,7 +19,7 @@ from streamgaze.errors import StreamGazeError
 from streamgaze.tasks.spec import load_task_specs
 from streamgaze.store import open_store
 from streamgaze.tasks.testing import TOY_ACTIONS, TOY_ATTRIBUTES, TOY_EPISODES, TOY_VIDEO, toy_store, write_timeline
-from streamgaze_builtin.tasks import present_object_attribute_recognition as oar
+from streamgaze_builtin.tasks.present_object_attribute_recognition import logic as oar
 
 OAR = "present_object_attribute_recognition"
 ASKED = ("color", "material", "shape", "state", "texture")

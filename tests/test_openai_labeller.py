@@ -342,7 +342,7 @@ def test_radius_in_pixels_and_degrees(server, video, tmp_path):
 
 
 def test_majority_and_schema_units():
-    from streamgaze_builtin.openai_labeller import FrameAnswer, FrameResult, Frame, episode_rows, frame_plan, parse_answer
+    from streamgaze_builtin.labellers.openai import FrameAnswer, FrameResult, Frame, episode_rows, frame_plan, parse_answer
 
     assert frame_plan(1.0, 2.0, 24, 1000, 3) == [30, 36, 42]
     assert frame_plan(1.0, 1.01, 24, 1000, 3) == [24]

@@ -55,7 +55,7 @@ def test_plugin_registered_as_builtin():
     from streamgaze.plugins.manager import registry
 
     entry = registry("fixation_detectors")["remodnav"]
-    assert entry.source.plugin == "builtin_remodnav"
+    assert entry.source.plugin == "builtin_detectors"
     assert {"pursuit", "resample", "sampling_rate", "min_fixation_duration"} <= set(entry.obj.defaults)
 
 

@@ -68,9 +68,20 @@ def test_bad_specs_are_rejected_with_file_field_and_reason(tmp_path, yaml_text, 
     assert "\n" not in err.value.message and err.value.exit_code == 2
 
 
+def test_a_task_folder_spec_is_named_task_yaml_and_its_id_is_the_folder_name(tmp_path):
+    folder = tmp_path / "my_task"
+    folder.mkdir()
+    (folder / "task.yaml").write_text(GOOD.format(id="my_task").replace("my_task.j2", "question.j2"))
+    (folder / "question.j2").write_text("What is this?")
+    assert "my_task" in [t.id for t in load_task_specs(extra_paths=[folder])]
+    (folder / "task.yaml").write_text(GOOD.format(id="other_id").replace("other_id.j2", "question.j2"))
+    with pytest.raises(SpecError, match=r"task\.yaml: id: 'other_id' must equal the folder name 'my_task'"):
+        load_task_specs(extra_paths=[folder])
+
+
 def test_a_duplicate_task_id_names_both_sources(tmp_path):
     write_spec(tmp_path, GOOD.format(id="present_object_identification_hard"), task_id="present_object_identification_hard")
-    with pytest.raises(SpecError, match="also provided by 'present_object_identification_hard'"):
+    with pytest.raises(SpecError, match="also provided by 'builtin_tasks'"):
         load_task_specs(extra_paths=[tmp_path])
 
 
@@ -114,10 +125,11 @@ def test_an_exception_inside_a_plugin_names_the_plugin_and_the_task(tmp_path, ex
 
 
 def test_builtins_arrive_through_the_entry_point_group():
-    sources = {t.id: t.source for t in load_task_specs() if t.source.distribution == "streamgaze"}
-    assert len(sources) == 10
-    for task_id, source in sources.items():
-        assert source.plugin == task_id
+    tasks = [t for t in load_task_specs() if t.source.distribution == "streamgaze"]
+    assert len(tasks) == 10
+    for task in tasks:  # one entry point for every task folder
+        assert task.source.plugin == "builtin_tasks"
+        assert (task.path.name, task.path.parent.name) == ("task.yaml", task.id)
 
 
 def test_tasks_list_shows_each_task_and_its_plugin():

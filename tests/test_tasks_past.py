@@ -291,7 +291,7 @@ def test_gsm_cap_selects_windows_and_keeps_time_order(tmp_path, tasks):
 
 
 def test_gsm_builds_only_the_windows_it_picks(tmp_path, tasks, monkeypatch):
-    from streamgaze_builtin.tasks.past_gaze_sequence_matching import GazeSequenceMatching
+    from streamgaze_builtin.tasks.past_gaze_sequence_matching.logic import GazeSequenceMatching
 
     names_ = ["apple", "bread", "cheese", "dish", "egg", "fork", "glass", "honey", "jar", "kiwi", "lemon", "mango"]
     groups = [[n, names_[(i + 1) % len(names_)]] for i, n in enumerate(names_)]  # 12 episodes, 10 windows

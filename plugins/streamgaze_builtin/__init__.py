@@ -1,14 +1,6 @@
-"""The built-in streamgaze plugins: ten StreamGaze tasks, loaders, detectors, labellers and models.
+"""The built-in streamgaze plugins, one folder per kind: ``loaders/``, ``detectors/``, ``labellers/``,
+``compat/`` and ``tasks/`` (one folder per task), plus ``models.py`` and ``validators.py``.
 
-Each module registers through the ``streamgaze`` entry-point group, exactly as a third-party package would.
+Each registers through the ``streamgaze`` entry-point group (one entry point per folder or module), exactly as
+a third-party package would, and imports from the core only `streamgaze.plugins.api` and `streamgaze.hookimpl`.
 """
-from __future__ import annotations
-
-from importlib.resources import as_file, files
-from pathlib import Path
-
-
-def spec_path(task_id: str) -> Path:
-    """The shipped YAML spec of a built-in task (the template sits beside it)."""
-    with as_file(files("streamgaze_builtin.task_specs").joinpath(f"{task_id}.yaml")) as path:
-        return Path(path)

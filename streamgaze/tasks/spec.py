@@ -115,8 +115,11 @@ def read_spec(path: Path) -> TaskSpec:
         spec = TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise _field_error(path, exc) from None
-    if spec.id != path.stem:
-        raise SpecError(path, "id", f"{spec.id!r} must equal the file name {path.stem!r}")
+    # a task folder's spec is named task.yaml (its id is the folder's name); any other spec is <id>.yaml
+    folder = path.name == "task.yaml"
+    expected = path.parent.name if folder else path.stem
+    if spec.id != expected:
+        raise SpecError(path, "id", f"{spec.id!r} must equal the {'folder' if folder else 'file'} name {expected!r}")
     return spec
 
 
