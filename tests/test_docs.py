@@ -186,14 +186,26 @@ def _hookspecs():
     return found
 
 
+def _sections(path: Path) -> dict[str, str]:
+    """Heading text -> the text up to the next heading (code blocks removed)."""
+    text = _strip_code_blocks(path.read_text(encoding="utf-8"))
+    marks = list(_HEADING.finditer(text))
+    return {m.group(2): text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+            for i, m in enumerate(marks)}
+
+
 @pytest.mark.parametrize("name", [n for n, _ in _hookspecs()])
 def test_every_hookspec_is_documented_with_its_signature(name):
-    """(e): each hookspec has a heading in docs/plugins.md holding its name and its parameter list exactly as
-    `inspect.signature` renders it, so a new hookspec (or a changed signature) without docs fails here."""
+    """(e): each hookspec has a heading in docs/plugins.md that names it, and its section starts with its signature:
+    the name and the parameter list exactly as `inspect.signature` renders it (a line such as
+    ``streamgaze_gaze_loaders() -> dict[str, Loader]``), so a new hookspec, or a changed signature, without docs fails."""
     fn = dict(_hookspecs())[name]
     expected = f"{name}{inspect.signature(fn)}"
-    texts = [h.replace("`", "") for h in headings(ROOT / "docs" / "plugins.md")[0]]
-    assert any(expected in h for h in texts), f"docs/plugins.md has no heading containing {expected!r}"
+    sections = {h.replace("`", "").strip(): body for h, body in _sections(ROOT / "docs" / "plugins.md").items()}
+    found = [h for h in sections if re.match(rf"{re.escape(name)}\b", h)]
+    assert found, f"docs/plugins.md has no heading for {name}"
+    first_line = sections[found[0]].strip().splitlines()[0].replace("`", "") if sections[found[0]].strip() else ""
+    assert first_line.startswith(expected), f"the section {found[0]!r} must start with its signature {expected!r}"
 
 
 def test_the_tutorial_is_linked():
