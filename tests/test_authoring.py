@@ -1,4 +1,4 @@
-"""Task authoring: `streamgaze tasks new`, the docs/tasks.md tutorial, and a third-party task package that runs
+"""Task authoring: `streamgaze tasks new`, the docs/writing-a-task.md tutorial, and a third-party task package that runs
 with no change to the core (examples/streamgaze-longest-look, pip-installed into this venv if it is not)."""
 import importlib.util
 import json
@@ -75,7 +75,7 @@ def tutorial_steps(text: str):
 
 
 def test_the_tutorial_works_word_by_word(tmp_path):
-    steps = list(tutorial_steps((ROOT / "docs" / "tasks.md").read_text(encoding="utf-8")))
+    steps = list(tutorial_steps((ROOT / "docs" / "writing-a-task.md").read_text(encoding="utf-8")))
     assert sum(s[0] == "write" for s in steps) >= 3 and sum(s[0] == "run" for s in steps) >= 3
     site = tmp_path / "site"
     for step in steps:
