@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from streamgaze.tasks.api import LETTERS
+from streamgaze.tasks.spec import registered_spec
 
 GAZE_SENTENCE = {
     "none": "",
@@ -14,10 +15,8 @@ GAZE_SENTENCE = {
 
 GAZE_MODES = tuple(GAZE_SENTENCE)
 
-CLAUSE = {
-    "proactive_gaze_triggered_alert": "the user gazed at the {target}",
-    "proactive_object_appearance_alert": "the {target} was visible",
-}
+#: How the windowed yes/no prompt names a proactive task's event when its spec gives no ``alert_clause``.
+DEFAULT_CLAUSE = "the {target} was visible"
 
 
 def gaze_block(mode: str, *, S: float | None = None, scanpath_lines: list[str] | None = None) -> str:
@@ -46,7 +45,8 @@ def mcq_prompt(question: str, options: list[str], gaze: str = "") -> str:
 
 
 def proactive_prompt(task: str, question: str, target: str, window_s: float, gaze: str = "") -> str:
-    clause = CLAUSE.get(task, "the {target} was visible").format(target=target)
+    spec = registered_spec(task)
+    clause = ((spec.alert_clause if spec is not None else None) or DEFAULT_CLAUSE).format(target=target)
     return (
         f"{gaze}You are monitoring a video stream. Based on what you have seen so far in the video, answer the "
         f"following question.\n\nQuestion: {question}\n\nAnswer \"Yes\" if {clause} at any time in the last "

@@ -65,6 +65,7 @@ from streamgaze.tasks.api import (
     present_candidates,
 )
 from streamgaze.tasks.draw import distractors_assured, draw_distractors
+from streamgaze.tasks.export import merge_intervals, mmss
 from streamgaze.tasks.llm_step import LLMStep, llm_step_params
 from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
 from streamgaze.tasks.rng import choice, sample
@@ -75,7 +76,7 @@ __all__ = [
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
     "InputError", "ivt_pass", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client",
-    "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
+    "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
     "parallel_ranges", "PluginError", "present_candidates", "PresentParams", "ProactiveParams",
     "read_csv_columns", "read_frames_at", "read_header", "read_text_table", "Request", "require_file",

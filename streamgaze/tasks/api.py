@@ -93,6 +93,12 @@ class TaskLogic:
     ) -> Draft | Skip:
         raise NotImplementedError
 
+    def release_fields(self, question: Mapping[str, Any], store: Any) -> dict[str, Any]:
+        """The task's own fields in the released StreamGaze JSON (``export streamgaze-json``), beside the common
+        ones the exporter writes; ``store`` (`streamgaze.tasks.export.ReleaseStore`) gives episode times and gazed
+        names. Times are "MM:SS" (`streamgaze.tasks.export.mmss`). None by default."""
+        return {}
+
 
 class PresentParams(BaseModel):
     """The parameter of the present-task pool shared by OI-E, OI-H and OAR (tasks.md 2.5)."""

@@ -21,9 +21,11 @@ import json
 import math
 from pathlib import Path
 
-from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.errors import InputError, PluginError, StreamGazeError
 from streamgaze.tasks.api import LETTERS
-from streamgaze.tasks.spec import registered_spec, release_task_type
+from streamgaze.store import open_store
+from streamgaze.tasks import names
+from streamgaze.tasks.spec import LoadedTask, load_task_specs, release_task_type
 
 MERGE_GAP_S = 10.0
 DEFAULT_POLL_S = 10.0
@@ -51,31 +53,34 @@ def expected_at(t: float, events, window_s: float) -> int:
     return int(any(s <= t and e > t - window_s for s, e in events))
 
 
-class _StoreInfo:
+class ReleaseStore:
+    """What the export reads from the store: video rows, episode times, gazed names per episode."""
+
     def __init__(self, store_path: Path | None):
         self.videos: dict[str, tuple[str, str]] = {}
         self.episodes: dict[tuple[str, str], tuple[float, float]] = {}
         if store_path is None:
             return
-        from streamgaze.store import open_store
-
         with open_store(store_path, read_only=True) as store:
             for vid, dataset, path in store.con.execute("SELECT video_id, coalesce(dataset, ''), coalesce(path, '') FROM videos").fetchall():
                 self.videos[vid] = (dataset, path)
             for vid, eid, t0, t1 in store.con.execute("SELECT video_id, episode_id, t_start, t_end FROM episodes").fetchall():
                 self.episodes[(vid, eid)] = (float(t0), float(t1))
             rows = store.con.execute("SELECT video_id, episode_id, name FROM objects WHERE role = 'gazed'").fetchall()
-        from streamgaze.tasks import names
-
-        self.gazed: dict[tuple[str, str], set[str]] = {}
+        self.gazed_keys: dict[tuple[str, str], set[str]] = {}
         for vid, eid, name in rows:
-            self.gazed.setdefault((vid, eid), set()).add(names.key(name))
+            self.gazed_keys.setdefault((vid, eid), set()).add(names.key(name))
 
-    def episode(self, video_id: str, episode_id: str, where: str) -> tuple[float, float]:
+    def episode(self, video_id: str, episode_id: str) -> tuple[float, float]:
+        """``(t_start, t_end)`` of an episode; an episode the store lacks is an error the exporter places."""
         try:
             return self.episodes[(video_id, episode_id)]
         except KeyError:
-            raise StreamGazeError(f"{where}: episode {episode_id!r} of video {video_id!r} is not in the store") from None
+            raise StreamGazeError(f"episode {episode_id!r} of video {video_id!r} is not in the store") from None
+
+    def gazed(self, video_id: str, episode_id: str) -> set[str]:
+        """The name keys gazed in an episode (`streamgaze.tasks.names.key`)."""
+        return self.gazed_keys.get((video_id, episode_id), set())
 
     def video(self, video_id: str) -> tuple[str, str]:
         dataset, path = self.videos.get(video_id, ("", ""))
@@ -93,10 +98,9 @@ def _mcq(q: dict, task_type: str, ability: str) -> dict:
     }
 
 
-def convert(q: dict, info: _StoreInfo, poll_s: float, where: str) -> tuple[dict, int]:
-    """One question line -> (released item, number of test points whose type changed)."""
-    task = q["task"]
-    spec = registered_spec(task)
+def convert(q: dict, task: LoadedTask, info: ReleaseStore, poll_s: float) -> tuple[dict, int]:
+    """One question line of ``task`` -> (released item, number of test points whose type changed)."""
+    spec, logic = task.spec, task.logic
     task_type, ability = release_task_type(spec), spec.ability
     ev = q.get("evidence") or {}
     vid = q["video_id"]
@@ -109,18 +113,12 @@ def convert(q: dict, info: _StoreInfo, poll_s: float, where: str) -> tuple[dict,
             kind = expected_at(t_floor, events, poll_s)
             changed += kind != (1 if p["expected"] == "yes" else 0)
             test_info.append({"realtime": mmss(t_floor), "type": kind})
-        gta = task == "proactive_gaze_triggered_alert"
         qq = {
             "task_type": task_type,
             "question": q["question"],
             "time_stamp": mmss(q["time_s"], ceil=True),
             "first_appearance": mmss(ev.get("onset_s", events[0][0] if events else q["time_s"])),
-            ("fixation_intervals" if gta else "appearance_intervals"): [
-                {"start": mmss(s), "end": mmss(e)} for s, e in merge_intervals(events)
-            ],
             "test_info": test_info,
-            "difficulty": "easy" if gta else "hard",
-            "gaze_area": "FOV" if gta else "Outside",
             "target_object": ev.get("target", ""),
             "required_ability": ability,
         }
@@ -128,30 +126,13 @@ def convert(q: dict, info: _StoreInfo, poll_s: float, where: str) -> tuple[dict,
         response = f"[{mmss(q['time_s'])} - {mmss(last)}]"
     else:
         qq = _mcq(q, task_type, ability)
-        if task == "past_non_fixated_object_identification":
-            qq["answer_object"] = q["answer_text"]
-        elif task == "past_object_transition_prediction":
-            g0, g1 = info.episode(vid, ev["group_episode"], where)
-            a0, _ = info.episode(vid, ev["answer_episode"], where)
-            qq.update(object_group=list(ev["group"]), object_group_timestamp=f"({mmss(g0)}, {mmss(g1)})",
-                      answer_object=q["answer_text"], answer_timestamp=mmss(a0))
-        elif task == "past_gaze_sequence_matching":
-            qq["correct_sequence"] = [list(g) for g in ev["correct_sequence"]]
-        elif task == "past_scene_recall":
-            qq.update(gazed_objects=list(ev["gazed_objects"]), answer_object=q["answer_text"],
-                      background_objects=list(ev["background_objects"]))
-        elif task in ("present_object_identification_easy", "present_object_identification_hard"):
-            qq["object"] = ev["object"]
-        elif task == "present_object_attribute_recognition":
-            qq.update(attribute_type=ev["attribute"], object_name=ev["object"])
-        elif task == "present_future_action_prediction":
-            timing = []
-            for o in ev["context_objects"]:  # each object at the first context episode that gazed it
-                eid = next((e for e in ev["context_episodes"] if o in info.gazed.get((vid, e), ())), ev["context_episodes"][-1])
-                timing.append({"object": o, "timestamp": mmss(info.episode(vid, eid, where)[0])})
-            qq.update(answer_action=q["answer_text"], context_objects=list(ev["context_objects"]),
-                      context_objects_with_timing=timing, actual_action_time=mmss(ev["action"]["t_start"]))
         response = f"[{mmss(q['clip'][0])} - {mmss(q['clip'][1])}]"
+    try:
+        qq.update(logic.release_fields(q, info))
+    except (KeyError, StreamGazeError):
+        raise
+    except Exception as exc:
+        raise PluginError(task.source.plugin, f"task {spec.id} release_fields", exc, source=task.source) from exc
     dataset, path = info.video(vid)
     return {"response_time": response, "questions": [qq], "video_categories": dataset, "video_path": path}, changed
 
@@ -178,10 +159,11 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
     store = Path(store) if store else qa_dir.parent / "store.duckdb"
     if not store.is_file():
         raise InputError(store, "no such store file (pass --store)")
-    files = [f for f in sorted(qa_dir.glob("*.jsonl")) if registered_spec(f.stem) is not None]
+    tasks = {t.id: t for t in load_task_specs()}
+    files = [f for f in sorted(qa_dir.glob("*.jsonl")) if f.stem in tasks]
     if not files:
         raise InputError(qa_dir, "no question files of a registered task (<task_id>.jsonl; `streamgaze tasks list`)")
-    info = _StoreInfo(store)
+    info = ReleaseStore(store)
     outputs: dict[str, list] = {}
     summary: dict[str, dict] = {}
     for f in files:
@@ -190,15 +172,16 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
         for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
-            where = f"{f}: row {n}"
             try:
                 q = json.loads(line)
             except ValueError as exc:
                 raise InputError(f, f"not JSON: {exc}", row=n) from None
             try:
-                item, k = convert(q, info, poll, where)
+                item, k = convert(q, tasks[f.stem], info, poll)
             except KeyError as exc:
                 raise InputError(f, f"question lacks field {exc}", row=n) from None
+            except StreamGazeError as exc:
+                raise InputError(f, str(exc), row=n) from None
             items.append(item)
             changed += k
         outputs[f.stem] = items

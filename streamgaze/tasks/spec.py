@@ -63,6 +63,10 @@ class TaskSpec(BaseModel):
     present_window_s: float = Field(60.0, gt=0)
     params: dict[str, Any] = Field(default_factory=dict)
     validators: list[str] = Field(default_factory=list)
+    alert_clause: str | None = Field(
+        None, description="proactive tasks: how the eval's windowed yes/no prompt names the event, with {target} "
+        "(default: 'the {target} was visible')",
+    )
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ class GazeSequenceMatching(TaskLogic):
             },
         )
 
+    def release_fields(self, question, store):
+        return {"correct_sequence": [list(g) for g in question["evidence"]["correct_sequence"]]}
+
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
 LOGIC = {"gaze_sequence_matching": GazeSequenceMatching()}

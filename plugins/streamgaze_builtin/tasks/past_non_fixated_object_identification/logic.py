@@ -41,6 +41,9 @@ class NeverGazedObject(TaskLogic):
 
         return Draft(answer_pool=sorted(never_in_fov), pool=gazed, exclude=never_in_fov, evidence=evidence)
 
+    def release_fields(self, question, store):
+        return {"answer_object": question["answer_text"]}
+
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
 LOGIC = {"never_gazed_object": NeverGazedObject()}

@@ -1,7 +1,7 @@
 """OTP (tasks.md 2.2): which object does the user gaze at next after looking at a group?"""
 from __future__ import annotations
 
-from streamgaze.plugins.api import Candidate, Draft, names, Skip, TaskLogic
+from streamgaze.plugins.api import Candidate, Draft, mmss, names, Skip, TaskLogic
 
 TASK_ID = "past_object_transition_prediction"
 
@@ -36,6 +36,13 @@ class NextObjectAfterGroup(TaskLogic):
                 "excluded": sorted(exclude),
             },
         )
+
+    def release_fields(self, question, store):
+        ev, vid = question["evidence"], question["video_id"]
+        g0, g1 = store.episode(vid, ev["group_episode"])
+        a0, _ = store.episode(vid, ev["answer_episode"])
+        return {"object_group": list(ev["group"]), "object_group_timestamp": f"({mmss(g0)}, {mmss(g1)})",
+                "answer_object": question["answer_text"], "answer_timestamp": mmss(a0)}
 
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.

@@ -47,6 +47,11 @@ class MissingBackgroundObject(TaskLogic):
             },
         )
 
+    def release_fields(self, question, store):
+        ev = question["evidence"]
+        return {"gazed_objects": list(ev["gazed_objects"]), "answer_object": question["answer_text"],
+                "background_objects": list(ev["background_objects"])}
+
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
 LOGIC = {"missing_background_object": MissingBackgroundObject()}

@@ -15,7 +15,8 @@ from typing import NamedTuple
 from pydantic import ConfigDict, Field, model_validator
 
 from streamgaze.plugins.api import (
-    Action, Candidate, Draft, draw_distractors, LLMStep, llm_step_params, ms, names, OPTION_COUNT, Skip, TaskLogic,
+    Action, Candidate, Draft, draw_distractors, llm_step_params, LLMStep, mmss, ms, names, OPTION_COUNT, Skip,
+    TaskLogic,
 )
 
 TASK_ID = "present_future_action_prediction"
@@ -224,6 +225,16 @@ class NextAction(TaskLogic):
             evidence=evidence,
             **common,
         )
+
+    def release_fields(self, question, store):
+        """Each context object at the first context episode that gazed it (else the last), as the reference."""
+        ev, vid = question["evidence"], question["video_id"]
+        timing = []
+        for o in ev["context_objects"]:
+            eid = next((e for e in ev["context_episodes"] if o in store.gazed(vid, e)), ev["context_episodes"][-1])
+            timing.append({"object": o, "timestamp": mmss(store.episode(vid, eid)[0])})
+        return {"answer_action": question["answer_text"], "context_objects": list(ev["context_objects"]),
+                "context_objects_with_timing": timing, "actual_action_time": mmss(ev["action"]["t_start"])}
 
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.

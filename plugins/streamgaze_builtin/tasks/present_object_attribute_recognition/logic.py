@@ -325,6 +325,10 @@ class AttributeOfGazed(TaskLogic):
             evidence=evidence,
         )
 
+    def release_fields(self, question, store):
+        ev = question["evidence"]
+        return {"attribute_type": ev["attribute"], "object_name": ev["object"]}
+
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
 LOGIC = {"attribute_of_gazed": AttributeOfGazed()}

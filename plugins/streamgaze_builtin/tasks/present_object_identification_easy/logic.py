@@ -37,6 +37,9 @@ class GazedAmongSeenBefore(TaskLogic):
 
         return Draft(answer=e.gazed, pool=primary, fallback=fallback, exclude=e.seen_set, evidence=evidence)
 
+    def release_fields(self, question, store):
+        return {"object": question["evidence"]["object"]}
+
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
 LOGIC = {"gazed_among_seen_before": GazedAmongSeenBefore()}

@@ -21,6 +21,9 @@ class GazedAmongVisible(TaskLogic):
             evidence={"episode": e.id, "object": e.gazed, "background_objects": sorted(e.outside)},
         )
 
+    def release_fields(self, question, store):
+        return {"object": question["evidence"]["object"]}
+
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
 LOGIC = {"gazed_among_visible": GazedAmongVisible()}

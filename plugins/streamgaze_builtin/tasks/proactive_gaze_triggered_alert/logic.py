@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from streamgaze.plugins.api import (
-    alert_candidates, alert_points, Draft, fixture_or_vague, ProactiveParams, Skip, TaskLogic,
+    alert_candidates, alert_points, Draft, fixture_or_vague, merge_intervals, mmss, ProactiveParams, Skip,
+    TaskLogic,
 )
 
 TASK_ID = "proactive_gaze_triggered_alert"
@@ -45,6 +46,11 @@ class GazeTriggeredAlert(TaskLogic):
                 "dropped_points": dropped,
             },
         )
+
+    def release_fields(self, question, store):
+        events = question["evidence"].get("event_intervals", [])
+        return {"fixation_intervals": [{"start": mmss(s), "end": mmss(e)} for s, e in merge_intervals(events)],
+                "difficulty": "easy", "gaze_area": "FOV"}
 
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.

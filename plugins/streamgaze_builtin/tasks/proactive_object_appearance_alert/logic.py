@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from streamgaze.plugins.api import (
-    alert_candidates, alert_points, Draft, fixture_or_vague, ProactiveParams, Skip, TaskLogic,
+    alert_candidates, alert_points, Draft, fixture_or_vague, merge_intervals, mmss, ProactiveParams, Skip,
+    TaskLogic,
 )
 
 TASK_ID = "proactive_object_appearance_alert"
@@ -38,6 +39,11 @@ class ObjectAppearanceAlert(TaskLogic):
                 "event_intervals": [list(ev) for ev in events],
             },
         )
+
+    def release_fields(self, question, store):
+        events = question["evidence"].get("event_intervals", [])
+        return {"appearance_intervals": [{"start": mmss(s), "end": mmss(e)} for s, e in merge_intervals(events)],
+                "difficulty": "hard", "gaze_area": "Outside"}
 
 
 #: The answer logic this task's spec names (`logic:`), collected by `streamgaze_builtin.tasks`.
