@@ -242,7 +242,8 @@ def test_ivt_fused_pass_equals_sequential_reference(seed, chunk, monkeypatch):
 def test_ivt_fused_path_equals_mask_path(seed, compiled, monkeypatch):
     """`detect`'s fused path (IVT.fused) gives exactly the table of the generic path (full mask, __call__),
     with the options that use the mask afterwards (merge) and the one that falls back (gap fill)."""
-    from streamgaze.gaze.fixations import _as_arrays, events_table, get_detector
+    from streamgaze.gaze.fixations import events_table, get_detector
+    from streamgaze.gaze.fixations.detection import _as_arrays
 
     monkeypatch.setenv("STREAMGAZE_COMPILED", compiled)  # the numpy pass, then the compiled loop when built
     rng = np.random.default_rng(400 + seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from streamgaze.plugins.api import hookimpl, image_part, make_client, ModelOptions, Request, resolve_api_key
+from streamgaze.plugins.api import ModelOptions, Request, hookimpl, image_part, make_client, resolve_api_key
 
 LETTERS = "ABCDEFGH"
 

@@ -9,7 +9,8 @@ from streamgaze.cli import tables
 from streamgaze.cli.common import STORE, parse_params
 from streamgaze.demo.run import run_demo
 from streamgaze.gaze.fixations import run_fixations
-from streamgaze.gaze.ingest import get_loader, ingest as run_ingest
+from streamgaze.gaze.ingest import get_loader
+from streamgaze.gaze.ingest import ingest as run_ingest
 from streamgaze.objects.stage import run_objects
 from streamgaze.review.data import invalid_question_ids
 from streamgaze.tasks.generate import run_generate

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from streamgaze.errors import StreamGazeError
-from streamgaze.plugins.manager import get_plugins, registry
 from streamgaze.llm.client import RetryableError, image_part, retryable  # noqa: F401  (shared with the openai labeller)
+from streamgaze.plugins.manager import get_plugins, registry
 
 
 @dataclass

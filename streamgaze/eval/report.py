@@ -4,9 +4,13 @@ one self-contained page: inline CSS, the PNG as a data URI, no scripts) and ``sc
 run, chance and human lines). Several runs are shown side by side, one column each."""
 from __future__ import annotations
 
+import base64
 import json
+from html import escape
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 CHANCE_MCQ = 0.25
 HUMAN = 0.827  # the paper's human mean accuracy (context only; not comparable with demo numbers)
@@ -170,9 +174,6 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.sum td{fo
 
 
 def _html(scores_by_run: dict, tasks: list[str], png: Path) -> str:
-    import base64
-    from html import escape
-
     names = list(scores_by_run)
     e = lambda v: escape(str(v))  # noqa: E731
     parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>StreamGaze evaluation report</title>",
@@ -238,7 +239,6 @@ def _chart(scores_by_run: dict, tasks: list[str], path: Path) -> None:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    import numpy as np
 
     names = list(scores_by_run)
     fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(tasks) + 2), 4), dpi=100)

@@ -19,22 +19,27 @@ import asyncio
 import hashlib
 import json
 import os
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from streamgaze import __version__
 from streamgaze.errors import InputError
-from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
-from streamgaze.progress import stage
-from streamgaze.tasks.spec import family_of
 from streamgaze.eval import prompts
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.frames import VideoContext, frame_indices
-from streamgaze.llm.client import RetriesExhausted, call_with_retries
 from streamgaze.eval.models import ModelOptions, Request, get_model
 from streamgaze.eval.parse import is_refusal, judge, parse_yes_no
+from streamgaze.eval.release import load_release_file
+from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
+from streamgaze.llm.client import RetriesExhausted, call_with_retries
+from streamgaze.progress import stage
+from streamgaze.store import open_store
+from streamgaze.tasks.spec import family_of
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
@@ -79,8 +84,6 @@ def question_files(qa_dir) -> list[Path]:
 
 def _question_lines(path: Path):
     if path.suffix == ".json":
-        from streamgaze.eval.release import load_release_file
-
         for row, q in enumerate(load_release_file(path), start=1):
             yield row, q
         return
@@ -331,8 +334,6 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
     if wanted and (needs_video or (streaming and store_path.exists())):
         if not store_path.exists():
             raise InputError(store_path, "no store with the videos and gaze (pass --store)")
-        from streamgaze.store import open_store
-
         with open_store(store_path, read_only=True) as st:
             for vid in sorted(wanted):
                 rows = st.rows("SELECT duration_s FROM videos WHERE video_id = ?", [vid])
@@ -388,8 +389,6 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def _git_commit(path: Path) -> str | None:
     """The git commit of the QA folder's repository (with "-dirty" if it has changes), or None."""
-    import subprocess
-
     try:
         out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
@@ -404,10 +403,6 @@ def _git_commit(path: Path) -> str | None:
 def sync_store(run_dir, store_path) -> int:
     """Mirror the run's predictions (the last row per item) and streaming polls into the store's
     ``predictions`` table: the run's rows are replaced in one transaction. Returns the row count."""
-    import pyarrow as pa
-
-    from streamgaze.store import open_store
-
     run_dir = Path(run_dir)
     info = json.loads((run_dir / RUN).read_text())
     run_id = str(run_dir.resolve())

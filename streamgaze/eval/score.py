@@ -12,9 +12,18 @@ import numpy as np
 
 from streamgaze.errors import InputError
 from streamgaze.eval.report import write_report
+from streamgaze.eval.runner import (
+    PREDICTIONS,
+    RUN,
+    STREAM,
+    items_of,
+    load_questions,
+    read_predictions,
+    sha256_file,
+    stream_state,
+)
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
-from streamgaze.eval.runner import PREDICTIONS, RUN, STREAM, items_of, load_questions, read_predictions, sha256_file, stream_state
 
 BOOTSTRAP = 1000
 MAX_LISTED = 20

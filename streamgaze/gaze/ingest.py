@@ -32,6 +32,8 @@ import pyarrow.csv as pacsv
 
 from streamgaze.errors import InputError, StreamGazeError
 from streamgaze.gaze.video import VideoInfo, probe_video
+from streamgaze.plugins.manager import lookup
+from streamgaze.store import open_store
 
 #: pyarrow CSV block size: 1 MB blocks keep both cores busy on a 100 MB file (16 MB blocks: ~1.6x slower).
 CSV_BLOCK = 1 << 20
@@ -342,8 +344,6 @@ def _default_video_id(loader, paths: list[Path], video: Path | None) -> str:
 
 
 def get_loader(fmt: str):
-    from streamgaze.plugins.manager import lookup
-
     return lookup("gaze_loaders", fmt).obj
 
 
@@ -415,8 +415,6 @@ def ingest(
         )
     if not out:
         raise InputError(src, f"format {fmt!r} produced no data")
-
-    from streamgaze.store import open_store
 
     with open_store(store_path) as store:
         with store.transaction():

@@ -6,6 +6,8 @@ each time within a tolerance (numpy searchsorted, no per-frame Python search).
 """
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import numpy as np
 
 from streamgaze.errors import InputError
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
+from streamgaze.progress import stage
+from streamgaze.store import open_store
 
 DOT_RADIUS = 0.012  # of the frame width (at least 3 px)
 GREEN = (0, 255, 0)  # BGR
@@ -123,8 +127,6 @@ def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radi
     source frame rate: gaze motion stays smooth and the dot is still drawn at the output resolution.
     ``fps`` below the source's keeps every k-th frame (k = round(source / fps)); the gaze is looked up at
     each kept frame's own time."""
-    from streamgaze.store import open_store
-
     out_dir = Path(out_dir)
     with open_store(store_path, read_only=True) as store:
         videos = store.rows("SELECT video_id, path, fps FROM videos ORDER BY video_id")
@@ -175,12 +177,7 @@ def overlay_frames(cap, fps: float, track: GazeTrack, size: tuple[int, int], fov
 def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius: float, scale: float,
                 out_fps: float | None = None) -> Path:
     """Decode and draw in a thread, encode in this one (OpenCV releases the GIL in both), bounded queue."""
-    import queue
-    import threading
-
     import cv2
-
-    from streamgaze.progress import stage
 
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():

@@ -23,13 +23,19 @@ import json
 import os
 import tempfile
 import threading
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from streamgaze.errors import StreamGazeError
-from streamgaze.llm.client import (DEFAULT_ENDPOINT, RetriesExhausted, call_with_retries, make_client, redact,
-                            resolve_api_key)
+from streamgaze.llm.client import (
+    DEFAULT_ENDPOINT,
+    RetriesExhausted,
+    call_with_retries,
+    make_client,
+    redact,
+    resolve_api_key,
+)
 
 ENV_BASE_URL = "STREAMGAZE_LLM_BASE_URL"
 ENV_MODEL = "STREAMGAZE_LLM_MODEL"

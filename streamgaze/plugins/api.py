@@ -51,11 +51,11 @@ from streamgaze.progress import stage
 from streamgaze.store import open_store
 from streamgaze.tasks import names
 from streamgaze.tasks.api import (
+    LETTERS,
+    OPTION_COUNT,
     Action,
     Candidate,
     Draft,
-    LETTERS,
-    OPTION_COUNT,
     Episode,
     PresentParams,
     Skip,

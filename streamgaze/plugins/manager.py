@@ -16,8 +16,8 @@ from typing import Any
 
 import pluggy
 
-from streamgaze.plugins import hookspecs
 from streamgaze.errors import PluginError, StreamGazeError
+from streamgaze.plugins import hookspecs
 
 GROUP = "streamgaze"
 KINDS = {

@@ -20,6 +20,7 @@ from flask import Flask, jsonify, render_template, request, send_file, url_for
 from streamgaze.errors import InputError, StreamGazeError
 from streamgaze.review.clips import cached_clip, clip_source
 from streamgaze.review.data import MODES, QuestionSet, human_scores, is_proactive, latest_reviews, record_review
+from streamgaze.store import open_store
 
 STATUSES = ("all", "unreviewed", "valid", "invalid", "answered", "unanswered")
 
@@ -34,8 +35,6 @@ def default_reviewer() -> str:
 
 def create_app(store_path, qa_dir, *, reviewer: str | None = None, cache_dir=None) -> Flask:
     """The review app for one store and one QA folder (both checked here, before serving)."""
-    from streamgaze.store import open_store
-
     store_path = Path(store_path)
     if not store_path.is_file():
         raise InputError(store_path, "no such store file")

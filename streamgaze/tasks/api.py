@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict
 from streamgaze.tasks.names import Kind
 from streamgaze.tasks.timeline import Action, AttributeRow, Episode, Timeline, ms
 
-
 #: Option letters, in order; a question has `OPTION_COUNT` options unless its task builds them itself.
 LETTERS = "ABCDEFGH"
 OPTION_COUNT = 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any, Iterable
 
 import numpy as np
@@ -87,8 +88,6 @@ def _distractors_assured(answer, exclude, pool, fallback, kind, n) -> bool:
     conflict-free set of the primary part, extended by one of what is left of the fallback. Such sets have
     fewer than ``n`` members, so trying all small subsets is cheap.
     """
-    from itertools import combinations
-
     excluded = names.ConflictSet([answer, *exclude], kind)
     parts = [[p for p in names.sorted_by_key(part, kind) if not excluded.conflicts(p)] for part in (pool, fallback)]
     primary, second = parts

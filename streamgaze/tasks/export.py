@@ -22,9 +22,9 @@ import math
 from pathlib import Path
 
 from streamgaze.errors import InputError, PluginError, StreamGazeError
-from streamgaze.tasks.api import LETTERS
 from streamgaze.store import open_store
 from streamgaze.tasks import names
+from streamgaze.tasks.api import LETTERS
 from streamgaze.tasks.spec import LoadedTask, load_task_specs, release_task_type
 
 MERGE_GAP_S = 10.0

@@ -24,12 +24,11 @@ import pyarrow as pa
 from streamgaze.errors import PluginError, StreamGazeError
 from streamgaze.progress import stage
 from streamgaze.store import Store, open_store
-from streamgaze.tasks.draw import ON_DEMAND_FIELDS, Dedup, DrawnQuestion, draw, question_time
-from streamgaze.tasks.spec import load_task_specs
 from streamgaze.tasks.api import Candidate, Draft, Skip
+from streamgaze.tasks.draw import ON_DEMAND_FIELDS, Dedup, DrawnQuestion, draw, question_time
 from streamgaze.tasks.rng import CandidateRngs, LazyRng, candidate_rng
+from streamgaze.tasks.spec import load_task_specs
 from streamgaze.tasks.timeline import Episode, Timeline, TimelineRows, ms
-
 
 
 @dataclass

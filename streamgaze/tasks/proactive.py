@@ -5,8 +5,8 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.tasks.api import Candidate
 from streamgaze.tasks import names
+from streamgaze.tasks.api import Candidate
 from streamgaze.tasks.timeline import Episode, ms
 
 

@@ -15,9 +15,9 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streamgaze.errors import PluginError, SpecError
 from streamgaze.plugins import manager as plugins
 from streamgaze.tasks.api import TaskLogic
-from streamgaze.errors import PluginError, SpecError
 from streamgaze.tasks.templates import load_template
 
 Family = Literal["past", "present", "proactive"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.plugins.api import Candidate, Draft, hookimpl, ms, Skip, TaskLogic
+from streamgaze.plugins.api import Candidate, Draft, Skip, TaskLogic, hookimpl, ms
 
 HERE = Path(__file__).parent
 

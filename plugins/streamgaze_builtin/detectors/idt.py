@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from streamgaze_builtin.detectors.common import max_gap_s, median_dt
 
@@ -186,8 +187,6 @@ def _grow_many(x, y, a, cap, D: float, k0: int = 32) -> np.ndarray:
     rows with the previous block's extremes carried in. Columns past ``cap`` may be over D (or NaN) without
     harm: the end is min(first over, cap). The columns before the minimal window end are never over D
     (they are inside the good window)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
     n = x.size
     end = cap.copy()
     act = np.arange(a.size)

@@ -4,8 +4,18 @@ from __future__ import annotations
 import numpy as np
 
 from streamgaze.plugins.api import (
-    check_times, compiled_ivt, compiled_threads, events_columns, events_table, ivt_pass, ok_from_bad,
-    parallel_ranges, runs, scene_flow, slow_mask, StreamGazeError,
+    StreamGazeError,
+    check_times,
+    compiled_ivt,
+    compiled_threads,
+    events_columns,
+    events_table,
+    ivt_pass,
+    ok_from_bad,
+    parallel_ranges,
+    runs,
+    scene_flow,
+    slow_mask,
 )
 from streamgaze_builtin.detectors.common import max_gap_s, median_dt
 

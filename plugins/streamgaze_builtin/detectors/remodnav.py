@@ -42,7 +42,7 @@ import warnings
 
 import numpy as np
 
-from streamgaze.plugins.api import runs, StreamGazeError
+from streamgaze.plugins.api import StreamGazeError, runs
 
 INSTALL_HINT = "pip install 'streamgaze[remodnav]'"
 

@@ -32,9 +32,21 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from streamgaze.plugins.api import (
-    call_with_retries, DEFAULT_ENDPOINT, draw_gaze, FOV_RADIUS, GazeTrack, image_part,
-    InputError, Labeller, make_client, names, read_frames_at, resolve_api_key, resolve_video_path,
-    RetriesExhausted, stage,
+    DEFAULT_ENDPOINT,
+    FOV_RADIUS,
+    GazeTrack,
+    InputError,
+    Labeller,
+    RetriesExhausted,
+    call_with_retries,
+    draw_gaze,
+    image_part,
+    make_client,
+    names,
+    read_frames_at,
+    resolve_api_key,
+    resolve_video_path,
+    stage,
 )
 
 LABELLER = "openai"

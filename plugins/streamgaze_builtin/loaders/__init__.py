@@ -25,8 +25,8 @@ from __future__ import annotations
 from streamgaze import hookimpl
 from streamgaze_builtin.loaders.actions import ActionsCsvLoader
 from streamgaze_builtin.loaders.aria import AriaMpsLoader
-from streamgaze_builtin.loaders.egoexolearn import EgoExoLearnActionsLoader, EgoExoLearnNpyLoader
 from streamgaze_builtin.loaders.ego4d import Ego4DGazeLoader
+from streamgaze_builtin.loaders.egoexolearn import EgoExoLearnActionsLoader, EgoExoLearnNpyLoader
 from streamgaze_builtin.loaders.egtea import EgteaActionsLoader, EgteaSmiLoader
 from streamgaze_builtin.loaders.eyelink import EyeLinkEdfLoader
 from streamgaze_builtin.loaders.generic import GenericCsvLoader

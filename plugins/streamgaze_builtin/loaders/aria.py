@@ -10,10 +10,15 @@ import numpy as np
 import pyarrow as pa
 
 from streamgaze.plugins.api import (
-    gaze_table, InputError, LoadContext, read_csv_columns, read_header, require_file, to_float,
+    InputError,
+    LoadContext,
+    gaze_table,
+    read_csv_columns,
+    read_header,
+    require_file,
+    to_float,
 )
 from streamgaze_builtin.loaders.common import lens_units
-
 
 # Project Aria MPS eye gaze
 

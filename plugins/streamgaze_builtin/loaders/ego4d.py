@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from streamgaze.plugins.api import DEFAULT_DEG_PER_UNIT, gaze_table, GazeUnits, LoadContext, read_header, require_file
+from streamgaze.plugins.api import DEFAULT_DEG_PER_UNIT, GazeUnits, LoadContext, gaze_table, read_header, require_file
 from streamgaze_builtin.loaders.common import one_file
 from streamgaze_builtin.loaders.pupil import pupil_gaze
 

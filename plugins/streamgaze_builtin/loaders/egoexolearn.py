@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from streamgaze.plugins.api import gaze_table, InputError, LoadContext, require_file
+from streamgaze.plugins.api import InputError, LoadContext, gaze_table, require_file
 from streamgaze_builtin.loaders.actions import json_actions
 from streamgaze_builtin.loaders.common import one_file, read_json
-
 
 # EgoExoLearn (processed per-frame npy)
 

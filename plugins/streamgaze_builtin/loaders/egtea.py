@@ -9,9 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamgaze.plugins.api import gaze_table, InputError, LoadContext, read_text_table, require_file, to_float
+from streamgaze.plugins.api import InputError, LoadContext, gaze_table, read_text_table, require_file, to_float
 from streamgaze_builtin.loaders.common import one_file
-
 
 # EGTEA Gaze+ (SMI BeGaze text export)
 

@@ -2,23 +2,21 @@
 """
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from streamgaze.plugins.api import gaze_table, GazeUnits, InputError, LoadContext, require_file
+from streamgaze.plugins.api import GazeUnits, InputError, LoadContext, gaze_table, require_file
 from streamgaze_builtin.loaders.common import one_file
-
 
 # EyeLink EDF (optional extra ``edf``: eyelinkio)
 
 
 def read_edf(path: Path):
     """``eyelinkio.read_edf`` with one-line errors (missing extra, unreadable file); its C library's chatter hidden."""
-    import os
-    import sys
-
     try:
         import eyelinkio
     except ImportError:

@@ -8,10 +8,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamgaze.plugins.api import (
-    gaze_table, InputError, LoadContext, read_csv_columns, read_header, require_file, to_float,
+    InputError,
+    LoadContext,
+    gaze_table,
+    read_csv_columns,
+    read_header,
+    require_file,
+    to_float,
 )
 from streamgaze_builtin.loaders.common import one_file
-
 
 #: Time columns a generic CSV may use, with their factor to seconds (the column name declares the unit).
 GENERIC_TIME_UNITS = {"t_s": 1.0, "t_ms": 1e-3, "t_us": 1e-6, "t_ns": 1e-9}

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from streamgaze.plugins.api import gaze_table, InputError, LoadContext, read_text_table, require_file, to_float
+from streamgaze.plugins.api import InputError, LoadContext, gaze_table, read_text_table, require_file, to_float
 from streamgaze_builtin.loaders.actions import json_actions
 from streamgaze_builtin.loaders.common import lens_units, read_json
-
 
 # HoloAssist (HoloLens 2 eye rays, PV camera poses and intrinsics)
 

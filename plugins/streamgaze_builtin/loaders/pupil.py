@@ -14,10 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamgaze.plugins.api import (
-    gaze_table, InputError, LoadContext, read_csv_columns, read_header, require_file, to_float,
+    InputError,
+    LoadContext,
+    gaze_table,
+    read_csv_columns,
+    read_header,
+    require_file,
+    to_float,
 )
 from streamgaze_builtin.loaders.common import lens_units
-
 
 #: Pupil samples below this confidence are marked invalid (Pupil Labs' own default threshold).
 PUPIL_MIN_CONFIDENCE = 0.6

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from streamgaze.plugins.api import gaze_table, InputError, LoadContext, read_csv_columns, require_file, to_float
+from streamgaze.plugins.api import InputError, LoadContext, gaze_table, read_csv_columns, require_file, to_float
 from streamgaze_builtin.loaders.common import one_file
-
 
 # Tobii TX300 (Tobii SDK TSV, as I2MC imports it)
 

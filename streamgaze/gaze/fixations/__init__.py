@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from streamgaze.gaze.fixations.detection import (
     Detector,
-    _as_arrays,
     check_params,
     check_times,
     detect,

@@ -10,7 +10,6 @@ import pyarrow as pa
 from streamgaze.errors import StreamGazeError
 from streamgaze.gaze.fixations.scene import scene_consistent
 
-
 #: Width of the frame `build_episodes` measures ``merge_px`` in (the reference's videos are 640 px wide).
 MERGE_FRAME_WIDTH = 640.0
 

@@ -11,7 +11,7 @@ from itertools import permutations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.plugins.api import Candidate, choice, Draft, names, sample, Skip, TaskLogic
+from streamgaze.plugins.api import Candidate, Draft, Skip, TaskLogic, choice, names, sample
 
 TASK_ID = "past_gaze_sequence_matching"
 

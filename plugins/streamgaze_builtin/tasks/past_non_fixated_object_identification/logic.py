@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamgaze.plugins.api import Candidate, Draft, names, Skip, TaskLogic
+from streamgaze.plugins.api import Candidate, Draft, Skip, TaskLogic, names
 
 TASK_ID = "past_non_fixated_object_identification"
 

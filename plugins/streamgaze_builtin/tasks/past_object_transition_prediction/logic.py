@@ -1,7 +1,7 @@
 """OTP (tasks.md 2.2): which object does the user gaze at next after looking at a group?"""
 from __future__ import annotations
 
-from streamgaze.plugins.api import Candidate, Draft, mmss, names, Skip, TaskLogic
+from streamgaze.plugins.api import Candidate, Draft, Skip, TaskLogic, mmss, names
 
 TASK_ID = "past_object_transition_prediction"
 

@@ -15,9 +15,20 @@ from typing import NamedTuple
 from pydantic import ConfigDict, Field, model_validator
 
 from streamgaze.plugins.api import (
-    Action, Candidate, Draft, draw_distractors, llm_step_params, LLMStep, mmss, ms, names, OPTION_COUNT, Skip,
+    OPTION_COUNT,
+    Action,
+    Candidate,
+    Draft,
+    LLMStep,
+    Skip,
     TaskLogic,
+    draw_distractors,
+    llm_step_params,
+    mmss,
+    ms,
+    names,
 )
+from streamgaze_builtin.validators import NearDuplicateOptions
 
 TASK_ID = "present_future_action_prediction"
 KIND = "label"
@@ -79,8 +90,6 @@ def _reworded_options(answer: str, distractors: list[str], exclude: list[str], p
         if texts[label] is None:
             return None
     options = [texts[r] for r in raw]
-    from streamgaze_builtin.validators import NearDuplicateOptions
-
     near = NearDuplicateOptions()
     for i, a in enumerate(options):
         for b in options[i + 1 :]:

@@ -19,8 +19,16 @@ from typing import NamedTuple
 from pydantic import Field
 
 from streamgaze.plugins.api import (
-    distractors_assured, Draft, LLMStep, llm_step_params, names, present_candidates, PresentParams, Skip,
-    StreamGazeError, TaskLogic,
+    Draft,
+    LLMStep,
+    PresentParams,
+    Skip,
+    StreamGazeError,
+    TaskLogic,
+    distractors_assured,
+    llm_step_params,
+    names,
+    present_candidates,
 )
 
 TASK_ID = "present_object_attribute_recognition"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from streamgaze.plugins.api import Draft, names, present_candidates, PresentParams, TaskLogic
+from streamgaze.plugins.api import Draft, PresentParams, TaskLogic, names, present_candidates
 
 TASK_ID = "present_object_identification_easy"
 

@@ -1,7 +1,7 @@
 """OI-H (tasks.md 2.6): what is the user looking at, with the other visible objects as distractors?"""
 from __future__ import annotations
 
-from streamgaze.plugins.api import Draft, present_candidates, PresentParams, TaskLogic
+from streamgaze.plugins.api import Draft, PresentParams, TaskLogic, present_candidates
 
 TASK_ID = "present_object_identification_hard"
 

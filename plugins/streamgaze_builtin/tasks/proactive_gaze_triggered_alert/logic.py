@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 from streamgaze.plugins.api import (
-    alert_candidates, alert_points, Draft, fixture_or_vague, merge_intervals, mmss, ProactiveParams, Skip,
+    Draft,
+    ProactiveParams,
+    Skip,
     TaskLogic,
+    alert_candidates,
+    alert_points,
+    fixture_or_vague,
+    merge_intervals,
+    mmss,
 )
 
 TASK_ID = "proactive_gaze_triggered_alert"

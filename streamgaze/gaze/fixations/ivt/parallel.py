@@ -7,9 +7,9 @@ here, not on the package that re-exports the functions.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
 
 #: Threads for the chunked numpy passes (numpy releases the GIL inside each chunk's ufunc loops); inputs shorter
 #: than `PARALLEL_MIN` run in the calling thread. Default 1 (no gain measured on a shared 2-core machine: the
@@ -40,8 +40,6 @@ def parallel_ranges(fn, lo: int, hi: int, *, min_size: int | None = None, thread
         return [fn(lo, hi)]
     cuts = _part_cuts(hi, lo, k)
     if _POOL is None or _POOL._max_workers < k:
-        from concurrent.futures import ThreadPoolExecutor
-
         _POOL = ThreadPoolExecutor(k, thread_name_prefix="streamgaze")
     futs = [_POOL.submit(fn, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
     return [f.result() for f in futs]
