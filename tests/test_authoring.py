@@ -137,3 +137,19 @@ def test_the_example_task_generates_on_the_toy_store_with_no_core_change(example
         assert sorted(q["options"]) == sorted(set(q["options"])) and q["options"]["ABCD".index(q["answer"])] == "kettle"
     report = json.loads((tmp_path / "qa" / "generation_report.json").read_text())
     assert report["tasks"]["past_longest_look"]["skipped"] == {"no_clear_longest": 1, "too_few_gazed": 3}
+
+
+def test_the_example_task_is_evaluated_scored_under_its_suite_and_exported(example_installed, tmp_path):
+    toy_store(tmp_path / "store.duckdb").close()
+    cli = [sys.executable, "-m", "streamgaze.cli"]
+    run([*cli, "generate", "--store", str(tmp_path / "store.duckdb"), "--out", str(tmp_path / "qa")], cwd=tmp_path)
+    run([*cli, "eval", "--qa", str(tmp_path / "qa"), "--model", "first-option", "--out", str(tmp_path / "R")], cwd=tmp_path)
+    scores = json.loads(run([*cli, "score", str(tmp_path / "R"), "--json"], cwd=tmp_path).stdout)
+    assert set(scores["suites"]) == {"streamgaze", "longest_look"}
+    assert scores["suites"]["longest_look"]["tasks"] == ["past_longest_look"]
+    assert scores["overall"] == scores["suites"]["streamgaze"]["overall"]
+    assert "past_longest_look" in scores["all_tasks"]["tasks"] and "past_longest_look" not in scores["suites"]["streamgaze"]["tasks"]
+    run([*cli, "export", "streamgaze-json", "--qa", str(tmp_path / "qa"), "--out", str(tmp_path / "out")], cwd=tmp_path)
+    (item, *_) = json.loads((tmp_path / "out" / "past_longest_look.json").read_text())
+    assert item["questions"][0]["task_type"] == "past_longest_look"
+    assert item["questions"][0]["required_ability"] == "scanpath_reasoning"

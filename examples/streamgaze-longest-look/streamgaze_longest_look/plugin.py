@@ -54,3 +54,8 @@ def streamgaze_task_specs():
 @hookimpl
 def streamgaze_answer_logic():
     return {"longest_look": LongestLook()}
+
+
+@hookimpl
+def streamgaze_suites():
+    return [HERE / "longest_look.yaml"]
