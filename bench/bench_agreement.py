@@ -1,9 +1,9 @@
 """Sample-level agreement (Cohen's kappa) of our detectors with a reference (a script, not a test).
 
-    /work/venv/bin/python bench/bench_agreement.py [--edf PATH] [--px-per-deg P] [--seeds 0 1 2 3]
+    python bench/bench_agreement.py [--edf PATH] [--px-per-deg P] [--seeds 0 1 2 3]
         [--minutes 3] [--detectors ivt idt remodnav] [--sweep]
-    /work/venv/bin/python bench/bench_agreement.py --hooge DIR [--detectors ...] [--sweep]    (part (c) only)
-    /work/venv/bin/python bench/bench_agreement.py --lund DIR [--detectors ...] [--sweep]     (part (d) only)
+    python bench/bench_agreement.py --hooge DIR [--detectors ...] [--sweep]    (part (c) only)
+    python bench/bench_agreement.py --lund DIR [--detectors ...] [--sweep]     (part (d) only)
 
 "Stable gaze" = inside an event of the detector (``streamgaze.gaze.fixations.detect`` at the detector's defaults;
 REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides can judge

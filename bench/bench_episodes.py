@@ -1,7 +1,7 @@
 """Episode-level accuracy (a script, not a test): dwell episodes built from each detector's fixations against
 the synthetic worlds' true dwells.
 
-    /work/venv/bin/python bench/bench_episodes.py [--seeds 0 1 2 3] [--minutes 3] [--detectors ivt ivt_flow idt]
+    python bench/bench_episodes.py [--seeds 0 1 2 3] [--minutes 3] [--detectors ivt ivt_flow idt]
         [--merge-px 50 70 90]
 
 Matching: a true dwell is found when exactly one episode covers >= 50 % of it and that episode covers no

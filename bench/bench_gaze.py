@@ -1,7 +1,7 @@
 """Benchmark (a script, not a test): ivt / idt on in-memory samples against peers measured in the same run
 (pymovements' I-VT and I-DT, optional extra ``bench``; a plain numpy I-VT), and ingest of a large CSV.
 
-    /work/venv/bin/python bench/bench_gaze.py [--samples 10000000] [--peer-samples 200000] [--rows 2000000]
+    python bench/bench_gaze.py [--samples 10000000] [--peer-samples 200000] [--rows 2000000]
 
 ``ivt`` is `detect`'s default path: the compiled loop (`streamgaze.gaze.fixations.ivt.loop`) when it was built, as in
 a normal install; ``ivt (numpy path)`` the same call with ``STREAMGAZE_COMPILED=0``. pymovements' I-VT is measured twice:

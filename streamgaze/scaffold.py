@@ -2,7 +2,7 @@
 
 ``scaffold_task`` writes ``OUT/streamgaze-<name>/`` with a pyproject (entry point in group ``streamgaze``), the
 spec YAML, the Jinja template, the hook module (a `TaskLogic` that already works: "which object is the user
-looking at?") and a test that runs the task on the toy timeline. ``docs/tasks.md`` walks through turning it into
+looking at?") and a test that runs the task on the toy timeline. ``docs/writing-a-task.md`` walks through turning it into
 a real task.
 
 ``scaffold_plugin`` writes the same shape of package for a model, detector, loader or labeller: a pyproject, a
@@ -46,7 +46,7 @@ pythonpath = ["."]   # the tests import the package before it is installed
 """
 
 SPEC = """\
-# $name: a streamgaze task spec (fields: streamgaze/tasks/spec.py TaskSpec; rules: docs/tasks.md).
+# $name: a streamgaze task spec (fields: streamgaze/tasks/spec.py TaskSpec; rules: docs/tasks.md; a walk-through: docs/writing-a-task.md).
 id: $name
 version: 1
 family: past                 # past | present | proactive

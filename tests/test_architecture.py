@@ -45,3 +45,12 @@ def test_the_plugin_api_exports_no_private_name():
 def test_the_import_contracts_hold():
     result = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_stable_python_api_keeps_its_names():
+    import streamgaze
+    import streamgaze.fixations
+    from streamgaze.gaze import fixations
+
+    assert streamgaze.fixations.detect is fixations.detect
+    assert callable(streamgaze.open_store) and callable(streamgaze.load_task_specs)

@@ -14,7 +14,7 @@ from streamgaze.cli import cli
 from streamgaze.errors import InputError
 from streamgaze.gaze.ingest import ingest
 
-FIXTURE = Path("/work/shared/data/pupil_player")
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "pupil_player"
 needs_fixture = pytest.mark.skipif(not FIXTURE.exists(), reason="shared fixture not present")
 
 PUPIL_HEADER = "gaze_timestamp,world_index,confidence,norm_pos_x,norm_pos_y,base_data,gaze_point_3d_x\n"

@@ -17,7 +17,7 @@ from streamgaze.errors import InputError
 from streamgaze.gaze.ingest import ingest
 
 FIX = Path(__file__).parent / "fixtures"
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared fixtures not present")
 
 

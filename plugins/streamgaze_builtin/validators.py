@@ -20,7 +20,7 @@ from typing import Iterable
 
 from streamgaze.plugins.api import hookimpl, names
 
-#: Names that say nothing about which object is meant (tasks.md: generic words). Data, not logic: a plugin
+#: Names that say nothing about which object is meant (tasks.md 1.6). Data, not logic: a plugin
 #: may register its own `WordValidator` with another list.
 GENERIC_WORDS = ("thing", "item", "object", "stuff", "something", "anything", "unknown", "other", "misc", "miscellaneous")
 

@@ -1,6 +1,6 @@
 """Fixation detection and the dwell-episode builder.
 
-Two levels (formats.md, "head-mounted gaze"):
+Two levels (docs/gaze.md, "Head-mounted gaze"):
 
 1. **Oculomotor fixations** from a detector plugin (`detect`; built-in ``ivt``), the eye still for >= 60 ms.
    Detectors work in *gaze-in-scene-image* coordinates (``ivt_flow`` subtracts the scene's own motion).
