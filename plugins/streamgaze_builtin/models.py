@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from streamgaze.plugins.api import ModelOptions, Request, hookimpl, image_part, make_client, resolve_api_key
-
-LETTERS = "ABCDEFGH"
+from streamgaze.plugins.api import LETTERS, ModelOptions, Request, hookimpl, image_part, make_client, resolve_api_key
 
 
 class RandomModel:
