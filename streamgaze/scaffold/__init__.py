@@ -8,7 +8,7 @@ a real task.
 ``scaffold_plugin`` writes the same shape of package for a model, detector, loader or labeller: a pyproject, a
 README, the hook module (importing only `streamgaze.plugins.api`) with a plugin that already works, and a test
 that runs it for real (the model through the eval runner, the detector through the registry's ``detect``, the
-loader into a real store, the labeller on the toy store). The templates are in `streamgaze.scaffold_templates`.
+loader into a real store, the labeller on the toy store). The templates are in `streamgaze.scaffold.templates`.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from string import Template
 
-from streamgaze import scaffold_templates as t
 from streamgaze.errors import StreamGazeError
+from streamgaze.scaffold import templates as t
 
 PYPROJECT = """\
 [build-system]
