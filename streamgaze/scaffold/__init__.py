@@ -19,32 +19,6 @@ from string import Template
 from streamgaze.errors import StreamGazeError
 from streamgaze.scaffold import templates as t
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=61", "wheel"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "$dist"
-version = "0.1.0"
-description = "A streamgaze task plugin: $name"
-requires-python = ">=3.11"
-dependencies = ["streamgaze"]
-
-# streamgaze finds plugins through this entry-point group; `streamgaze tasks list` shows the distribution.
-[project.entry-points.streamgaze]
-$name = "$package.plugin"
-
-[tool.setuptools]
-packages = ["$package"]
-
-[tool.setuptools.package-data]
-"$package" = ["*.yaml", "*.j2"]
-
-[tool.pytest.ini_options]
-pythonpath = ["."]   # the tests import the package before it is installed
-"""
-
 SPEC = """\
 # $name: a streamgaze task spec (fields: streamgaze/tasks/spec.py TaskSpec; rules: docs/tasks.md; a walk-through: docs/writing-a-task.md).
 id: $name
@@ -152,8 +126,10 @@ def scaffold_task(name: str, out_dir: str | Path = ".") -> list[Path]:
         raise StreamGazeError(f"task name {name!r}: use lower case letters, digits and _ (a task id), e.g. my_task")
     root, values = _package_root(name, out_dir)
     package = values["package"]
+    values.update(kind="task", package_data=f'\n[tool.setuptools.package-data]\n"{package}" = ["*.yaml", "*.j2"]\n')
     files = {
-        root / "pyproject.toml": PYPROJECT,
+        root / "pyproject.toml": t.PYPROJECT,
+        root / "README.md": t.README["task"],
         root / package / "__init__.py": "",
         root / package / "plugin.py": PLUGIN,
         root / package / f"{name}.yaml": SPEC,
@@ -191,7 +167,7 @@ def scaffold_plugin(kind: str, name: str, out_dir: str | Path = ".") -> list[Pat
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise StreamGazeError(f"{kind} name {name!r}: use lower case letters, digits and _, e.g. my_{kind}")
     root, values = _package_root(name, out_dir)
-    values["kind"] = kind
+    values.update(kind=kind, package_data="")
     package = values["package"]
     files = {
         root / "pyproject.toml": t.PYPROJECT,

@@ -1,5 +1,5 @@
 """Templates of ``streamgaze plugins new KIND NAME`` (`string.Template`: ``$name``, ``$package``, ``$dist``,
-``$kind``). Each plugin module imports only `streamgaze.plugins.api`; each test runs the plugin for real and
+``$kind``, ``$package_data``: the task scaffold's spec and template files). Each plugin module imports only `streamgaze.plugins.api`; each test runs the plugin for real and
 registers the module by hand when the package is not pip-installed yet."""
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ $name = "$package.plugin"
 
 [tool.setuptools]
 packages = ["$package"]
-
+$package_data
 [tool.pytest.ini_options]
 pythonpath = ["."]   # the tests import the package before it is installed
 """
 
 README = {
+    "task": "# $dist\n\nA streamgaze task: `streamgaze generate --tasks $name --store S` after `pip install -e .`; `pytest` runs its test.\n",
     "model": "# $dist\n\nA streamgaze model plugin: `streamgaze eval --model $name --qa QA --out RUN` after `pip install -e .`; `pytest` runs its test.\n",
     "detector": "# $dist\n\nA streamgaze fixation detector: `streamgaze fixations --detector $name --store S` after `pip install -e .`; `pytest` runs its test.\n",
     "loader": "# $dist\n\nA streamgaze ingest format: `streamgaze ingest $name FILE.csv --store S` after `pip install -e .`; `pytest` runs its test.\n",
