@@ -108,6 +108,7 @@ def test_a_misspelt_hook_name_costs_one_line_and_the_rest_works(site, tmp_path):
     assert len(broken) == 1 and "unknown hook 'streamgaze_answer_logics'" in broken[0]
     assert "did you mean 'streamgaze_answer_logic'" in broken[0] and "package typo_pkg 0.1" in broken[0]
     assert "Traceback" not in listed.stdout + listed.stderr
+    assert "typo_pkg_plugin.py:" in broken[0]
     hard = cli(site, "tasks", "list", strict=True)
     assert "typo_pkg" in one_error_line(hard)
 
@@ -115,6 +116,8 @@ def test_a_misspelt_hook_name_costs_one_line_and_the_rest_works(site, tmp_path):
 def test_a_plugin_that_fails_to_import_is_named_when_its_task_is_asked_for(site, tmp_path):
     install(site, "noimport_pkg", "noimport_pkg_plugin", "import not_a_module_anywhere\n")
     store = toy_store_file(tmp_path)
+    traced = cli(site, "plugins", "list", debug=True)
+    assert "Traceback" in traced.stderr and "noimport_pkg_plugin.py\", line 1" in traced.stderr
     ok = cli(site, "generate", "--store", str(store), "--out", str(tmp_path / "qa"), "--tasks", "past_scene_recall")
     assert ok.returncode == 0, ok.stderr
     line = one_error_line(cli(site, "generate", "--store", str(store), "--out", str(tmp_path / "qa2"),

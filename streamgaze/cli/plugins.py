@@ -9,7 +9,7 @@ import click
 
 from streamgaze.cli import tables
 from streamgaze.plugins import hookspecs
-from streamgaze.plugins.manager import GROUP, KINDS, PATH_HOOKS, Source, get_plugins
+from streamgaze.plugins.manager import GROUP, KINDS, PATH_HOOKS, Source, debug, get_plugins
 from streamgaze.scaffold import PLUGIN_KINDS, scaffold_plugin, scaffold_task
 from streamgaze.tasks.spec import load_task_specs, spec_key
 
@@ -82,6 +82,14 @@ def tasks_list() -> None:
         click.echo(f"{'(broken task) ' + task_id:<42} {'':<9} {problem}")
     for name, problem in get_plugins().broken.items():
         click.echo(f"{'(broken plugin) ' + name:<42} {'':<9} {problem}")
+    _debug_tracebacks()
+
+
+def _debug_tracebacks() -> None:
+    """With ``STREAMGAZE_DEBUG=1``, each broken plugin's traceback (file and line) on stderr."""
+    if debug():
+        for text in get_plugins().tracebacks.values():
+            click.echo(text, err=True, nl=False)
 
 
 @tasks.command("new")
@@ -111,6 +119,7 @@ def plugins_list(as_json: bool) -> None:
     else:
         for line in tables.plugin_lines(rows):
             click.echo(line)
+    _debug_tracebacks()
 
 
 @plugins_group.command("new")

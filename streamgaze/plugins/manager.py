@@ -94,9 +94,12 @@ class Plugins:
         specs = [n for n in vars(hookspecs) if n.startswith(GROUP + "_")]
         problems = []
         for name, caller in sorted(vars(self.pm.hook).items()):
-            if caller.spec is None and any(impl.plugin is module for impl in caller.get_hookimpls()):
-                close = difflib.get_close_matches(name, specs, n=1)
-                problems.append(f"unknown hook {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            for impl in caller.get_hookimpls() if caller.spec is None else ():
+                if impl.plugin is module:
+                    code = impl.function.__code__
+                    close = difflib.get_close_matches(name, specs, n=1)
+                    problems.append(f"unknown hook {name!r} at {code.co_filename}:{code.co_firstlineno}"
+                                    + (f" (did you mean {close[0]!r}?)" if close else ""))
         return "; ".join(problems)
 
     def mark_broken(self, source: Source, what: str, exc: BaseException) -> None:
