@@ -54,50 +54,83 @@ READ_ONLY_CONFIG = {
 
 
 class Store:
-    """A connection to a store file. Use `open_store` to get one."""
+    """A connection to a store file. Use `open_store` to get one.
+
+    Opening checks before it writes: the file must be a streamgaze store of this schema version (all of
+    `SCHEMA`'s tables; a ``meta`` row ``schema_version``) or a new path. A writable store connects to a new path
+    only when first used and creates the tables inside the first transaction, so a command that fails leaves no
+    file behind; a store made before the version row was kept (all tables, no row) is read as version 1 and gets
+    the row with its first committed write. Read-only opens never write.
+    """
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._new = False  # a new path: the file and the tables are made by the first transaction
+        self._needs_version = False  # an old store without the schema_version row
+        self._made: list[Path] = []  # folders and the file made for a new store, removed if nothing is committed
+        self._committed = False
+        self._pending = False  # the new store's creating transaction is open
+        _check_path(self.path)
         if read_only:
             if not self.path.exists():
                 raise InputError(self.path, "no such store file")
-            self.con = _connect(self.path, read_only=True, config=READ_ONLY_CONFIG)
-            self._check_version()
+            self._con = _connect(self.path, read_only=True, config=READ_ONLY_CONFIG)
+            try:
+                self._needs_version = _check_schema(self.path, self._con)
+            except BaseException:
+                self._con.close()
+                raise
+            return
+        if self.path.exists():
+            with _connect(self.path, read_only=True, config=READ_ONLY_CONFIG) as ro:
+                self._needs_version = _check_schema(self.path, ro)  # before anything can be written
+            self._con = _connect(self.path, read_only=False)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = _connect(self.path, read_only=False)
-            self._create()
+            self._new = True
 
-    def _create(self) -> None:
-        with self.transaction():
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:  # a new store, used for the first time: made in a transaction left open
+            missing = [p for p in reversed(self.path.parents) if not p.exists()]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(self.path, f"cannot make its folder: {exc.strerror or exc}") from None
+            self._made = missing
+            self._con = _connect(self.path, read_only=False)
+            self._made.append(self.path)
+            self._con.execute("BEGIN TRANSACTION")
             for table, columns in SCHEMA.items():
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
-            self.con.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
-            )
-        self._check_version()
-
-    def _check_version(self) -> None:
-        try:
-            rows = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            row = rows[0] if rows else None  # fetched to the end: DuckDB 2 refuses new work over an open result
-        except duckdb.Error:
-            raise InputError(self.path, "not a streamgaze store (no meta table)") from None
-        if row is None or int(row[0]) != SCHEMA_VERSION:
-            raise InputError(self.path, f"store schema version {row and row[0]}, this streamgaze reads {SCHEMA_VERSION}")
+                self._con.execute(f"CREATE TABLE {table} ({columns})")
+            self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self._pending = True
+        return self._con
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All or nothing: on any exception the transaction rolls back and the exception propagates."""
-        self.con.execute("BEGIN TRANSACTION")
+        if self.read_only:
+            raise StreamGazeError(f"{self.path}: store opened read-only")
+        con = self.con
+        if not self._pending:
+            con.execute("BEGIN TRANSACTION")
         try:
-            yield self.con
+            if self._needs_version:
+                con.execute(f"CREATE TABLE IF NOT EXISTS meta ({SCHEMA['meta']})")
+                con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                            [str(SCHEMA_VERSION)])
+            yield con
         except BaseException:
-            self.con.execute("ROLLBACK")
+            if self._pending:  # the new store's tables go too: no file is left behind
+                self.close()
+            else:
+                con.execute("ROLLBACK")
             raise
         else:
-            self.con.execute("COMMIT")
+            con.execute("COMMIT")
+            self._committed, self._needs_version, self._pending = True, False, False
 
     def replace_video_rows(self, table: str, video_ids: list[str], rows: pa.Table) -> None:
         """Delete ``table``'s rows of ``video_ids`` and insert ``rows`` (call inside `transaction`)."""
@@ -134,7 +167,27 @@ class Store:
         return [r[0] for r in self.con.execute("SELECT video_id FROM videos ORDER BY video_id").fetchall()]
 
     def close(self) -> None:
-        self.con.close()
+        if self._con is None:
+            return
+        con, self._con = self._con, None
+        if self._new and not self._committed:  # a new store that never committed: leave no file behind
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            con.close()
+            self._pending = False
+            for p in reversed(self._made):
+                try:
+                    if p.is_dir():
+                        p.rmdir()
+                    else:
+                        p.unlink(missing_ok=True)
+                        Path(str(p) + ".wal").unlink(missing_ok=True)
+                except OSError:
+                    pass
+            return
+        con.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -143,15 +196,80 @@ class Store:
         self.close()
 
 
+_HEADER_BYTES = 3 * 4096  # a DuckDB file: three header blocks, then total_blocks blocks of block_size
+
+
+def check_store_path(path: str | Path) -> None:
+    """Raise one line if ``path`` cannot be a store file (a folder, under a file, an empty file)."""
+    _check_path(Path(path))
+
+
+def _check_path(path: Path) -> None:
+    """One line for a path that cannot be a store file: a folder, or under a file."""
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a store file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(path, f"{parent} is a file, not a folder")
+            break
+    if path.exists() and path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes), not a DuckDB store; remove it or choose another --store")
+
+
+def _check_schema(path: Path, con: duckdb.DuckDBPyConnection) -> bool:
+    """Is ``con``'s database a streamgaze store this version reads? Raises one line if not; returns True for
+    an old store without the ``schema_version`` row (read as version 1)."""
+    try:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_catalog = current_database()").fetchall()}
+        rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() if "meta" in tables else []
+        block, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    except duckdb.Error as exc:
+        raise InputError(path, f"cannot read store: {_first_line(exc)}") from None
+    size, need = path.stat().st_size, _HEADER_BYTES + int(blocks or 0) * int(block or 0)
+    if size < need:  # DuckDB opens a cut file and fails only when a missing block is read
+        raise InputError(path, f"a damaged (truncated or corrupt) DuckDB file: {size} bytes of {need}")
+    if not tables:
+        raise InputError(path, "a DuckDB file without tables, not a streamgaze store")
+    ours = tables & set(SCHEMA)
+    if not rows and len(ours) < len(SCHEMA) // 2:
+        raise InputError(path, "not a streamgaze store (a DuckDB file of another application); nothing was changed")
+    if rows:
+        try:
+            version = int(rows[0][0])
+        except (TypeError, ValueError):
+            version = None
+        if version != SCHEMA_VERSION:
+            raise InputError(path, f"store schema version {rows[0][0]}, this streamgaze reads {SCHEMA_VERSION}")
+    missing = [t for t in SCHEMA if t not in tables and not (t == "meta" and not rows)]
+    if missing:
+        raise InputError(path, f"store lacks table {', '.join(missing)}; it was not made by this version or was altered")
+    return not rows
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def _connect(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.Error as exc:
-        raise InputError(path, f"cannot open store: {str(exc).splitlines()[0]}") from None
+        msg = _first_line(exc)
+        if "lock" in msg.lower():
+            raise StreamGazeError(f"store {path} is in use by another streamgaze process (a store has one writer "
+                                  "at a time); try again when it has finished") from None
+        if "not a valid DuckDB database file" in msg:
+            raise InputError(path, "not a DuckDB file; nothing was changed") from None
+        if "Could not read enough bytes" in msg or "Corrupt" in msg or "checksum" in msg.lower():
+            raise InputError(path, f"a damaged (truncated or corrupt) DuckDB file: {msg}") from None
+        raise InputError(path, f"cannot open store: {msg}") from None
 
 
 def open_store(path: str | Path, read_only: bool = False) -> Store:
-    """Open (and, for writing, create) a store file."""
+    """Open a store file (checked first); for writing, a new path becomes a store with the first transaction."""
     return Store(path, read_only=read_only)
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from streamgaze.errors import PartialFailure
 from streamgaze.objects.stage import run_objects
 from streamgaze.store import open_store
 
@@ -275,7 +279,8 @@ def test_errors_are_retried_or_recorded(server, video, tmp_path, monkeypatch):
     srv = server(modes, key=KEY)
     opts = _opts(srv, tmp_path, timeout_s=10.0, retries=3, api_key=KEY, concurrency=8)
     t0 = time.perf_counter()
-    run_objects(store, "openai", opts)
+    with pytest.raises(PartialFailure, match=r"3 of 21 requests failed \(HTTP 500\); 1 of 7 episodes kept"):
+        run_objects(store, "openai", opts)  # e6's requests failed: written but for e6, exit code 1
     assert time.perf_counter() - t0 < 15
     assert not srv.problems, srv.problems[:3]
     stats = _requests_table(store)
@@ -300,7 +305,8 @@ def test_errors_are_retried_or_recorded(server, video, tmp_path, monkeypatch):
     assert KEY not in json.dumps(stats)
     # a rerun re-asks only what failed with an HTTP error (invalid replies are cached answers), labels the same
     n = len(srv.requests)
-    run_objects(store, "openai", opts)
+    with pytest.raises(PartialFailure):
+        run_objects(store, "openai", opts)
     assert len(srv.requests) - n == 9  # e6: 3 frames x 3 attempts
     assert _objects(store) == rows
     assert set(_requests_table(store)) == set(CENTRES)
@@ -357,3 +363,58 @@ def test_majority_and_schema_units():
     rows = episode_rows("e", [mk("bowl"), mk("cup"), mk(None)], 0.5)
     assert rows[0]["name"] == "bowl"  # a tie: the earliest frame's
     assert episode_rows("e", [FrameResult(Frame("e", 0, 0.5, 0.5), None, "boom")], 0.5) == []
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cli_objects(store: Path, url: str, tmp_path: Path, *extra: str):
+    env = {**os.environ, "STREAMGAZE_PROGRESS": "0", "OPENAI_API_KEY": KEY}
+    return subprocess.run([sys.executable, "-m", "streamgaze.cli", "objects", "--store", str(store), "--labeller",
+                           "openai", "--base-url", url, "--model", "x", "--param", "retries=1",
+                           "--param", f"cache_dir={tmp_path / 'cache'}", *extra],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _labelled_store(server, video, tmp_path) -> Path:
+    store = make_store(tmp_path / "s.duckdb", video)
+    run_objects(store, "openai", _opts(server(), tmp_path, cache_dir=str(tmp_path / "first-cache")))
+    assert len(_objects(store)) > 7
+    return store
+
+
+def test_unreachable_endpoint_keeps_the_objects_and_exits_1(server, video, tmp_path):
+    """Every request refused: the objects rows are untouched, the failures are recorded, exit code 1, one line."""
+    store = _labelled_store(server, video, tmp_path)
+    before = _objects(store)
+    r = _cli_objects(store, "http://127.0.0.1:9/v1", tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == ["Error: objects (openai): 21 of 21 requests failed (connection refused); "
+                                     "the store's objects were kept"], r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert _objects(store) == before
+    stats = _requests_table(store)
+    assert set(stats) == set(CENTRES) and all(st["status"] == "failed" for st in stats.values())
+
+
+def test_some_requests_failing_keep_those_episodes_rows(server, video, tmp_path):
+    """A server failing some requests: the failed episodes keep their previous rows, the others are relabelled."""
+    store = _labelled_store(server, video, tmp_path)
+    before = _objects(store)
+    srv = server({"e2": "500_always", "e5": "500_always"})
+    r = _cli_objects(store, srv.url, tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == ["Error: objects (openai): 6 of 21 requests failed (HTTP 500); 2 of 7 episodes "
+                                     "kept their previous objects, the other 5 were labelled (5 with a gazed object); "
+                                     "run it again to retry them"], r.stderr
+    after = _objects(store)
+    assert [x for x in after if x["episode_id"] in ("e2", "e5")] == [x for x in before if x["episode_id"] in ("e2", "e5")]
+    assert {x["episode_id"] for x in after} == set(CENTRES)
+    stats = _requests_table(store)
+    assert stats["e2"]["status"] == stats["e5"]["status"] == "failed" and stats["e1"]["status"] == "ok"
+    # the server answers again: the rerun labels what failed and exits 0
+    srv.modes.clear()
+    r = _cli_objects(store, srv.url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _objects(store) == before

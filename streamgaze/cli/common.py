@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-STORE = click.option("--store", "store", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB store file.")
+STORE = click.option("--store", "store", required=True, type=click.Path(path_type=Path), help="The DuckDB store file.")
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:

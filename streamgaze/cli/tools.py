@@ -44,7 +44,7 @@ def export() -> None:
 @export.command("streamgaze-json")
 @click.option("--qa", "qa_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of <task_id>.jsonl question files.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for <task_id>.json in the released shape.")
-@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="Store with videos and episodes (default: QA/../store.duckdb).")
+@click.option("--store", type=click.Path(path_type=Path), help="Store with videos and episodes (default: QA/../store.duckdb).")
 def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) -> None:
     """One JSON file per task in the released StreamGaze shape (MM:SS times, lettered options, test_info)."""
     for task_id, r in export_streamgaze_json(qa_dir, out_dir, store=store).items():

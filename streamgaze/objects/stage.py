@@ -3,22 +3,41 @@ view (a circle around the gaze point) and the objects visible outside it.
 
 A labeller is a plugin (hook ``streamgaze_object_labellers``) subclassing `Labeller`. The stage reads the store,
 asks the labeller for rows, validates them all, then replaces each video's ``objects`` rows in one transaction:
-a failure anywhere leaves the store file as it was.
+a failure anywhere leaves the store file as it was. A labeller whose external calls failed returns `Labelled`
+naming the episodes they were for: those keep their previous ``objects`` rows, the others are written, and the
+stage then raises `PartialFailure` (exit code 1) with the counts.
 """
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from streamgaze.errors import PluginError, StreamGazeError
+from streamgaze.errors import PartialFailure, PluginError, StreamGazeError
 from streamgaze.plugins.manager import lookup
 from streamgaze.progress import stage
 from streamgaze.store import SCHEMA, Store, open_store
 
 ROLES = ("gazed", "fov", "outside")
+
+
+@dataclass
+class Labelled:
+    """A labeller's answer when some of its external calls failed (a plain list of rows means none did).
+
+    ``rows`` as `Labeller.label` returns them, for the episodes that were labelled; ``failed`` maps each episode
+    whose call failed to a short reason ("connection refused", "HTTP 500"): those episodes keep the rows they
+    had in the store. ``requests`` and ``failed_requests`` count the calls, for the summary.
+    """
+
+    rows: list[dict]
+    failed: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    failed_requests: int = 0
 
 
 class Labeller:
@@ -28,12 +47,13 @@ class Labeller:
     ``video_id, episode_id, t_start, t_end, x, y``, in time order) and the stage options, and returns rows
     ``{"episode_id", "name", "role", "attributes"}`` (``role`` in gazed/fov/outside, at most one gazed per episode,
     ``attributes`` a dict or a JSON object string). ``store`` is open read-only. Raise `InputError` for a problem
-    the user can fix; any other exception is reported as a `PluginError` naming the labeller.
+    the user can fix; any other exception is reported as a `PluginError` naming the labeller. When external calls
+    (an API) failed for some episodes, return `Labelled` naming them: they keep their previous rows.
     """
 
     name = "labeller"
 
-    def label(self, store: Store, video: dict, episodes: list[dict], options: dict) -> list[dict]:
+    def label(self, store: Store, video: dict, episodes: list[dict], options: dict) -> list[dict] | Labelled:
         raise NotImplementedError
 
 
@@ -83,6 +103,8 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
     results: dict[str, list[dict]] = {}
     extra: dict[str, dict[str, list[dict]]] = {}
     n_episodes = 0
+    failed: dict[tuple[str, str], str] = {}  # (video_id, episode_id) -> reason: these keep their rows
+    n_requests = n_failed_requests = 0
     with open_store(store_path, read_only=True) as store:
         videos = store.rows("SELECT * FROM videos ORDER BY video_id")
         episodes = store.rows(
@@ -105,8 +127,18 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
                 except Exception as exc:
                     raise PluginError(entry.source.plugin if entry.source else labeller,
                                       f"labelling video {video['video_id']!r} with {labeller!r}", exc) from exc
-                results[video["video_id"]] = _validate(rows, video["video_id"], {e["episode_id"] for e in eps},
-                                                       labeller)
+                ids = {e["episode_id"] for e in eps}
+                if isinstance(rows, Labelled):
+                    gone = {str(k): str(v) for k, v in rows.failed.items()}
+                    if not set(gone) <= ids:
+                        raise StreamGazeError(f"labeller {labeller!r}, video {video['video_id']!r}: failed episodes "
+                                              f"{sorted(set(gone) - ids)} are not episodes of the video")
+                    failed.update({(video["video_id"], k): v for k, v in gone.items()})
+                    n_requests += int(rows.requests)
+                    n_failed_requests += int(rows.failed_requests)
+                    rows = rows.rows
+                checked = _validate(rows, video["video_id"], ids, labeller)
+                results[video["video_id"]] = [r for r in checked if (video["video_id"], r["episode_id"]) not in failed]
                 side = getattr(impl, "side_tables", None)  # optional: rows of other tables, same transaction
                 for table, trows in ((side(video["video_id"]) or {}) if side else {}).items():
                     if table not in SCHEMA or table == "objects":
@@ -118,12 +150,26 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
     columns = ["video_id", "episode_id", "name", "role", "attributes", "labeller"]
     table = pa.table({c: pa.array([r[c] for r in all_rows], pa.string()) for c in columns})
     with open_store(store_path) as store:
-        with store.transaction():
-            store.replace_video_rows("objects", sorted(results), table)
+        with store.transaction() as con:
+            for vid in sorted(results):  # every episode's rows go, but those of the episodes whose calls failed
+                kept = [ep for (v, ep) in failed if v == vid]
+                con.execute("DELETE FROM objects WHERE video_id = ? AND episode_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                            [vid, kept])
+            store.insert("objects", table, columns)
             for name in sorted(extra):
                 trows = [r for vid in sorted(extra[name]) for r in extra[name][vid]]
                 store.replace_video_rows(name, sorted(extra[name]), pa.Table.from_pylist(trows) if trows else pa.table({}))
     counts = {role: sum(r["role"] == role for r in all_rows) for role in ROLES}
     labelled = len({(r["video_id"], r["episode_id"]) for r in all_rows if r["role"] == "gazed"})
+    if failed:
+        reasons = Counter(failed.values()).most_common()
+        why = ", ".join(f"{r}" for r, _ in reasons[:2]) + (", ..." if len(reasons) > 2 else "")
+        calls = (f"{n_failed_requests} of {n_requests} requests failed" if n_requests
+                 else f"calls for {len(failed)} episode(s) failed")
+        if len(failed) >= n_episodes:
+            raise PartialFailure(f"objects ({labeller}): {calls} ({why}); the store's objects were kept")
+        raise PartialFailure(f"objects ({labeller}): {calls} ({why}); {len(failed)} of {n_episodes} episodes kept "
+                             f"their previous objects, the other {n_episodes - len(failed)} were labelled "
+                             f"({labelled} with a gazed object); run it again to retry them")
     return (f"objects ({labeller}): {n_episodes} episodes in {len(results)} video(s), {labelled} with a gazed object; "
             f"rows: {counts['gazed']} gazed, {counts['fov']} fov, {counts['outside']} outside")

@@ -38,7 +38,7 @@ def create_app(store_path, qa_dir, *, reviewer: str | None = None, cache_dir=Non
     store_path = Path(store_path)
     if not store_path.is_file():
         raise InputError(store_path, "no such store file")
-    open_store(store_path).close()  # checks the schema version; adds the reviews table to an older store
+    open_store(store_path).close()  # checks the file is a store of this schema version, before serving
     questions = QuestionSet.load(qa_dir)
     app = Flask(__name__)
     app.config.update(

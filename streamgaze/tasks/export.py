@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 
 from streamgaze.errors import InputError, PluginError, StreamGazeError
-from streamgaze.store import open_store
+from streamgaze.store import check_store_path, open_store
 from streamgaze.tasks import names
 from streamgaze.tasks.api import LETTERS
 from streamgaze.tasks.spec import LoadedTask, load_task_specs, release_task_type
@@ -157,6 +157,7 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
     if not qa_dir.is_dir():
         raise InputError(qa_dir, "no such folder")
     store = Path(store) if store else qa_dir.parent / "store.duckdb"
+    check_store_path(store)
     if not store.is_file():
         raise InputError(store, "no such store file (pass --store)")
     tasks = {t.id: t for t in load_task_specs()}

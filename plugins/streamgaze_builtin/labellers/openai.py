@@ -36,6 +36,7 @@ from streamgaze.plugins.api import (
     FOV_RADIUS,
     GazeTrack,
     InputError,
+    Labelled,
     Labeller,
     RetriesExhausted,
     call_with_retries,
@@ -360,6 +361,23 @@ class Reply:
     cost_usd: float = 0.0
     cached: bool = False
     error: str | None = None
+    reason: str | None = None  # the request failed: why, in a few words ("connection refused", "HTTP 500")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed request's cause in a few words, for the stage's summary line."""
+    code = getattr(exc, "status_code", None)
+    if code:
+        return f"HTTP {code}"
+    seen, e = set(), exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower():
+            return "connection refused"
+        if isinstance(e, (TimeoutError, asyncio.TimeoutError)) or "timeout" in type(e).__name__.lower():
+            return "timed out"
+        e = e.__cause__ or e.__context__
+    return type(exc).__name__
 
 
 class Cache:
@@ -435,6 +453,7 @@ class Asker:
             resp = await call_with_retries(attempt, retries=s.retries, backoff_s=s.backoff_s)
         except RetriesExhausted as failed:
             reply.error = failed.line(s.api_key, status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
+            reply.reason = failure_reason(failed.error)
             return reply
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -452,6 +471,7 @@ class FrameResult:
     frame: Frame
     answer: FrameAnswer | None = None
     error: str | None = None
+    failed: str | None = None  # the request failed (not the answer): `failure_reason`
     sent: int = 0
     cached: int = 0
     prompt_tokens: int = 0
@@ -486,6 +506,7 @@ async def ask_frame(asker: Asker, frame: Frame) -> FrameResult:
         res.add(reply)
         if reply.error:
             res.error = f"frame {frame.idx}: request failed: {reply.error}"
+            res.failed = reply.reason or "request failed"
             return res
         try:
             res.answer = parse_answer(reply.content or "")
@@ -606,15 +627,23 @@ class OpenAILabeller(Labeller):
             by_ep.setdefault(r.frame.episode_id, []).append(r)
         rows: list[dict] = []
         stats: list[dict] = []
+        failed: dict[str, str] = {}  # episodes with a failed request keep their previous rows (the stage)
         for ep in episodes:
             eid = ep["episode_id"]
             rs = by_ep.get(eid, [])
-            rows.extend(episode_rows(eid, rs, s.min_share))
+            reasons = [r.failed for r in rs if r.failed]
+            if reasons:
+                failed[eid] = Counter(reasons).most_common(1)[0][0]
+            else:
+                rows.extend(episode_rows(eid, rs, s.min_share))
             stats.append(episode_stats(vid, eid, rs, s))
         self._side[vid] = stats
         self.last_run = {"video_id": vid, "frames": len(frames), "requests": sum(r.sent for r in results),
                          "cached": sum(r.cached for r in results), "prepare_s": t_prep, "ask_s": t_ask,
                          "failed": sum(st["status"] == "failed" for st in stats)}
+        if failed:
+            asked = [r for r in results if not r.frame.error]
+            return Labelled(rows, failed, requests=len(asked), failed_requests=sum(bool(r.failed) for r in asked))
         return rows
 
     def side_tables(self, video_id: str) -> dict[str, list[dict]]:

@@ -12,7 +12,7 @@ from streamgaze.gaze.fixations.detection import check_params, detect, get_detect
 from streamgaze.gaze.fixations.episodes import EPISODE_DEFAULTS, build_episodes
 from streamgaze.gaze.geometry import DEFAULT_DEG_PER_UNIT
 from streamgaze.progress import stage
-from streamgaze.store import open_store
+from streamgaze.store import check_store_path, open_store
 
 
 def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | None = None) -> str:
@@ -32,6 +32,7 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
     ep_params = {k: v for k, v in params.items() if k in EPISODE_DEFAULTS}
     det_params = {k: v for k, v in params.items() if k in det_defaults}
     store_path = Path(store_path)
+    check_store_path(store_path)
     if not store_path.exists():
         raise InputError(store_path, "no such store file")
 
