@@ -16,7 +16,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 from test_review_http import EASY, SR, make_review_world  # noqa: E402
 
-from streamgaze.review.server import create_app  # noqa: E402
+from streamgaze.review.server import make_review_server  # noqa: E402
 from streamgaze.store import open_store  # noqa: E402
 
 # python.md: without the background-networking flags Chromium's connections are refused by the closed network
@@ -26,11 +26,8 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 
 @pytest.fixture
 def server(tmp_path):
-    from werkzeug.serving import make_server
-
     store, qa = make_review_world(tmp_path / "w")
-    app = create_app(store, qa, reviewer="browser-tester", cache_dir=tmp_path / "cache")
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    srv = make_review_server(store, qa, host="127.0.0.1", port=0, reviewer="browser-tester", cache_dir=tmp_path / "cache")
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.server_port}", store
@@ -53,8 +50,12 @@ def page(browser):
     context = browser.new_context()
     pg = context.new_page()
     pg.set_default_timeout(15000)
+    problems: list[str] = []  # CSP violations are console errors; a blocked script fails silently otherwise
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
     yield pg
     context.close()
+    assert not problems, problems
 
 
 def test_answer_two_mark_one_invalid_in_chromium(server, page):

@@ -82,7 +82,10 @@ def world(tmp_path):
 def client(world, tmp_path):
     store, qa = world
     app = create_app(store, qa, reviewer="ann", cache_dir=tmp_path / "cache")
-    return app.test_client()
+    client = app.test_client()
+    # what the page's own POSTs carry (tests/test_review_security.py checks the refusals)
+    client.environ_base.update(HTTP_ORIGIN="http://localhost", HTTP_X_STREAMGAZE_TOKEN=app.config["REVIEW_TOKEN"])
+    return client
 
 
 def error_text(html: bytes) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli.common import STORE
-from streamgaze.review.server import is_loopback, make_review_server
+from streamgaze.review.server import is_loopback, make_review_server, server_url
 
 
 @click.command()
@@ -22,5 +22,5 @@ def review(store: Path, qa_dir: Path, host: str, port: int, reviewer: str | None
     server = make_review_server(store, qa_dir, host=host, port=port, reviewer=reviewer, cache_dir=cache_dir)
     if not is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach it can write reviews", err=True)
-    click.echo(f"review: http://{host}:{server.server_port}/  (reviewer {server.app.config['REVIEWER']}; Ctrl-C stops)")
+    click.echo(f"review: {server_url(host, server.server_port)}  (reviewer {server.app.config['REVIEWER']}; Ctrl-C stops)")
     server.serve_forever()

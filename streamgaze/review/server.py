@@ -5,11 +5,15 @@ clip start to the question time, the options, and in verify mode the answer and 
 ``POST /api/review``, ``GET /api/questions``, ``GET /api/scores``; ``GET /clip/<id>`` serves the clip.
 Store access is serialised by one lock and every request opens and closes its own connection, so other
 ``streamgaze`` commands can read the store between requests. Bad input is answered with a one-line message
-(in the page, or as ``{"error": ...}`` from the API), never a traceback.
+(in the page, or as ``{"error": ...}`` from the API), never a traceback. Requests naming another host, changes
+without the page's token or from another origin are refused, and every response carries a strict CSP
+(`streamgaze.review.security`).
 """
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +24,7 @@ from flask import Flask, jsonify, render_template, request, send_file, url_for
 from streamgaze.errors import InputError, StreamGazeError
 from streamgaze.review.clips import cached_clip, clip_source
 from streamgaze.review.data import MODES, QuestionSet, human_scores, is_proactive, latest_reviews, record_review
+from streamgaze.review.security import host_literal, install, new_token
 from streamgaze.store import open_store
 
 STATUSES = ("all", "unreviewed", "valid", "invalid", "answered", "unanswered")
@@ -46,6 +51,7 @@ def create_app(store_path, qa_dir, *, reviewer: str | None = None, cache_dir=Non
         CACHE_DIR=Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "streamgaze-review-cache",
         JSON_SORT_KEYS=False,
     )
+    install(app, new_token())
     lock = threading.Lock()
     prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-prefetch")
 
@@ -323,14 +329,43 @@ def evidence_episodes(store, q: dict) -> list[dict]:
 def make_review_server(store_path, qa_dir, *, host: str = "127.0.0.1", port: int = 8765, reviewer: str | None = None,
                        cache_dir=None):
     """The review server, bound and ready (``serve_forever()`` runs it; ``server.server_port`` is the port, useful
-    with port 0); a port that cannot be bound is a `StreamGazeError`."""
-    from werkzeug.serving import make_server
+    with port 0); a port that cannot be bound is a one-line `StreamGazeError`. The socket is bound here, not by
+    werkzeug, whose own message for a busy port is two lines and ``exit(1)``."""
+    from werkzeug.serving import make_server, select_address_family
 
     app = create_app(store_path, qa_dir, reviewer=reviewer, cache_dir=cache_dir)
+    sock = listen(host, port, select_address_family(host, port))
     try:
-        return make_server(host, port, app, threaded=True)
-    except OSError as exc:
+        server = make_server(host, port, app, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()  # werkzeug keeps its own duplicate of the descriptor
+    # what http.server's server_bind would have set (werkzeug skips it for a passed descriptor)
+    server.server_name, server.server_port = host, server.server_address[1]
+    app.config["REVIEW_BIND"] = (host, server.server_port)
+    return server
+
+
+def listen(host: str, port: int, family) -> socket.socket:
+    """A listening TCP socket on host:port, or a one-line error (a busy port names --port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror as exc:
         raise StreamGazeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug: restart right after Ctrl-C
+        sock.bind(infos[0][4])
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StreamGazeError(f"port {port} on {host} is in use; pass --port N (0 picks a free one)") from None
+        raise StreamGazeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def server_url(host: str, port: int) -> str:
+    return f"http://{host_literal(host)}:{port}/"
 
 
 def is_loopback(host: str) -> bool:

@@ -4,6 +4,9 @@
   // keys typed into these are text, not shortcuts (a checkbox keeps the shortcuts)
   const TYPING = "textarea, select, input:not([type=checkbox]):not([type=radio])";
   const reviewer = document.getElementById("reviewer");
+  // the per-server token every change must carry (the server refuses a POST without it)
+  const tokenMeta = document.querySelector('meta[name="streamgaze-token"]');
+  const token = tokenMeta ? tokenMeta.content : "";
   if (reviewer) {
     reviewer.addEventListener("change", function () {
       document.cookie = "reviewer=" + encodeURIComponent(reviewer.value.trim()) + "; path=/; SameSite=Strict";
@@ -73,8 +76,11 @@
     body.point = parseInt(d.point, 10);
     body.reviewer = reviewer ? reviewer.value.trim() : "";
     say("saving…");
-    fetch("/api/review", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
-      .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
+    fetch("/api/review", {method: "POST", headers: {"Content-Type": "application/json", "X-StreamGaze-Token": token}, body: JSON.stringify(body)})
+      .then(function (r) {
+        return r.json().then(function (j) { return [r.ok, j]; },
+                             function () { return [false, {error: "not saved: HTTP " + r.status}]; });
+      })
       .then(function (res) {
         busy = false;
         const ok = res[0], j = res[1];
