@@ -26,7 +26,7 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--concurrency", default=8, show_default=True, help="Requests in flight.")
 @click.option("--gaze-prompt", default="none", show_default=True, type=click.Choice(list(GAZE_MODES)))
 @click.option("--prompt-style", default="windowed", show_default=True, type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder (resumable).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Run folder (resumable).")
 @click.option("--store", type=click.Path(path_type=Path), help="Store with the videos and gaze (default: QA/../store.duckdb); when given, predictions are also written to its predictions table.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--frames", default=16, show_default=True, help="Frames sampled per clip.")
@@ -45,7 +45,7 @@ def eval_cmd(qa_dir: Path, model: str, base_url: str | None, concurrency: int, g
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), help="Where report.md goes (default: the first run folder).")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), metavar="DIRECTORY", help="Where report.md goes (default: the first run folder).")
 @click.option("--store", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Store whose reviews add human accuracy per task beside the models.")
 def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and

@@ -17,7 +17,7 @@ from streamgaze.tasks.generate import run_generate
 
 
 @click.command()
-@click.option("--out", "out_dir", default="streamgaze-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for everything the demo writes.")
+@click.option("--out", "out_dir", default="streamgaze-demo", show_default=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for everything the demo writes.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic world and of question drawing.")
 @click.option("--minutes", default=3.0, show_default=True, type=click.FloatRange(0.5, 10), help="Length of the synthetic recording.")
 def demo(out_dir: Path, seed: int, minutes: float) -> None:
@@ -74,7 +74,7 @@ def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None
 @click.command()
 @STORE
 @click.option("--tasks", default="all", show_default=True, help="`all` or comma-separated task ids.")
-@click.option("--out", "out_dir", default="qa", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", default="qa", show_default=True, type=click.Path(path_type=Path), metavar="DIRECTORY")
 @click.option("--seed", default=0, show_default=True, help="Global seed of every draw.")
 @click.option("--specs", "spec_paths", multiple=True, type=click.Path(exists=True, path_type=Path), help="Extra spec file or folder (before packaging a task).")
 @click.option("--drop-invalid", is_flag=True, help="Leave out questions a reviewer marked invalid in `streamgaze review` (reason `reviewed_invalid`).")

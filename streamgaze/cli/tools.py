@@ -43,7 +43,7 @@ def export() -> None:
 
 @export.command("streamgaze-json")
 @click.option("--qa", "qa_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of <task_id>.jsonl question files.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for <task_id>.json in the released shape.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for <task_id>.json in the released shape.")
 @click.option("--store", type=click.Path(path_type=Path), help="Store with videos and episodes (default: QA/../store.duckdb).")
 def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) -> None:
     """One JSON file per task in the released StreamGaze shape (MM:SS times, lettered options, test_info)."""
@@ -60,7 +60,7 @@ def render() -> None:
 @render.command("overlay")
 @STORE
 @click.option("--video-id", help="Video to render (default: every video).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY")
 @click.option("--scale", default=0.5, show_default=True, type=click.FloatRange(0.1, 1.0), help="Output size as a fraction of the video's (the encoder dominates the time; 1.0 is about 2.5x slower).")
 @click.option("--fps", "out_fps", type=click.FloatRange(0.5, None), help="Output frame rate (default: the video's); lower keeps every k-th frame and encodes faster.")
 def render_overlay_cmd(store: Path, video_id: str | None, out_dir: Path, scale: float, out_fps: float | None) -> None:

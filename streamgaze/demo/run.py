@@ -21,6 +21,7 @@ from streamgaze.gaze.fixations import run_fixations
 from streamgaze.gaze.ingest import ingest
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.objects.stage import run_objects
+from streamgaze.paths import check_folder, inside, safe_name
 from streamgaze.progress import stage
 from streamgaze.store import open_store
 from streamgaze.tasks.generate import run_generate
@@ -33,6 +34,7 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
     """Run every stage on a fresh synthetic world; returns the summary (`streamgaze.cli.tables.print_demo_summary`
     prints it)."""
     out_dir = Path(out_dir)
+    check_folder(out_dir)  # --out a file, or under one: one line, nothing written
     store_path = out_dir / "store.duckdb"
     results_dir = out_dir / "results"
     for stale in (store_path, out_dir / "qa", results_dir):  # a demo run starts clean, never resumes
@@ -64,7 +66,7 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
     runs = {}
     t0 = time.perf_counter()
     for model in BASELINES:
-        run_dir = results_dir / model
+        run_dir = inside(results_dir, safe_name(model))  # a model name is data too: one folder inside results/
         run_eval(out_dir / "qa", EvalConfig(model, run_dir, store=store_path, seed=seed))
         runs[model] = run_dir
     timings["eval"] = time.perf_counter() - t0

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from streamgaze.paths import check_outputs
+
 CHANCE_MCQ = 0.25
 HUMAN = 0.827  # the paper's human mean accuracy (context only; not comparable with demo numbers)
 
@@ -59,9 +61,13 @@ def _task_rows(scores_by_run: dict, names: list[str], tasks: list[str]) -> list[
     return rows
 
 
+REPORT_FILES = ("scores.png", "report.md", "scores.json", "report.html")
+
+
 def write_report(scores_by_run: dict, out_dir) -> list[Path]:
     """Write ``report.md``, ``scores.png`` and ``scores.json`` into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
+    check_outputs(out_dir, REPORT_FILES)  # every target checked before the first is written
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(scores_by_run)
     tasks = sorted({t for s in scores_by_run.values() for t in s["tasks"]})

@@ -37,6 +37,7 @@ from streamgaze.eval.parse import is_refusal, judge, parse_yes_no
 from streamgaze.eval.release import load_release_file
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.llm.client import RetriesExhausted, call_with_retries
+from streamgaze.paths import check_outputs
 from streamgaze.progress import stage
 from streamgaze.store import open_store
 from streamgaze.tasks.spec import family_of
@@ -268,6 +269,7 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
     max_tokens, timeout_s, prompt_style, streaming = c.max_tokens, c.timeout_s, c.prompt_style, c.streaming
     poll_s, tolerance_s = c.poll_s, c.tolerance_s
     qa_dir, out_dir = Path(qa_dir), Path(out_dir)
+    check_outputs(out_dir, [RUN, STREAM if streaming else PREDICTIONS])  # --out a file, or its files folders: nothing written
     files = question_files(qa_dir)
     questions = [q for f in files for q in load_questions(f)]
     items = [it for q in questions for it in items_of(q)]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
-from streamgaze.eval.report import write_report
+from streamgaze.eval.report import REPORT_FILES, write_report
 from streamgaze.eval.runner import (
     PREDICTIONS,
     RUN,
@@ -22,6 +22,7 @@ from streamgaze.eval.runner import (
     sha256_file,
     stream_state,
 )
+from streamgaze.paths import check_outputs
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 
@@ -264,8 +265,9 @@ def score_command(runs, report_dir=None, human: dict | None = None) -> dict:
     Returns ``{"scores": {run: score_run}, "human": human, "reports": [paths], "json": obj}``; ``obj`` is what
     ``--json`` prints: the one run's scores (``{"runs": ...}`` for several). ``human`` (the review stage's
     `human_scores`, passed in by the CLI) is added as a column in the table and a key in the JSON."""
-    scores = score_runs(runs)
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
+    check_outputs(out_dir, REPORT_FILES)  # a bad --report fails before scoring, nothing written
+    scores = score_runs(runs)
     paths = write_report(scores, out_dir)
     obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
     if human is not None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from streamgaze.errors import InputError
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
+from streamgaze.paths import check_outputs, safe_name, temp_name
 from streamgaze.progress import stage
 from streamgaze.store import open_store
 
@@ -120,7 +121,8 @@ DEFAULT_SCALE = 0.5  # see render_overlay: the mp4v encoder dominates, and its c
 def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radius: float = OVERLAY_FOV_RADIUS,
                    scale: float = DEFAULT_SCALE, fps: float | None = None) -> list[Path]:
     """Write ``<video_id>_overlay.mp4`` (MPEG-4 part 2, ``mp4v``: the encoder every OpenCV build has) for one
-    video or every video of the store; returns the paths.
+    video or every video of the store; returns the paths. The id is made a safe file name (`overlay_name`), and
+    every output path is checked before the first frame is encoded.
 
     The encoder is most of the time (3 min of 640x480 at 24 fps: ~11 s at full size, ~4.5 s at half size,
     ~2.3 s at half size and 12 fps; see docs/eval.md), so the default is half size (``scale`` 0.5) at the
@@ -135,12 +137,19 @@ def render_overlay(store_path, out_dir, video_id: str | None = None, *, fov_radi
             if not videos:
                 raise InputError(store_path, f"no video {video_id!r} in the store")
         tracks = {v["video_id"]: GazeTrack.from_store(store, v["video_id"]) for v in videos}
+    targets = check_outputs(out_dir, [overlay_name(v["video_id"]) for v in videos])  # all checked, nothing written yet
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for v in videos:
         src = resolve_video_path(store_path, v["path"])
-        written.append(_render_one(src, v, tracks[v["video_id"]], out_dir, fov_radius, scale, fps))
+        out = targets[overlay_name(v["video_id"])]
+        written.append(_render_one(src, v, tracks[v["video_id"]], out, fov_radius, scale, fps))
     return written
+
+
+def overlay_name(video_id: str) -> str:
+    """``<video_id>_overlay.mp4``, the id made a safe file name (`streamgaze.paths.safe_name`)."""
+    return f"{safe_name(video_id)}_overlay.mp4"
 
 
 def overlay_frames(cap, fps: float, track: GazeTrack, size: tuple[int, int], fov_radius: float, *, first: int = 0,
@@ -174,7 +183,7 @@ def overlay_frames(cap, fps: float, track: GazeTrack, size: tuple[int, int], fov
         i += 1
 
 
-def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius: float, scale: float,
+def _render_one(src: Path, v: dict, track: GazeTrack, out: Path, fov_radius: float, scale: float,
                 out_fps: float | None = None) -> Path:
     """Decode and draw in a thread, encode in this one (OpenCV releases the GIL in both), bounded queue."""
     import cv2
@@ -187,8 +196,7 @@ def _render_one(src: Path, v: dict, track: GazeTrack, out_dir: Path, fov_radius:
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     size = (max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)) if scale != 1.0 else (w, h)
-    out = out_dir / f"{v['video_id']}_overlay.mp4"
-    tmp = out.with_name(out.stem + ".part.mp4")
+    tmp = temp_name(out).with_suffix(".mp4")  # OpenCV picks the container by the suffix
     frames: queue.Queue = queue.Queue(maxsize=64)
     stop = threading.Event()
     failure: list[BaseException] = []

@@ -19,6 +19,7 @@ import numpy as np
 from streamgaze.errors import InputError
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.gaze.overlay import GazeTrack, overlay_frames, resolve_video_path
+from streamgaze.paths import inside, safe_name
 
 MAX_WIDTH = 320
 MAX_FPS = 10.0
@@ -58,8 +59,7 @@ def cached_clip(src: Path, fps: float, track: GazeTrack, start: float, end: floa
     stat = src.stat()
     key = f"{src.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{start:.3f}|{end:.3f}|{MAX_WIDTH}|{MAX_FPS}|{len(track.t)}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in src.stem)[:40]
-    out = Path(cache_dir) / f"{safe}_{start:.3f}_{end:.3f}_{digest}{SUFFIX}"
+    out = inside(cache_dir, f"{safe_name(src.stem)}_{start:.3f}_{end:.3f}_{digest}{SUFFIX}")
     with _lock_for(str(out)):
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)

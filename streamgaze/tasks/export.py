@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 from streamgaze.errors import InputError, PluginError, StreamGazeError
+from streamgaze.paths import check_outputs, safe_name, write_files
 from streamgaze.store import check_store_path, open_store
 from streamgaze.tasks import names
 from streamgaze.tasks.api import LETTERS
@@ -164,6 +165,8 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
     files = [f for f in sorted(qa_dir.glob("*.jsonl")) if f.stem in tasks]
     if not files:
         raise InputError(qa_dir, "no question files of a registered task (<task_id>.jsonl; `streamgaze tasks list`)")
+    out_names = {f.stem: f"{safe_name(f.stem)}.json" for f in files}
+    check_outputs(out_dir, out_names.values())  # before converting: a bad --out fails at once, nothing written
     info = ReleaseStore(store)
     outputs: dict[str, list] = {}
     summary: dict[str, dict] = {}
@@ -187,7 +190,6 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
             changed += k
         outputs[f.stem] = items
         summary[f.stem] = {"items": len(items), "changed_points": changed}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for task_id, items in outputs.items():
-        (out_dir / f"{task_id}.json").write_text(json.dumps(items, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_files(out_dir, {out_names[task_id]: json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+                          for task_id, items in outputs.items()})
     return summary

@@ -22,6 +22,7 @@ from typing import Callable
 import pyarrow as pa
 
 from streamgaze.errors import PluginError, StreamGazeError
+from streamgaze.paths import check_outputs, safe_name, write_files
 from streamgaze.progress import stage
 from streamgaze.store import Store, open_store
 from streamgaze.tasks.api import Candidate, Draft, Skip
@@ -321,12 +322,28 @@ def dumps(item: dict) -> str:
     return _LINE_ENCODER.encode(item)
 
 
+REPORT_FILE = "generation_report.json"
+
+
+def output_names(task_ids) -> list[str]:
+    """The files `write_outputs` writes into the output folder: ``<task_id>.jsonl`` and the report."""
+    return [_task_file(t) for t in task_ids] + [REPORT_FILE]
+
+
+def _task_file(task_id: str) -> str:
+    name = safe_name(task_id)  # task ids match the spec pattern; guarded anyway, as every name made from data
+    return f"{name}.jsonl"
+
+
 def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) -> dict:
-    """Question files, the generation report, and qa_items/qa_skips in one transaction."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Question files, the generation report, and qa_items/qa_skips in one transaction. Every output path is
+    checked before anything is written; the files are written under temporary names, the store transaction
+    runs, and only then are the files renamed into place (`streamgaze.paths.write_files`)."""
+    check_outputs(out_dir, output_names(r.task_id for r in results))
     report = {"seed": seed, "tasks": {}}
+    files: dict[str, str] = {}
     for r in results:
-        (out_dir / f"{r.task_id}.jsonl").write_text("".join(line + "\n" for line in r.lines), encoding="utf-8")
+        files[_task_file(r.task_id)] = "".join(line + "\n" for line in r.lines)
         letters = Counter(row[6] for row in r.rows if row[6])
         report["tasks"][r.task_id] = {
             "family": r.family,
@@ -335,7 +352,7 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
             "answer_letters": dict(sorted(letters.items())),
             "params": r.params,
         }
-    (out_dir / "generation_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    files[REPORT_FILE] = json.dumps(report, indent=2) + "\n"
     rows = [row for r in results for row in r.rows]
     column = lambda k: [row[k] for row in rows]  # noqa: E731
     qa_rows = pa.table({
@@ -348,11 +365,15 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
     skips = [(r.task_id, v, reason, n) for r in results for (v, reason), n in sorted(r.skips.items())]
     skip_rows = pa.table({"task": [s[0] for s in skips], "video_id": [s[1] for s in skips],
                           "reason": [s[2] for s in skips], "n": pa.array([s[3] for s in skips], pa.int32())})
-    with store.transaction() as con:
-        con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
-        con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
-        store.insert("qa_items", qa_rows)
-        store.insert("qa_skips", skip_rows)
+
+    def fill_store() -> None:
+        with store.transaction() as con:
+            con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
+            con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
+            store.insert("qa_items", qa_rows)
+            store.insert("qa_skips", skip_rows)
+
+    write_files(out_dir, files, before_rename=fill_store)
     return report
 
 
@@ -363,6 +384,7 @@ def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None
     questions a reviewer marked invalid; they are left out and counted as ``reviewed_invalid``."""
     broken: dict[str, str] = {}
     tasks = load_task_specs(only=only, extra_paths=extra_specs, on_broken=broken.__setitem__)
+    check_outputs(out_dir, output_names(task.id for task in tasks))  # before the (long) generation
     with open_store(store_path, read_only=True) as ro:
         results = generate(ro, tasks, seed=seed)
         if drop_invalid is not None:
