@@ -7,6 +7,7 @@ been validated, so a step that fails leaves the file as it was.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -177,6 +178,7 @@ class Store:
                 pass
             con.close()
             self._pending = False
+            _OPEN_WRITERS[self.path.resolve()] -= 1
             for p in reversed(self._made):
                 try:
                     if p.is_dir():
@@ -188,6 +190,8 @@ class Store:
                     pass
             return
         con.close()
+        if not self.read_only:
+            _OPEN_WRITERS[self.path.resolve()] -= 1
 
     def __enter__(self) -> "Store":
         return self
@@ -225,11 +229,14 @@ def _check_schema(path: Path, con: duckdb.DuckDBPyConnection) -> bool:
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = 'main' AND table_catalog = current_database()").fetchall()}
         rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() if "meta" in tables else []
-        block, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        block, blocks = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
     except duckdb.Error as exc:
         raise InputError(path, f"cannot read store: {_first_line(exc)}") from None
     size, need = path.stat().st_size, _HEADER_BYTES + int(blocks or 0) * int(block or 0)
-    if size < need:  # DuckDB opens a cut file and fails only when a missing block is read
+    wal = path.with_name(path.name + ".wal")  # blocks still in the write-ahead log are not in the file yet
+    # DuckDB opens a cut file and fails only when a missing block is read. The blocks in use cannot fit in fewer
+    # bytes (free blocks at the end may be trimmed, so the total is no bound).
+    if size < need and not wal.exists() and _OPEN_WRITERS[path.resolve()] <= 0:
         raise InputError(path, f"a damaged (truncated or corrupt) DuckDB file: {size} bytes of {need}")
     if not tables:
         raise InputError(path, "a DuckDB file without tables, not a streamgaze store")
@@ -253,9 +260,18 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
+#: Store files this process holds open for writing: their blocks may not all be in the file yet, so the truncation
+#: check (`_check_schema`) does not apply to them. Another process's writer holds DuckDB's lock, so a read-only
+#: open from here fails with "in use" before the check.
+_OPEN_WRITERS: Counter[Path] = Counter()
+
+
 def _connect(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        con = duckdb.connect(str(path), read_only=read_only, config=config or {})
+        if not read_only:
+            _OPEN_WRITERS[path.resolve()] += 1
+        return con
     except duckdb.Error as exc:
         msg = _first_line(exc)
         if "lock" in msg.lower():
