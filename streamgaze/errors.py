@@ -65,3 +65,13 @@ def _where(exc: BaseException) -> str:
             continue
         found = f"{name}:{line}"
     return found
+
+
+class ExternalCallsFailed(StreamGazeError):
+    """Calls to an outside service (a model endpoint, an LLM) failed after their retries; the work that did
+    succeed is kept and a rerun retries the rest. One line, exit code 1 (bad input is 2)."""
+
+    exit_code = 1
+
+    def __init__(self, message):
+        super().__init__(message)

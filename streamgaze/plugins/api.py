@@ -43,7 +43,9 @@ from streamgaze.llm.client import (
     call_with_retries,
     image_part,
     make_client,
+    redact_url,
     resolve_api_key,
+    url_secrets,
 )
 from streamgaze.objects.stage import Labeller
 from streamgaze.plugins.hookspecs import hookimpl
@@ -75,7 +77,7 @@ __all__ = [
     "compiled_ivt", "compiled_threads", "DEFAULT_DEG_PER_UNIT", "DEFAULT_ENDPOINT", "distractors_assured",
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
-    "InputError", "ivt_pass", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client",
+    "InputError", "ivt_pass", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client", "redact_url", "url_secrets",
     "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
     "parallel_ranges", "PluginError", "present_candidates", "PresentParams", "ProactiveParams",

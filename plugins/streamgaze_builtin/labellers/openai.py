@@ -44,9 +44,11 @@ from streamgaze.plugins.api import (
     make_client,
     names,
     read_frames_at,
+    redact_url,
     resolve_api_key,
     resolve_video_path,
     stage,
+    url_secrets,
 )
 
 LABELLER = "openai"
@@ -166,7 +168,7 @@ def _num(options: dict, name: str, default, cast=float, lo=None, hi=None, lo_ope
 @dataclass
 class Settings:
     model: str
-    base_url: str | None
+    base_url: str | None = field(repr=False)  # may hold a key (user info, ?api-key=): recorded as `endpoint`
     api_key: str = field(repr=False)
     concurrency: int = 8
     frames: int = 3
@@ -434,7 +436,7 @@ class Asker:
         try:
             resp = await call_with_retries(attempt, retries=s.retries, backoff_s=s.backoff_s)
         except RetriesExhausted as failed:
-            reply.error = failed.line(s.api_key, status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
+            reply.error = failed.line(s.api_key, *url_secrets(s.base_url), status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
             return reply
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -614,7 +616,8 @@ class OpenAILabeller(Labeller):
         self._side[vid] = stats
         self.last_run = {"video_id": vid, "frames": len(frames), "requests": sum(r.sent for r in results),
                          "cached": sum(r.cached for r in results), "prepare_s": t_prep, "ask_s": t_ask,
-                         "failed": sum(st["status"] == "failed" for st in stats)}
+                         "failed": sum(st["status"] == "failed" for st in stats),
+                         "endpoint": redact_url(s.base_url or DEFAULT_ENDPOINT)}
         return rows
 
     def side_tables(self, video_id: str) -> dict[str, list[dict]]:
