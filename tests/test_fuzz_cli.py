@@ -350,3 +350,37 @@ def test_missing_store_is_bad_input_before_the_run_folder(tmp_path, server):
                 "--out", tmp_path / "R"], tmp_path)
     assert "store.duckdb" in one_error(proc, 2)
     assert not (tmp_path / "R").exists() and "no-store" not in server.models
+
+
+# -- the helpers themselves (in process) -----------------------------------------------------------------
+@pytest.mark.parametrize("url, shown", [
+    ("http://user:sk-a1@h:8/v1", "http://***@h:8/v1"),
+    ("http://sk-a2@h/v1", "http://***@h/v1"),
+    ("http://h/v1?api-key=sk-a3&api-version=2024", "http://h/v1?api-key=***&api-version=2024"),
+    ("https://h/v1?key=sk-a4", "https://h/v1?key=***"),
+    ("http://h/v1?token=sk-a5", "http://h/v1?token=***"),
+    ("http://h/v1?access_token=sk-a6", "http://h/v1?access_token=***"),
+    ("http://h/v1?client_secret=sk-a7&password=sk-a8", "http://h/v1?client_secret=***&password=***"),
+    ("http://localhost:8000/v1", "http://localhost:8000/v1"),
+])
+def test_redact_url(url, shown):
+    from streamgaze.llm.client import redact, redact_url, url_secrets
+    from streamgaze.plugins import api
+
+    assert redact_url(url) == shown and api.redact_url is redact_url
+    assert "sk-" not in redact(f"APIConnectionError: cannot reach {url}: refused")
+    assert all(s.startswith("sk-") for s in url_secrets(url) if s != "user")
+
+
+def test_escape_controls_escapes_only_what_is_still_unprintable():
+    from streamgaze.cli import escape_controls
+
+    assert escape_controls("a\x1b[31mb\x00c\x9b\x7f\u202e") == "a\\x1b[31mb\\x00c\\x9b\\x7f\\u202e"
+    assert escape_controls("already \\x1b escaped, caf\u00e9") == "already \\x1b escaped, caf\u00e9"
+
+
+def test_labeller_settings_never_show_the_url():
+    from streamgaze_builtin.labellers.openai import Settings
+
+    s = Settings.from_options({"model": "m", "base_url": "http://u:sk-lab1@127.0.0.1:9/v1?token=sk-lab2"}, Path("s.duckdb"))
+    assert "sk-" not in repr(s) and s.base_url.startswith("http://u:sk-lab1@")  # the request keeps the real URL

@@ -115,6 +115,12 @@ def _finite(value, low: float | None = 0.0) -> bool:
             and (low is None or value >= low))
 
 
+def _show(value, limit: int = 60) -> str:
+    """``repr(value)`` cut at ``limit`` characters, for an error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_question(q, path, row) -> None:
     """One question line as the runner needs it, else an `InputError` naming the file, the row and the field."""
     if not isinstance(q, dict):
@@ -124,12 +130,12 @@ def check_question(q, path, row) -> None:
         raise InputError(path, f"question lacks {', '.join(missing)}", row=row)
     for k in ("id", "task", "video_id", "question"):
         if not isinstance(q[k], str) or not q[k].strip():
-            raise InputError(path, f"{k} must be a non-empty string, got {q[k]!r}", row=row)
+            raise InputError(path, f"{k} must be a non-empty string, got {_show(q[k])}", row=row)
     clip = q["clip"]
     if not (isinstance(clip, list) and len(clip) == 2 and all(_finite(c) for c in clip) and clip[0] <= clip[1]):
-        raise InputError(path, f"clip must be [start_s, end_s], finite seconds >= 0 with start <= end, got {clip!r}", row=row)
+        raise InputError(path, f"clip must be [start_s, end_s], finite seconds >= 0 with start <= end, got {_show(clip)}", row=row)
     if "time_s" in q and q["time_s"] is not None and not _finite(q["time_s"]):
-        raise InputError(path, f"time_s must be a finite number of seconds >= 0, got {q['time_s']!r}", row=row)
+        raise InputError(path, f"time_s must be a finite number of seconds >= 0, got {_show(q['time_s'])}", row=row)
     points = q.get("test_points")
     if points:
         if not isinstance(points, list):
@@ -138,7 +144,7 @@ def check_question(q, path, row) -> None:
             if not isinstance(p, dict) or "t_s" not in p or p.get("expected") not in ("yes", "no"):
                 raise InputError(path, f"test point {i}: a test point needs t_s and expected yes/no", row=row)
             if not _finite(p["t_s"]):
-                raise InputError(path, f"test point {i}: t_s must be a finite number of seconds >= 0, got {p['t_s']!r}", row=row)
+                raise InputError(path, f"test point {i}: t_s must be a finite number of seconds >= 0, got {_show(p['t_s'])}", row=row)
     else:
         options = q["options"]
         if not options or not isinstance(options, list):
@@ -146,7 +152,7 @@ def check_question(q, path, row) -> None:
         if not all(isinstance(o, str) for o in options):
             raise InputError(path, "options must be strings", row=row)
         if not isinstance(q["answer"], str):
-            raise InputError(path, f"answer must be a string, got {q['answer']!r}", row=row)
+            raise InputError(path, f"answer must be a string, got {_show(q['answer'])}", row=row)
 
 
 def load_questions(path: Path) -> list[dict]:
