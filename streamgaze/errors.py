@@ -1,4 +1,4 @@
-"""Errors that reach the user as one line and exit code 2 (`PartialFailure`: 1).
+"""Errors that reach the user as one line and exit code 2 (`ExternalCallsFailed`: 1).
 
 Every user-facing failure (bad file, bad spec, broken plugin) is a `StreamGazeError`, a plain exception: the
 command line (`streamgaze.cli`) prints ``Error: <message>`` on stderr and exits with ``exit_code`` (2). The
@@ -23,13 +23,6 @@ class StreamGazeError(Exception):
 
     def format_message(self) -> str:
         return self.message
-
-
-class PartialFailure(StreamGazeError):
-    """A command that finished, but some of its external calls (an API, a server) failed: what succeeded was
-    written, what failed kept its previous rows. One line with the counts; exit code 1."""
-
-    exit_code = 1
 
 
 class InputError(StreamGazeError):
@@ -72,3 +65,14 @@ def _where(exc: BaseException) -> str:
             continue
         found = f"{name}:{line}"
     return found
+
+
+class ExternalCallsFailed(StreamGazeError):
+    """Calls to an outside service (a model endpoint, a labeller's API) failed after their retries: the command
+    finished, what succeeded was written, what failed kept its previous rows, and a rerun retries the rest. One
+    line with the counts, exit code 1 (bad input is 2)."""
+
+    exit_code = 1
+
+    def __init__(self, message):
+        super().__init__(message)

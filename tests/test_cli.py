@@ -152,7 +152,7 @@ def test_eval_rejects_zero_concurrency_on_the_command_line(tmp_path):
     (tmp_path / "qa").mkdir()
     res = CliRunner().invoke(cli, ["eval", "--qa", str(tmp_path / "qa"), "--model", "random", "--out", str(tmp_path / "R"),
                                    "--concurrency", "0"])
-    assert res.exit_code == 2 and res.output == "Error: concurrency must be an integer >= 1, got 0\n"
+    assert res.exit_code == 2 and res.output == "Error: Invalid value for '--concurrency': 0 is not in the range x>=1.\n"
 
 
 def test_only_the_cli_imports_click_or_builds_rich_tables():

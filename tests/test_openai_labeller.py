@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from streamgaze.errors import PartialFailure
+from streamgaze.errors import ExternalCallsFailed
 from streamgaze.objects.stage import run_objects
 from streamgaze.store import open_store
 
@@ -279,7 +279,7 @@ def test_errors_are_retried_or_recorded(server, video, tmp_path, monkeypatch):
     srv = server(modes, key=KEY)
     opts = _opts(srv, tmp_path, timeout_s=10.0, retries=3, api_key=KEY, concurrency=8)
     t0 = time.perf_counter()
-    with pytest.raises(PartialFailure, match=r"3 of 21 requests failed \(HTTP 500\); 1 of 7 episodes kept"):
+    with pytest.raises(ExternalCallsFailed, match=r"3 of 21 requests failed \(HTTP 500\); 1 of 7 episodes kept"):
         run_objects(store, "openai", opts)  # e6's requests failed: written but for e6, exit code 1
     assert time.perf_counter() - t0 < 15
     assert not srv.problems, srv.problems[:3]
@@ -305,7 +305,7 @@ def test_errors_are_retried_or_recorded(server, video, tmp_path, monkeypatch):
     assert KEY not in json.dumps(stats)
     # a rerun re-asks only what failed with an HTTP error (invalid replies are cached answers), labels the same
     n = len(srv.requests)
-    with pytest.raises(PartialFailure):
+    with pytest.raises(ExternalCallsFailed):
         run_objects(store, "openai", opts)
     assert len(srv.requests) - n == 9  # e6: 3 frames x 3 attempts
     assert _objects(store) == rows
@@ -348,7 +348,14 @@ def test_radius_in_pixels_and_degrees(server, video, tmp_path):
 
 
 def test_majority_and_schema_units():
-    from streamgaze_builtin.labellers.openai import FrameAnswer, FrameResult, Frame, episode_rows, frame_plan, parse_answer
+    from streamgaze_builtin.labellers.openai import (
+        Frame,
+        FrameAnswer,
+        FrameResult,
+        episode_rows,
+        frame_plan,
+        parse_answer,
+    )
 
     assert frame_plan(1.0, 2.0, 24, 1000, 3) == [30, 36, 42]
     assert frame_plan(1.0, 1.01, 24, 1000, 3) == [24]

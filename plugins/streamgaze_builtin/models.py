@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import hashlib
 
-from streamgaze.plugins.api import LETTERS, ModelOptions, Request, hookimpl, image_part, make_client, resolve_api_key
+from streamgaze.plugins.api import (
+    DEFAULT_ENDPOINT,
+    LETTERS,
+    ModelOptions,
+    Request,
+    hookimpl,
+    image_part,
+    make_client,
+    redact_url,
+    resolve_api_key,
+)
 
 
 class RandomModel:
@@ -49,7 +59,7 @@ class OpenAIModel:
         key = resolve_api_key(None, options.base_url, f"model {spec!r}")
         self.model = spec
         self.options = options
-        self.endpoint = options.base_url or "https://api.openai.com/v1"
+        self.endpoint = redact_url(options.base_url or DEFAULT_ENDPOINT)  # recorded: never a key
         # retries are the runner's (exponential backoff on 429/5xx/timeouts)
         self.client = make_client(key, options.base_url, options.timeout_s)
 

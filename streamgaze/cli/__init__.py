@@ -38,12 +38,43 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def escape_controls(text: str) -> str:
+    """``text`` with every character that is still not printable (ESC, NUL, other C0 and C1 controls, DEL,
+    bidi and other format characters) written as ``\\x1b`` / ``\\u202e``, so an error line never moves the
+    cursor, colours the terminal or hides text. Printable text, an already escaped ``\\x1b`` included, is kept
+    as it is (escaping twice never happens)."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
 class UserError(click.ClickException):
-    """A `StreamGazeError` as click shows it: ``Error: <message>`` on stderr, its exit code (2)."""
+    """A `StreamGazeError` as click shows it: ``Error: <message>`` on stderr, its exit code (2; 1 for
+    `streamgaze.errors.ExternalCallsFailed`), control characters escaped (`escape_controls`)."""
 
     def __init__(self, exc: StreamGazeError):
-        super().__init__(exc.message)
+        super().__init__(escape_controls(exc.message))
         self.exit_code = exc.exit_code
+
+
+class OptionError(click.ClickException):
+    """A bad option value (`click.BadParameter`) as one line, like every other input error: ``Error: Invalid
+    value for '--concurrency': 0 is not in the range x>=1.``, exit code 2, no usage block."""
+
+    exit_code = 2
+
+    def __init__(self, exc: click.BadParameter):
+        super().__init__(escape_controls(exc.format_message()))
 
 
 class LazyGroup(click.Group):
@@ -86,6 +117,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.BadParameter as exc:
+            raise OptionError(exc) from exc
         except StreamGazeError as exc:
             if os.environ.get("STREAMGAZE_DEBUG") == "1" and exc.__cause__ is not None:
                 click.echo("".join(traceback.format_exception(exc.__cause__)), err=True, nl=False)

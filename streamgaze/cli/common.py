@@ -2,9 +2,36 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
+
+
+class FiniteFloatRange(click.FloatRange):
+    """`click.FloatRange` that also rejects ``nan``, ``inf`` and ``-inf`` (click lets NaN through every bound):
+    a bad value is one usage error naming the option, exit code 2, before anything runs."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number in the range {self._describe_range()}.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def finite_float(low: float | None = None, high: float | None = None, *, low_open: bool = False) -> FiniteFloatRange:
+    """A finite number in ``[low, high]`` (``(low, high]`` with ``low_open``); no clamping."""
+    return FiniteFloatRange(low, high, min_open=low_open)
+
+
+#: counts of things (requests in flight, frames): an integer >= 1, no clamping
+POSITIVE_INT = click.IntRange(1)
+#: seeds of the random draws
+SEED = click.IntRange(0, 2**32 - 1)
+#: a TCP port (0: any free one)
+PORT = click.IntRange(0, 65535)
 
 STORE = click.option("--store", "store", required=True, type=click.Path(path_type=Path), help="The DuckDB store file.")
 
@@ -17,7 +44,10 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
             raise click.BadParameter(f"{pair!r} is not k=v", param_hint="--param")
         k, v = pair.split("=", 1)
         try:
-            out[k.strip()] = json.loads(v)
+            value = json.loads(v)
         except ValueError:
-            out[k.strip()] = v
+            value = v
+        if isinstance(value, float) and not math.isfinite(value):
+            raise click.BadParameter(f"{pair!r}: {v} is not a finite number", param_hint="--param")
+        out[k.strip()] = value
     return out

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import STORE
+from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
-from streamgaze.eval.runner import run_eval
+from streamgaze.eval.runner import evaluate
 from streamgaze.eval.score import score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
@@ -23,23 +23,30 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--qa", "qa_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of <task_id>.jsonl question files (or released StreamGaze <task_id>.json files).")
 @click.option("--model", required=True, help=MODEL_HELP)
 @click.option("--base-url", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...).")
-@click.option("--concurrency", default=8, show_default=True, help="Requests in flight.")
+@click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight.")
 @click.option("--gaze-prompt", default="none", show_default=True, type=click.Choice(list(GAZE_MODES)))
 @click.option("--prompt-style", default="windowed", show_default=True, type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Run folder (resumable).")
 @click.option("--store", type=click.Path(path_type=Path), help="Store with the videos and gaze (default: QA/../store.duckdb); when given, predictions are also written to its predictions table.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--frames", default=16, show_default=True, help="Frames sampled per clip.")
+@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--frames", default=16, show_default=True, type=POSITIVE_INT, help="Frames sampled per clip.")
 @click.option("--streaming", is_flag=True, help="Run the streaming alert metric on the proactive questions instead (poll every --poll-s).")
-@click.option("--poll-s", default=1.0, show_default=True, type=click.FloatRange(0.05, None, min_open=False), help="Streaming: poll interval P (and window W).")
-@click.option("--tolerance-s", default=3.0, show_default=True, type=click.FloatRange(0, None), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
+@click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
+@click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
 def eval_cmd(qa_dir: Path, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
-    """Ask a model every question; a rerun appends only what is missing."""
+    """Ask a model every question; a rerun appends only what is missing.
+
+    Exit code 0 when every request was answered, 1 when some failed (their rows have outcome `error`; rerun the
+    same command to retry them), 2 for bad input (options, question files), before anything is sent."""
     config = EvalConfig(model=model, out_dir=out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
                         poll_s=poll_s, tolerance_s=tolerance_s)
-    click.echo(run_eval(qa_dir, config))
+    outcome = evaluate(qa_dir, config)
+    click.echo(outcome.summary)
+    failure = outcome.failure()
+    if failure is not None:
+        raise failure
 
 
 @click.command()

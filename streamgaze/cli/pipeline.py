@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import STORE, parse_params
+from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float, parse_params
 from streamgaze.demo.run import run_demo
 from streamgaze.gaze.fixations import run_fixations
 from streamgaze.gaze.ingest import get_loader
@@ -18,8 +18,8 @@ from streamgaze.tasks.generate import run_generate
 
 @click.command()
 @click.option("--out", "out_dir", default="streamgaze-demo", show_default=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for everything the demo writes.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic world and of question drawing.")
-@click.option("--minutes", default=3.0, show_default=True, type=click.FloatRange(0.5, 10), help="Length of the synthetic recording.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the synthetic world and of question drawing.")
+@click.option("--minutes", default=3.0, show_default=True, type=finite_float(0.5, 10), help="Length of the synthetic recording.")
 def demo(out_dir: Path, seed: int, minutes: float) -> None:
     """Make the synthetic demo world and run the whole pipeline on it."""
     tables.print_demo_summary(run_demo(out_dir, seed=seed, minutes=minutes))
@@ -59,7 +59,7 @@ def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
 @click.option("--truth", type=click.Path(path_type=Path), help="Annotation file (truth.json) for the annotation labeller.")
 @click.option("--base-url", help="OpenAI-compatible endpoint (openai labeller).")
 @click.option("--model", help="Model name (openai labeller).")
-@click.option("--concurrency", default=8, show_default=True, help="Requests in flight (openai labeller).")
+@click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight (openai labeller).")
 @click.option("--api-key", help="API key (openai labeller; default: $OPENAI_API_KEY). Never written anywhere.")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
 def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, api_key: str | None, params: tuple[str, ...]) -> None:
@@ -75,7 +75,7 @@ def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None
 @STORE
 @click.option("--tasks", default="all", show_default=True, help="`all` or comma-separated task ids.")
 @click.option("--out", "out_dir", default="qa", show_default=True, type=click.Path(path_type=Path), metavar="DIRECTORY")
-@click.option("--seed", default=0, show_default=True, help="Global seed of every draw.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Global seed of every draw.")
 @click.option("--specs", "spec_paths", multiple=True, type=click.Path(exists=True, path_type=Path), help="Extra spec file or folder (before packaging a task).")
 @click.option("--drop-invalid", is_flag=True, help="Leave out questions a reviewer marked invalid in `streamgaze review` (reason `reviewed_invalid`).")
 def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tuple[Path, ...], drop_invalid: bool) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from streamgaze.cli.common import STORE
+from streamgaze.cli.common import PORT, STORE
 from streamgaze.review.server import is_loopback, make_review_server, server_url
 
 
@@ -13,7 +13,7 @@ from streamgaze.review.server import is_loopback, make_review_server, server_url
 @STORE
 @click.option("--qa", "qa_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of <task_id>.jsonl question files.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback: only this machine).")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--port", default=8765, show_default=True, type=PORT, help="Port (0: any free one).")
 @click.option("--reviewer", help="Name stored with each verdict and answer (default: $USER; the page can change it).")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for rendered overlay clips (default: a temp folder).")
 def review(store: Path, qa_dir: Path, host: str, port: int, reviewer: str | None, cache_dir: Path | None) -> None:

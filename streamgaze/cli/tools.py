@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import STORE
+from streamgaze.cli.common import STORE, finite_float
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
 from streamgaze.store import run_readonly_sql
@@ -61,8 +61,8 @@ def render() -> None:
 @STORE
 @click.option("--video-id", help="Video to render (default: every video).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY")
-@click.option("--scale", default=0.5, show_default=True, type=click.FloatRange(0.1, 1.0), help="Output size as a fraction of the video's (the encoder dominates the time; 1.0 is about 2.5x slower).")
-@click.option("--fps", "out_fps", type=click.FloatRange(0.5, None), help="Output frame rate (default: the video's); lower keeps every k-th frame and encodes faster.")
+@click.option("--scale", default=0.5, show_default=True, type=finite_float(0.1, 1.0), help="Output size as a fraction of the video's (the encoder dominates the time; 1.0 is about 2.5x slower).")
+@click.option("--fps", "out_fps", type=finite_float(0.5), help="Output frame rate (default: the video's); lower keeps every k-th frame and encodes faster.")
 def render_overlay_cmd(store: Path, video_id: str | None, out_dir: Path, scale: float, out_fps: float | None) -> None:
     """Write the scene video with the gaze dot and the FOV circle drawn on every frame (the same drawing as
     `eval --gaze-prompt overlay`)."""

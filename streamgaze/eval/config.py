@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from streamgaze.errors import StreamGazeError
 from streamgaze.eval import prompts
+from streamgaze.llm.client import redact_url
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class EvalConfig:
                 raise StreamGazeError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
         if self.fov_radius is not None and not (isinstance(self.fov_radius, (int, float)) and self.fov_radius > 0):
             raise StreamGazeError(f"fov_radius must be a number > 0, got {self.fov_radius!r}")
+        if self.base_url is not None:
+            if not _http_url(self.base_url):
+                raise StreamGazeError(f"base_url must be an http:// or https:// URL with a host, got {redact_url(str(self.base_url))!r}")
         if self.gaze_prompt not in prompts.GAZE_MODES:
             raise StreamGazeError(f"unknown gaze prompt {self.gaze_prompt!r}; choose one of {', '.join(prompts.GAZE_MODES)}")
         if self.prompt_style not in prompts.PROMPT_STYLES:
@@ -61,3 +66,14 @@ class EvalConfig:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+def _http_url(url) -> bool:
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)

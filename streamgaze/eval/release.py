@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -25,8 +26,10 @@ _PREFIX = re.compile(r"^\s*\(?([A-Ha-h])[.)]\s+")
 
 
 def parse_time(value, *, where: str = "time") -> float:
-    """"SS", "MM:SS", "HH:MM:SS" (fractions allowed) or a number -> seconds."""
+    """"SS", "MM:SS", "HH:MM:SS" (fractions allowed) or a number -> seconds (finite, >= 0)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where} is not a time: {value!r}")
         return round(float(value), 3)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{where} is not a time: {value!r}")
@@ -35,7 +38,7 @@ def parse_time(value, *, where: str = "time") -> float:
         nums = [float(p) for p in parts]
     except ValueError:
         raise ValueError(f"{where} is not a time: {value!r}") from None
-    if len(nums) > 3:
+    if len(nums) > 3 or not all(math.isfinite(n) and n >= 0 for n in nums):
         raise ValueError(f"{where} is not a time: {value!r}")
     total = 0.0
     for n in nums:
@@ -53,7 +56,16 @@ def load_release_file(path) -> list[dict]:
     """The questions of one released ``*.json`` file, as question dicts (see the module doc)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read the question file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save the file as UTF-8") from None
+    try:
+        data = json.loads(text)
     except ValueError as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
     if isinstance(data, dict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 import subprocess
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from streamgaze import __version__
-from streamgaze.errors import InputError
+from streamgaze.errors import ExternalCallsFailed, InputError
 from streamgaze.eval import prompts
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.frames import VideoContext, frame_indices
@@ -36,7 +37,7 @@ from streamgaze.eval.models import ModelOptions, Request, get_model
 from streamgaze.eval.parse import is_refusal, judge, parse_yes_no
 from streamgaze.eval.release import load_release_file
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
-from streamgaze.llm.client import RetriesExhausted, call_with_retries
+from streamgaze.llm.client import RetriesExhausted, call_with_retries, redact_url, url_secrets
 from streamgaze.paths import check_outputs
 from streamgaze.progress import stage
 from streamgaze.store import open_store
@@ -88,34 +89,77 @@ def _question_lines(path: Path):
         for row, q in enumerate(load_release_file(path), start=1):
             yield row, q
         return
-    with open(path, encoding="utf-8") as fh:
-        for row, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                q = json.loads(line)
-            except ValueError as exc:
-                raise InputError(path, f"not valid JSON ({exc.msg})", row=row) from None
-            yield row, q
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read the question file ({exc.strerror or exc})") from None
+    for row, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                   "save the file as UTF-8", row=row) from None
+        if row == 1:
+            line = line.removeprefix("\ufeff")
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+        except ValueError as exc:
+            raise InputError(path, f"not valid JSON ({exc.msg})", row=row) from None
+        yield row, q
+
+
+def _finite(value, low: float | None = 0.0) -> bool:
+    """A real number (not a bool), finite, and at least ``low``."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and (low is None or value >= low))
+
+
+def _show(value, limit: int = 60) -> str:
+    """``repr(value)`` cut at ``limit`` characters, for an error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_question(q, path, row) -> None:
+    """One question line as the runner needs it, else an `InputError` naming the file, the row and the field."""
+    if not isinstance(q, dict):
+        raise InputError(path, f"a question line must be a JSON object, not {type(q).__name__}", row=row)
+    missing = [k for k in REQUIRED if k not in q]
+    if missing:
+        raise InputError(path, f"question lacks {', '.join(missing)}", row=row)
+    for k in ("id", "task", "video_id", "question"):
+        if not isinstance(q[k], str) or not q[k].strip():
+            raise InputError(path, f"{k} must be a non-empty string, got {_show(q[k])}", row=row)
+    clip = q["clip"]
+    if not (isinstance(clip, list) and len(clip) == 2 and all(_finite(c) for c in clip) and clip[0] <= clip[1]):
+        raise InputError(path, f"clip must be [start_s, end_s], finite seconds >= 0 with start <= end, got {_show(clip)}", row=row)
+    if "time_s" in q and q["time_s"] is not None and not _finite(q["time_s"]):
+        raise InputError(path, f"time_s must be a finite number of seconds >= 0, got {_show(q['time_s'])}", row=row)
+    points = q.get("test_points")
+    if points:
+        if not isinstance(points, list):
+            raise InputError(path, "test_points must be a list", row=row)
+        for i, p in enumerate(points):
+            if not isinstance(p, dict) or "t_s" not in p or p.get("expected") not in ("yes", "no"):
+                raise InputError(path, f"test point {i}: a test point needs t_s and expected yes/no", row=row)
+            if not _finite(p["t_s"]):
+                raise InputError(path, f"test point {i}: t_s must be a finite number of seconds >= 0, got {_show(p['t_s'])}", row=row)
+    else:
+        options = q["options"]
+        if not options or not isinstance(options, list):
+            raise InputError(path, "a multiple-choice question needs options", row=row)
+        if not all(isinstance(o, str) for o in options):
+            raise InputError(path, "options must be strings", row=row)
+        if not isinstance(q["answer"], str):
+            raise InputError(path, f"answer must be a string, got {_show(q['answer'])}", row=row)
 
 
 def load_questions(path: Path) -> list[dict]:
     out = []
     for row, q in _question_lines(Path(path)):
-        if not isinstance(q, dict):
-            raise InputError(path, "a question line must be a JSON object", row=row)
-        missing = [k for k in REQUIRED if k not in q]
-        if missing:
-            raise InputError(path, f"question lacks {', '.join(missing)}", row=row)
-        clip = q["clip"]
-        if not (isinstance(clip, list) and len(clip) == 2 and all(isinstance(c, (int, float)) for c in clip)):
-            raise InputError(path, "clip must be [start_s, end_s]", row=row)
-        if q.get("test_points"):
-            for p in q["test_points"]:
-                if not isinstance(p, dict) or "t_s" not in p or p.get("expected") not in ("yes", "no"):
-                    raise InputError(path, "a test point needs t_s and expected yes/no", row=row)
-        elif not q["options"] or not isinstance(q["options"], list):
-            raise InputError(path, "a multiple-choice question needs options", row=row)
+        check_question(q, path, row)
         out.append(q)
     return out
 
@@ -256,11 +300,37 @@ def stream_state(rows: list[dict]) -> dict[str, dict]:
 
 
 # -- the run -----------------------------------------------------------------------------------------
+@dataclass
+class EvalOutcome:
+    """What one run did: the one-line ``summary``, the requests it sent (``asked``), how many of them ended in
+    error (``failed``) and the last error line (redacted)."""
+
+    summary: str
+    asked: int = 0
+    failed: int = 0
+    last_error: str | None = None
+
+    def failure(self) -> ExternalCallsFailed | None:
+        """The `ExternalCallsFailed` (exit code 1) to raise when requests failed, else None."""
+        if not self.failed:
+            return None
+        last = f" (last: {self.last_error})" if self.last_error else ""
+        return ExternalCallsFailed(f"{self.failed} of {self.asked} requests failed{last}; "
+                                   "rerun the same command to retry them")
+
+
 def run_eval(qa_dir, config: EvalConfig) -> str:
     """Ask ``config.model`` every question of ``qa_dir``; write ``config.out_dir``; return a one-line summary.
 
     ``config.streaming``: instead of the test points, run the streaming alert metric over the proactive questions
-    (poll every ``poll_s`` with W = ``poll_s``; ``tolerance_s`` is T, recorded for the scorer)."""
+    (poll every ``poll_s`` with W = ``poll_s``; ``tolerance_s`` is T, recorded for the scorer). Failed requests
+    are rows with outcome ``error`` (asked again by a rerun); `evaluate` also reports how many there were."""
+    return evaluate(qa_dir, config).summary
+
+
+def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
+    """`run_eval`, returning an `EvalOutcome`: every question file is read and checked before anything is written
+    or sent (a bad file is an `InputError`); ``streamgaze eval`` exits 1 when ``failed`` is not 0."""
     if not isinstance(config, EvalConfig):
         raise TypeError(f"run_eval(qa_dir, config): config must be an EvalConfig, not {type(config).__name__}")
     c = config
@@ -271,12 +341,30 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
     qa_dir, out_dir = Path(qa_dir), Path(out_dir)
     check_outputs(out_dir, [RUN, STREAM if streaming else PREDICTIONS])  # --out a file, or its files folders: nothing written
     files = question_files(qa_dir)
-    questions = [q for f in files for q in load_questions(f)]
+    questions = []
+    for f in files:
+        for q in load_questions(f):
+            if streaming and q.get("test_points") and q.get("time_s") is None:
+                raise InputError(f, f"question {q['id']!r}: --streaming polls from time_s, which it lacks")
+            questions.append(q)
     items = [it for q in questions for it in items_of(q)]
 
     options = ModelOptions(base_url=base_url, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s)
     m = get_model(model, options)
-    endpoint = getattr(m, "endpoint", None)
+    endpoint = redact_url(getattr(m, "endpoint", None))  # a key written into the URL is never recorded
+
+    # a missing store is bad input too: said before the run folder is touched
+    needs_video = getattr(m, "uses_frames", True) or (getattr(m, "uses_prompt", True) and gaze_prompt == "scanpath-text")
+    store_path = Path(store) if store else qa_dir.parent / "store.duckdb"
+    if needs_video and not store_path.exists():
+        if streaming:
+            missing = any(q.get("test_points") for q in questions)
+        else:
+            answered = {(r["question_id"], int(r.get("point_idx", -1))) for r in read_predictions(out_dir / PREDICTIONS)
+                        if r.get("outcome") != "error"}
+            missing = any(it.key not in answered for it in items)
+        if missing:
+            raise InputError(store_path, "no store with the videos and gaze (pass --store)")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     run_path = out_dir / RUN
@@ -331,8 +419,6 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
     videos: dict[str, VideoContext] = {}
     durations: dict[str, float] = {}
     wanted = {q["video_id"] for q in proactive_qs} if streaming else {it.q["video_id"] for it in todo}
-    needs_video = getattr(m, "uses_frames", True) or (getattr(m, "uses_prompt", True) and gaze_prompt == "scanpath-text")
-    store_path = Path(store) if store else qa_dir.parent / "store.duckdb"
     if wanted and (needs_video or (streaming and store_path.exists())):
         if not store_path.exists():
             raise InputError(store_path, "no store with the videos and gaze (pass --store)")
@@ -356,10 +442,11 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
         asked_total = len(todo)
 
     counts: dict[str, int] = {}
+    errors: list[str] = []
     t_start = time.perf_counter()
     try:
         asyncio.run(_run(m, todo, videos, pred_path, model, gaze_prompt, frames, concurrency, retries, backoff_s,
-                         timeout_s, counts, prompt_style, asked_total))
+                         timeout_s, counts, prompt_style, asked_total, secrets=url_secrets(base_url), errors=errors))
     finally:
         for v in videos.values():
             v.close()
@@ -377,9 +464,11 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
         stored = f"; {n} rows in {store_path} (predictions)"
     outcome_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
     if streaming:
-        return (f"{out_dir}: streaming, {len(todo)} questions polled ({asked} polls: {outcome_text}), "
-                f"{len(proactive_qs) - len(todo)} already done; {pred_path}{stored}")
-    return f"{out_dir}: asked {len(todo)} ({outcome_text}), {len(items) - len(todo)} already answered; {pred_path}{stored}"
+        summary = (f"{out_dir}: streaming, {len(todo)} questions polled ({asked} polls: {outcome_text}), "
+                   f"{len(proactive_qs) - len(todo)} already done; {pred_path}{stored}")
+    else:
+        summary = f"{out_dir}: asked {len(todo)} ({outcome_text}), {len(items) - len(todo)} already answered; {pred_path}{stored}"
+    return EvalOutcome(summary, asked=asked, failed=counts.get("error", 0), last_error=errors[-1] if errors else None)
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -433,7 +522,7 @@ def sync_store(run_dir, store_path) -> int:
 
 
 async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, retries, backoff_s, timeout_s,
-               counts, prompt_style="windowed", total=None):
+               counts, prompt_style="windowed", total=None, secrets=(), errors=None):
     """Workers take items (one request each) or stream jobs (polls in order until the first "yes") off a queue;
     every reply is appended to ``pred_path`` and flushed at once."""
     queue: asyncio.Queue = asyncio.Queue()
@@ -450,9 +539,11 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
             req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style)
         else:
             req = build_request(it, m, mode, n_frames, video, prompt_style)
-        text, error, latency = await _ask(m, req, retries, backoff_s, timeout_s)
+        text, error, latency = await _ask(m, req, retries, backoff_s, timeout_s, secrets)
         if error is not None:
             parsed, outcome, kind = None, "error", "error"
+            if errors is not None:
+                errors.append(error)
         elif streaming:
             parsed, kind = parse_yes_no(text)
             outcome = parsed if parsed is not None else ("refused" if is_refusal(text) else "unparsed")
@@ -507,9 +598,10 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
             await close()
 
 
-async def _ask(m, req: Request, retries: int, backoff_s: float, timeout_s: float) -> tuple[str | None, str | None, float]:
+async def _ask(m, req: Request, retries: int, backoff_s: float, timeout_s: float,
+               secrets=()) -> tuple[str | None, str | None, float]:
     """The reply, retried with exponential backoff on 429/5xx/timeouts; ``(text, error, latency_s)``, the latency
-    being that of the last attempt."""
+    being that of the last attempt. The error line has ``secrets`` (and any key in a URL) redacted."""
     latency = 0.0
 
     async def attempt():
@@ -523,5 +615,5 @@ async def _ask(m, req: Request, retries: int, backoff_s: float, timeout_s: float
     try:
         text = await call_with_retries(attempt, retries=retries, backoff_s=backoff_s, retry_after=False, cap_s=None)
     except RetriesExhausted as failed:  # any adapter failure becomes an error outcome
-        return None, failed.line(limit=300), latency
+        return None, failed.line(*secrets, limit=300), latency
     return ("" if text is None else str(text)), None, latency

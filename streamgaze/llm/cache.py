@@ -34,7 +34,9 @@ from streamgaze.llm.client import (
     call_with_retries,
     make_client,
     redact,
+    redact_url,
     resolve_api_key,
+    url_secrets,
 )
 
 ENV_BASE_URL = "STREAMGAZE_LLM_BASE_URL"
@@ -203,10 +205,10 @@ class CachedLLM:
         try:
             return await call_with_retries(attempt, retries=self.max_attempts, backoff_s=self.backoff_s)
         except RetriesExhausted as failed:
-            where = redact(self.base_url or DEFAULT_ENDPOINT, self.api_key)
+            where = redact(redact_url(self.base_url or DEFAULT_ENDPOINT), self.api_key)
             raise StreamGazeError(
                 f"LLM request to model {self.model!r} at {where} failed after {failed.attempts} attempt(s): "
-                f"{failed.line(self.api_key)}"
+                f"{failed.line(self.api_key, *url_secrets(self.base_url))}"
             ) from None
 
 

@@ -12,7 +12,9 @@ import asyncio
 import base64
 import math
 import os
+import re
 from typing import Awaitable, Callable, TypeVar
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from streamgaze.errors import StreamGazeError
 
@@ -114,12 +116,63 @@ def resolve_api_key(api_key: str | None, base_url: str | None, what: str = "this
     return key
 
 
+#: query parameters whose values are secrets: ``api-key``, ``api_key``, ``key``, ``token``, ``access_token``,
+#: ``secret``, ``client_secret``, ``password``, ``sig``, ``auth`` ...
+SECRET_PARAM = re.compile(r"(key|token|secret|passw(or)?d|pwd|auth|sig(nature)?|credential)", re.IGNORECASE)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&#\s?;]+)=(?P<value>[^&#\s;]*)")
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` as it may be written or printed: user info (``user:key@``) becomes ``***@`` and the value of every
+    query parameter named like a secret (`SECRET_PARAM`: ``api-key``, ``key``, ``token``, ``access_token``,
+    ``password`` ...) becomes ``***``. Requests keep using the real URL; only what is recorded is redacted."""
+    if url is None:
+        return None
+    url = str(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _scrub_urls(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{quote(k, safe='-_.~')}={'***' if SECRET_PARAM.search(k) else quote(v, safe='-_.~/:,')}"
+                         for k, v in pairs)
+    return _scrub_urls(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secret parts written into ``url`` (user, password, secret query values), for `redact`'s ``keys``."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return []
+    user, password = parts.username, parts.password
+    out = [password, user if (password is None or len(user or "") >= 8) else None]
+    out += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if SECRET_PARAM.search(k)]
+    return [s for s in out if s]
+
+
+def _scrub_urls(text: str) -> str:
+    """Any URL inside free text with its user info and secret query values replaced by ``***``."""
+    text = _USERINFO.sub(lambda m: m["scheme"] + "***@", text)
+    return _QUERY_PARAM.sub(
+        lambda m: f"{m['lead']}{m['name']}={'***' if SECRET_PARAM.search(m['name']) else m['value']}", text)
+
+
 def redact(text: str, *keys: str | None) -> str:
-    """``text`` with every given key (and ``OPENAI_API_KEY``) replaced by ``***``."""
+    """``text`` with every given key (and ``OPENAI_API_KEY``) replaced by ``***``, and the user info and secret
+    query values of any URL in it too (`redact_url`)."""
     for k in (*keys, os.environ.get("OPENAI_API_KEY")):
         if k and k != "unused" and len(k) >= 4:
             text = text.replace(k, "***")
-    return text
+    return _scrub_urls(text)
 
 
 def make_client(api_key: str, base_url: str | None, timeout_s: float):

@@ -5,7 +5,7 @@ A labeller is a plugin (hook ``streamgaze_object_labellers``) subclassing `Label
 asks the labeller for rows, validates them all, then replaces each video's ``objects`` rows in one transaction:
 a failure anywhere leaves the store file as it was. A labeller whose external calls failed returns `Labelled`
 naming the episodes they were for: those keep their previous ``objects`` rows, the others are written, and the
-stage then raises `PartialFailure` (exit code 1) with the counts.
+stage then raises `ExternalCallsFailed` (exit code 1) with the counts.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from streamgaze.errors import PartialFailure, PluginError, StreamGazeError
+from streamgaze.errors import ExternalCallsFailed, PluginError, StreamGazeError
 from streamgaze.plugins.manager import lookup
 from streamgaze.progress import stage
 from streamgaze.store import SCHEMA, Store, open_store
@@ -167,8 +167,8 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
         calls = (f"{n_failed_requests} of {n_requests} requests failed" if n_requests
                  else f"calls for {len(failed)} episode(s) failed")
         if len(failed) >= n_episodes:
-            raise PartialFailure(f"objects ({labeller}): {calls} ({why}); the store's objects were kept")
-        raise PartialFailure(f"objects ({labeller}): {calls} ({why}); {len(failed)} of {n_episodes} episodes kept "
+            raise ExternalCallsFailed(f"objects ({labeller}): {calls} ({why}); the store's objects were kept")
+        raise ExternalCallsFailed(f"objects ({labeller}): {calls} ({why}); {len(failed)} of {n_episodes} episodes kept "
                              f"their previous objects, the other {n_episodes - len(failed)} were labelled "
                              f"({labelled} with a gazed object); run it again to retry them")
     return (f"objects ({labeller}): {n_episodes} episodes in {len(results)} video(s), {labelled} with a gazed object; "

@@ -6,7 +6,7 @@ included, from importing anything else of the core.
 """
 from __future__ import annotations
 
-from streamgaze.errors import InputError, PartialFailure, PluginError, SpecError, StreamGazeError
+from streamgaze.errors import ExternalCallsFailed, InputError, PluginError, SpecError, StreamGazeError
 from streamgaze.eval.models import ModelOptions, Request
 from streamgaze.gaze.align import frame_index, pairwise_frame_gaze
 from streamgaze.gaze.fixations import (
@@ -43,7 +43,9 @@ from streamgaze.llm.client import (
     call_with_retries,
     image_part,
     make_client,
+    redact_url,
     resolve_api_key,
+    url_secrets,
 )
 from streamgaze.objects.stage import Labelled, Labeller
 from streamgaze.plugins.hookspecs import hookimpl
@@ -76,9 +78,10 @@ __all__ = [
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
     "InputError", "ivt_pass", "Labelled", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client",
+    "redact_url", "url_secrets",
     "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
-    "parallel_ranges", "PartialFailure", "PluginError", "present_candidates", "PresentParams", "ProactiveParams",
+    "parallel_ranges", "ExternalCallsFailed", "PluginError", "present_candidates", "PresentParams", "ProactiveParams",
     "read_csv_columns", "read_frames_at", "read_header", "read_text_table", "Request", "require_file",
     "resolve_api_key", "resolve_video_path", "RetriesExhausted", "runs", "sample", "scene_flow", "Skip",
     "slow_mask", "SpecError", "stage", "StreamGazeError", "TaskLogic", "Timeline", "to_float",

@@ -45,9 +45,11 @@ from streamgaze.plugins.api import (
     make_client,
     names,
     read_frames_at,
+    redact_url,
     resolve_api_key,
     resolve_video_path,
     stage,
+    url_secrets,
 )
 
 LABELLER = "openai"
@@ -167,7 +169,7 @@ def _num(options: dict, name: str, default, cast=float, lo=None, hi=None, lo_ope
 @dataclass
 class Settings:
     model: str
-    base_url: str | None
+    base_url: str | None = field(repr=False)  # may hold a key (user info, ?api-key=): recorded as `endpoint`
     api_key: str = field(repr=False)
     concurrency: int = 8
     frames: int = 3
@@ -452,7 +454,7 @@ class Asker:
         try:
             resp = await call_with_retries(attempt, retries=s.retries, backoff_s=s.backoff_s)
         except RetriesExhausted as failed:
-            reply.error = failed.line(s.api_key, status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
+            reply.error = failed.line(s.api_key, *url_secrets(s.base_url), status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
             reply.reason = failure_reason(failed.error)
             return reply
         usage = getattr(resp, "usage", None)
@@ -640,7 +642,8 @@ class OpenAILabeller(Labeller):
         self._side[vid] = stats
         self.last_run = {"video_id": vid, "frames": len(frames), "requests": sum(r.sent for r in results),
                          "cached": sum(r.cached for r in results), "prepare_s": t_prep, "ask_s": t_ask,
-                         "failed": sum(st["status"] == "failed" for st in stats)}
+                         "failed": sum(st["status"] == "failed" for st in stats),
+                         "endpoint": redact_url(s.base_url or DEFAULT_ENDPOINT)}
         if failed:
             asked = [r for r in results if not r.frame.error]
             return Labelled(rows, failed, requests=len(asked), failed_requests=sum(bool(r.failed) for r in asked))
