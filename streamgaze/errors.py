@@ -8,14 +8,49 @@ from __future__ import annotations
 
 import traceback
 
+#: Longest message kept whole; a longer one (a huge cell quoted by a parser) keeps its head and tail.
+MAX_MESSAGE = 2000
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would not print as itself escaped the way `repr` does (``\\x1b``,
+    ``\\x00``, ``\\u202e``, lone surrogates): input data quoted in a message never reaches the terminal raw."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def one_line(message) -> str:
+    """A message as one printable line: whitespace runs (newlines too) become one space, control characters are
+    escaped (`printable`), and over `MAX_MESSAGE` characters the middle is cut."""
+    text = printable(" ".join(str(message).split()))
+    if len(text) > MAX_MESSAGE:
+        cut = len(text) - MAX_MESSAGE
+        text = f"{text[:MAX_MESSAGE // 2]} ... ({cut} characters left out) ... {text[-MAX_MESSAGE // 2:]}"
+    return text
+
+
+def shorten(value, limit: int = 60) -> str:
+    """A value quoted in a message: printable and at most ``limit`` characters (``...`` marks a cut)."""
+    text = printable(str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class StreamGazeError(Exception):
-    """A problem the user can fix; one line (``message``), exit code 2."""
+    """A problem the user can fix; one line (``message``, printable: see `one_line`), exit code 2."""
 
     exit_code = 2
 
     def __init__(self, message: str):
-        self.message = " ".join(str(message).split())
+        self.message = one_line(message)
         super().__init__(self.message)
 
     def __str__(self) -> str:

@@ -204,3 +204,50 @@ def test_probe_video_errors(tmp_path):
     if FIXTURE.exists():
         info = probe_video(FIXTURE / "world.mp4")
         assert (info.width, info.height, info.n_frames) == (1088, 1080, 2)
+
+
+def test_video_id_column_puts_rows_under_their_videos(tmp_path):
+    """One actions file for several videos: each row lands under its video; unknown videos are refused in one line
+    (ids listed, the store unchanged) unless allowed."""
+    store = tmp_path / "s.duckdb"
+    for v in ("v1", "v2"):
+        g = tmp_path / f"{v}.csv"
+        g.write_text("t_s,x,y\n0.0,0.5,0.5\n0.1,0.5,0.5\n")
+        ingest(store, "generic-csv", [g], video_id=v)
+    a = tmp_path / "a.csv"
+    a.write_text("video_id,t_start,t_end,label\nv2,5,6,cut\nv1,1,2,take\nv2,0.5,1,open\n")
+    summary = ingest(store, "actions-csv", [a])
+    assert "2 videos (video_id column)" in summary
+    with open_store(store, read_only=True) as s:
+        rows = [(r["video_id"], r["label"]) for r in s.rows("SELECT * FROM actions ORDER BY video_id, t_start")]
+    assert rows == [("v1", "take"), ("v2", "open"), ("v2", "cut")]
+
+    a.write_text("video_id,t_start,t_end,label\n" + "".join(f"x{i},1,2,l\n" for i in range(30)) + "v1,0,1,m\n")
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    with pytest.raises(InputError, match=r"actions for 30 video\(s\) .*'x0', 'x1', 'x10', 'x11', 'x12' and 25 more"):
+        ingest(store, "actions-csv", [a])
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+    ingest(store, "actions-csv", [a], allow_unknown_videos=True)
+    with open_store(store, read_only=True) as s:
+        assert s.rows("SELECT count(DISTINCT video_id) AS n FROM actions")[0]["n"] == 32  # v2's rows kept
+
+    ingest(store, "actions-csv", [a], video_id="v1")  # --video-id picks that video's rows
+    with open_store(store, read_only=True) as s:
+        assert [r["label"] for r in s.rows("SELECT * FROM actions WHERE video_id = 'v1'")] == ["m"]
+    with pytest.raises(InputError, match="no rows of video 'v9'"):
+        ingest(store, "actions-csv", [a], video_id="v9")
+
+
+def test_generic_gaze_video_id_column_checks_times_per_video(tmp_path):
+    store = tmp_path / "s.duckdb"
+    g = tmp_path / "g.csv"
+    g.write_text("t_s,x,y,video_id\n0.0,0.5,0.5,a\n0.0,0.5,0.5,b\n0.1,0.5,0.5,a\n0.05,0.5,0.5,a\n")
+    with pytest.raises(InputError, match="row 5: column 't_s': time goes backwards"):
+        ingest(store, "generic-csv", [g], allow_unknown_videos=True)
+    g.write_text("t_s,x,y,video_id\n0.0,0.5,0.5,a\n0.0,0.5,0.5,b\n0.1,0.5,0.5,a\n")
+    with pytest.raises(InputError, match="does not hold: 'a', 'b'"):
+        ingest(store, "generic-csv", [g])
+    assert not store.exists()
+    ingest(store, "generic-csv", [g], allow_unknown_videos=True)
+    with open_store(store, read_only=True) as s:
+        assert [(r["video_id"], r["n"]) for r in s.rows("SELECT video_id, count(*) AS n FROM gaze GROUP BY 1 ORDER BY 1")] == [("a", 2), ("b", 1)]

@@ -154,7 +154,8 @@ def test_ego4d_cli_flip(tmp_path):
 def test_egtea_actions(tmp_path):
     store = tmp_path / "s.duckdb"
     d = FIX / "egtea_actions"
-    ingest(store, "egtea-actions", [d / "train_split1.txt", d / "action_idx.txt"], video_id="OP01-R01-PastaSalad")
+    ingest(store, "egtea-actions", [d / "train_split1.txt", d / "action_idx.txt"], video_id="OP01-R01-PastaSalad",
+           allow_unknown_videos=True)
     with open_store(store, read_only=True) as s:
         acts = s.rows("SELECT * FROM actions ORDER BY t_start")
     assert [(a["t_start"], a["t_end"], a["label"]) for a in acts] == [(0.5, 2.5, "Open fridge"), (1002.316, 1004.005, "Cut tomato")]

@@ -32,7 +32,9 @@ def demo(out_dir: Path, seed: int, minutes: float) -> None:
 @click.option("--video", type=click.Path(path_type=Path), help="The scene video the gaze belongs to.")
 @click.option("--video-id", help="Id of the video in the store (default: from the file names).")
 @click.option("--dataset", help="Dataset name stored with the video (default: the format).")
-def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, video_id: str | None, dataset: str | None) -> None:
+@click.option("--allow-unknown-videos", is_flag=True, help="Store actions (or rows a video_id column assigns) for videos the store does not hold yet; by default they are refused.")
+def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, video_id: str | None, dataset: str | None,
+           allow_unknown_videos: bool) -> None:
     """Load gaze (and video metadata, action labels, ...) in FORMAT into the store.
 
     `streamgaze ingest --help` lists nothing more; `streamgaze formats` lists every FORMAT.
@@ -41,7 +43,8 @@ def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, v
     if hasattr(loader, "ingest_store"):  # a format holding several videos (streamgaze-metadata) writes them all at once
         click.echo(loader.ingest_store(store, list(paths), dataset=dataset))
         return
-    click.echo(run_ingest(store, fmt, list(paths), video=video, video_id=video_id, dataset=dataset))
+    click.echo(run_ingest(store, fmt, list(paths), video=video, video_id=video_id, dataset=dataset,
+                          allow_unknown_videos=allow_unknown_videos))
 
 
 @click.command()

@@ -19,7 +19,9 @@ Row numbers in messages are **file line numbers** (the header is line 1, the fir
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from streamgaze.errors import InputError, StreamGazeError
+from streamgaze.errors import InputError, StreamGazeError, shorten
 from streamgaze.gaze.video import VideoInfo, probe_video
 from streamgaze.plugins.manager import lookup
 from streamgaze.store import open_store
 
+#: Bytes read at a time when checking that a file is UTF-8 text.
+TEXT_CHUNK = 1 << 20
+#: Deepest JSON nesting a loader accepts (annotation files nest 5 or 6 levels).
+MAX_JSON_DEPTH = 100
 #: pyarrow CSV block size: 1 MB blocks keep both cores busy on a 100 MB file (16 MB blocks: ~1.6x slower).
 CSV_BLOCK = 1 << 20
 
@@ -79,7 +85,8 @@ class Loader(Protocol):
 
     ``loader(ctx)`` returns ``{table_name: pyarrow.Table}`` with the store's columns (``gaze(video_id, t_s,
     x, y, valid, in_frame)``, ``actions(video_id, t_start, t_end, label)``, ...). ``video_id`` may be left
-    out (ingest fills it). A loader raises `InputError` for bad files; it never touches the store.
+    out (ingest fills it); a gaze or actions table that keeps a ``video_id`` column (the file's own) has its rows
+    stored under those videos. A loader raises `InputError` for bad files; it never touches the store.
     Optional attribute ``default_video_id(paths) -> str``.
     """
 
@@ -101,14 +108,86 @@ def require_file(path: Path) -> Path:
     return path
 
 
+_TEXT_OK: set = set()
+
+
+def check_text(path: Path) -> Path:
+    """`require_file`, then the file must be UTF-8 text (a BOM is allowed) without NUL bytes and with something
+    besides whitespace; else one `InputError` naming the byte and its offset. Checked once per file version."""
+    path = require_file(path)
+    st = path.stat()
+    key = (str(path.absolute()), st.st_size, st.st_mtime_ns)
+    if key in _TEXT_OK:
+        return path
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, content = 0, False
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(TEXT_CHUNK)
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                raise InputError(path, f"binary file (NUL byte at offset {offset + nul}), expected UTF-8 text")
+            pending = decoder.getstate()[0]
+            if pending or not chunk.isascii():
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    data = pending + chunk
+                    at = offset - len(pending) + exc.start
+                    raise InputError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {at}); "
+                                           "save it as UTF-8") from None
+            if not chunk:
+                break
+            content = content or bool(chunk.strip(b"\xef\xbb\xbf \t\r\n\x0b\x0c"))
+            offset += len(chunk)
+    if not content:
+        raise InputError(path, "empty file (only whitespace)")
+    _TEXT_OK.add(key)
+    return path
+
+
+def read_text(path: Path) -> str:
+    """The text of a small file, checked by `check_text` (UTF-8, a BOM dropped)."""
+    return check_text(path).read_text(encoding="utf-8-sig")
+
+
+def read_json(path: Path):
+    """A JSON file (`read_text`); bad JSON, or nesting deeper than `MAX_JSON_DEPTH`, is one `InputError`."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg}, column {exc.colno})", row=exc.lineno) from None
+    except RecursionError:
+        raise InputError(path, f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)") from None
+    stack = [(data, 1)] if isinstance(data, (dict, list)) else []
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > MAX_JSON_DEPTH:
+            raise InputError(path, f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)")
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return data
+
+
 def read_header(path: Path, delimiter: str = ",") -> list[str]:
-    """The header's column names (one line read)."""
-    require_file(path)
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        row = next(csv.reader(fh, delimiter=delimiter), None)
+    """The header's column names (one line read); the file is checked by `check_text` first."""
+    check_text(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        try:
+            row = next(csv.reader(fh, delimiter=delimiter), None)
+        except csv.Error as exc:
+            raise InputError(path, f"cannot read the header ({exc})", row=1) from None
     if not row or not any(c.strip() for c in row):
         raise InputError(path, "no header line", row=1)
     return [c.strip() for c in row]
+
+
+def _arrow_message(exc: Exception) -> str:
+    """pyarrow's first error line with quoted values shortened (a huge cell is not echoed whole)."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    msg = re.sub(r"'([^']{60,})'", lambda m: repr(shorten(m.group(1))), msg)
+    return shorten(msg, 300)
 
 
 def read_csv_columns(
@@ -126,7 +205,7 @@ def read_csv_columns(
     header = read_header(path, delimiter)
     missing = [c for c in columns if c not in header]
     if missing:
-        raise InputError(path, f"missing column (has: {', '.join(header)})", row=1, column=missing[0])
+        raise InputError(path, f"missing column (has: {shorten(', '.join(header), 200)})", row=1, column=missing[0])
     optional = {k: v for k, v in (optional or {}).items() if k in header}
     types = {**columns, **optional}
     try:
@@ -138,8 +217,8 @@ def read_csv_columns(
                 include_columns=list(types), column_types=types, strings_can_be_null=False
             ),
         )
-    except pa.ArrowInvalid as exc:
-        msg = str(exc).splitlines()[0]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        msg = _arrow_message(exc)
         col, row = None, None
         cm = re.search(r"In CSV column #(\d+)", msg)
         if cm:
@@ -151,6 +230,7 @@ def read_csv_columns(
         raise InputError(path, f"cannot parse: {msg}", row=row, column=col) from None
     if table.num_rows == 0:
         raise InputError(path, "no data rows")
+    _no_missing_integers(path, table, columns, 2)
     if rename:
         table = table.rename_columns([rename.get(c, c) for c in table.column_names])
     return table
@@ -170,10 +250,7 @@ def read_text_table(
     For headerless device exports (HoloAssist, SMI): a row with the wrong number of fields, or a value that
     does not convert, is an `InputError` naming the file line. Columns not in ``types`` are dropped.
     """
-    require_file(path)
-    with open(path, "rb") as fh:
-        if b"\x00" in fh.read(4096):
-            raise InputError(path, "binary file, expected delimited text")
+    check_text(path)
     bad: list = []
 
     def on_bad_row(row) -> str:
@@ -192,8 +269,8 @@ def read_text_table(
                 include_columns=list(types), column_types=types, strings_can_be_null=False
             ),
         )
-    except pa.ArrowInvalid as exc:
-        msg = str(exc).splitlines()[0]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        msg = _arrow_message(exc)
         col = None
         cm = re.search(r"In CSV column #(\d+)", msg)
         if cm and int(cm.group(1)) < len(names):
@@ -207,7 +284,17 @@ def read_text_table(
                          row=_first_short_row(path, len(names), delimiter, skip_rows + (1 if header else 0)))
     if table.num_rows == 0:
         raise InputError(path, "no data rows")
+    _no_missing_integers(path, table, types, skip_rows + (1 if header else 0) + 1)
     return table
+
+
+def _no_missing_integers(path: Path, table: pa.Table, types: dict[str, pa.DataType], first_line: int) -> None:
+    """An integer column (timestamps, ticks, indices) has no gaps: an empty or ``nan`` cell, which pyarrow reads as
+    null, is an `InputError` naming its line (data row i is line i + ``first_line``)."""
+    for name, typ in types.items():
+        if pa.types.is_integer(typ) and name in table.column_names and table[name].null_count:
+            i = int(np.flatnonzero(np.asarray(pc.is_null(table[name]).to_numpy(zero_copy_only=False)))[0])
+            raise InputError(path, "value is missing or not a whole number", row=i + first_line, column=name)
 
 
 def _first_short_row(path: Path, n_fields: int, delimiter: str, skip: int) -> int | None:
@@ -252,17 +339,19 @@ def to_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def check_times(path: Path, t: np.ndarray, name: str = "t_s", *, line_offset: int = 2) -> None:
-    """Finite and non-decreasing (line numbers: data row i is line i + ``line_offset``)."""
+def check_times(path: Path, t: np.ndarray, name: str = "t_s", *, line_offset: int = 2,
+                lines: np.ndarray | None = None) -> None:
+    """Finite and non-decreasing (line numbers: data row i is line i + ``line_offset``, or ``lines[i]``)."""
+    def line(i: int) -> int:
+        return int(lines[i]) if lines is not None else i + line_offset
+
     bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
-        raise InputError(path, "time is missing or not a number", row=int(bad[0]) + line_offset, column=name)
+        raise InputError(path, "time is missing or not a number", row=line(int(bad[0])), column=name)
     dec = np.flatnonzero(np.diff(t) < 0)
     if dec.size:
         i = int(dec[0]) + 1
-        raise InputError(
-            path, f"time goes backwards ({t[i]:.6f} after {t[i - 1]:.6f})", row=i + line_offset, column=name
-        )
+        raise InputError(path, f"time goes backwards ({t[i]:.6f} after {t[i - 1]:.6f})", row=line(i), column=name)
 
 
 def gaze_table(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, valid: np.ndarray | None = None) -> pa.Table:
@@ -286,13 +375,14 @@ def gaze_table(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, valid: np.ndarray 
 # Validation of loader output
 
 
-def validate_gaze(path: Path, table: pa.Table, notes: list[str]) -> pa.Table:
-    """Check and normalise a gaze table: finite, non-decreasing times; duplicates dropped (noted)."""
+def validate_gaze(path: Path, table: pa.Table, notes: list[str], lines: np.ndarray | None = None) -> pa.Table:
+    """Check and normalise a gaze table: finite, non-decreasing times; duplicates dropped (noted). ``lines``: the
+    file line of each row (default: row i is line i + 2)."""
     for c in ("t_s", "x", "y", "valid"):
         if c not in table.column_names:
             raise StreamGazeError(f"loader bug: gaze table lacks column {c!r}")
     t = to_float(table["t_s"])
-    check_times(path, t)
+    check_times(path, t, lines=lines)
     dup = np.zeros(len(t), dtype=bool)
     dup[1:] = np.diff(t) == 0
     n_dup = int(dup.sum())
@@ -326,6 +416,44 @@ def validate_actions(path: Path, table: pa.Table) -> pa.Table:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def video_groups(path: Path, table: pa.Table) -> dict[str, np.ndarray] | None:
+    """The rows of each video named by a table's ``video_id`` column (row indices, in file order), or None when the
+    table has no such column. An empty id is an `InputError` naming its line (row i is line i + 2)."""
+    if "video_id" not in table.column_names:
+        return None
+    ids = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(table["video_id"], pa.string()), ""))
+    arr = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+    empty = np.flatnonzero(arr == "")
+    if empty.size:
+        raise InputError(path, "empty video_id", row=int(empty[0]) + 2, column="video_id")
+    names, inverse = np.unique(arr, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1]
+    return {str(n): idx for n, idx in zip(names, np.split(order, bounds))}
+
+
+def _few(ids) -> str:
+    ids = sorted(ids)
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return ", ".join(repr(shorten(i, 40)) for i in ids[:5]) + more
+
+
+def held_videos(store_path: str | Path, video_ids) -> set[str]:
+    """Which of ``video_ids`` the store holds (a ``videos`` row or gaze rows); read-only, nothing is written."""
+    if not Path(store_path).is_file():
+        return set()
+    with open_store(store_path, read_only=True) as store:
+        try:
+            rows = store.con.execute(
+                "SELECT video_id FROM videos WHERE video_id IN (SELECT unnest(?)) "
+                "UNION SELECT DISTINCT video_id FROM gaze WHERE video_id IN (SELECT unnest(?))",
+                [list(video_ids), list(video_ids)],
+            ).fetchall()
+        except Exception:  # an empty or older store without these tables holds no video
+            return set()
+    return {r[0] for r in rows}
+
+
 def _with_video_id(table: pa.Table, video_id: str) -> pa.Table:
     if "video_id" in table.column_names:
         table = table.drop_columns(["video_id"])
@@ -355,8 +483,13 @@ def ingest(
     video: str | Path | None = None,
     video_id: str | None = None,
     dataset: str | None = None,
+    allow_unknown_videos: bool = False,
 ) -> str:
     """Parse ``paths`` in format ``fmt`` (and probe ``video``), validate, then write all tables at once.
+
+    Actions, and rows a ``video_id`` column assigns, must belong to a video the store holds (its ``videos`` row
+    or gaze) or to the one this call writes; else an `InputError` lists the unknown ids, unless
+    ``allow_unknown_videos``.
 
     Returns a one-line summary: rows per table, video id, gaze rate (from the median dt), fraction valid.
     """
@@ -377,20 +510,64 @@ def ingest(
     vid = ctx.video_id or vid
     src = paths[0]
 
+    # a loader may keep a video_id column (one file, many videos): rows go to their own videos
     out: dict[str, pa.Table] = {}
+    ids_of: dict[str, list[str]] = {}
+    from_column: set[str] = set()
     for name, table in tables.items():
-        if name == "gaze":
-            table = validate_gaze(src, table, ctx.notes)
-        elif name == "actions":
-            table = validate_actions(src, table)
-        out[name] = _with_video_id(table, vid)
+        groups = video_groups(src, table) if name in ("gaze", "actions") else None
+        if groups is None:
+            if name == "gaze":
+                table = validate_gaze(src, table, ctx.notes)
+            elif name == "actions":
+                table = validate_actions(src, table)
+            out[name], ids_of[name] = _with_video_id(table, vid), [vid]
+            continue
+        if video_id is not None:  # --video-id picks that video's rows
+            if video_id not in groups:
+                raise InputError(src, f"no rows of video {video_id!r} (its video_id column has {len(groups)} "
+                                      f"videos: {_few(groups)})", column="video_id")
+            groups = {video_id: groups[video_id]}
+        parts = []
+        for v, idx in groups.items():
+            sub = table.take(pa.array(idx)).drop_columns(["video_id"])
+            if name == "gaze":
+                sub = validate_gaze(src, sub, ctx.notes, lines=idx + 2)
+            else:
+                sub = validate_actions(src, sub).sort_by([("t_start", "ascending"), ("t_end", "ascending")])
+            parts.append(_with_video_id(sub, v))
+        out[name], ids_of[name] = pa.concat_tables(parts), sorted(groups)
+        from_column.add(name)
+    if from_column:
+        named = sorted({v for n in from_column for v in ids_of[n]})
+        if len(named) == 1:
+            vid = named[0]
+            for n in ids_of:
+                if n not in from_column:  # a table without the column (none today) follows the one video
+                    out[n], ids_of[n] = _with_video_id(out[n].drop_columns(["video_id"]), vid), [vid]
+        elif info is not None:
+            raise InputError(src, f"--video is one video but the file holds {len(named)} (video_id column: "
+                                  f"{_few(named)}); ingest it without --video, or pick one with --video-id")
+
+    # actions (and gaze rows keyed by a video_id column) must belong to a video the store holds
+    wanted = set(ids_of.get("actions", [])) | {v for n in from_column for v in ids_of[n]}
+    if wanted and not allow_unknown_videos:
+        made = {vid} if (info is not None or ("gaze" in out and "gaze" not in from_column)) else set()
+        unknown = wanted - made - held_videos(store_path, wanted - made)
+        if unknown:
+            what = "actions" if "actions" in out else "rows"
+            raise InputError(src, f"{what} for {len(unknown)} video(s) the store {Path(store_path).name} does not "
+                                  f"hold: {_few(unknown)}; ingest their gaze or video first, or pass "
+                                  "--allow-unknown-videos")
     if "gaze" in out:  # always written, so a re-ingest in a format without units drops stale ones
-        u = ctx.units
+        u, gids = ctx.units, ids_of["gaze"]
+        n = len(gids) if u else 0
+        ids_of["gaze_units"] = gids
         out["gaze_units"] = pa.table({
-            "video_id": pa.array([vid] if u else [], pa.string()),
-            "deg_per_unit": pa.array([u.deg_per_unit] if u else [], pa.float64()),
-            "aspect": pa.array([u.aspect] if u else [], pa.float64()),
-            "source": pa.array([u.source] if u else [], pa.string()),
+            "video_id": pa.array(gids[:n], pa.string()),
+            "deg_per_unit": pa.array([u.deg_per_unit] * n if u else [], pa.float64()),
+            "aspect": pa.array([u.aspect] * n if u else [], pa.float64()),
+            "source": pa.array([u.source] * n if u else [], pa.string()),
         })
         if u:
             ctx.notes.append(f"{u.deg_per_unit:.1f} deg per frame width ({u.source})")
@@ -401,6 +578,7 @@ def ingest(
         if ov.get("fps"):
             fps = ov["fps"]
             duration = ov.get("duration_s", n_frames / fps)
+        ids_of["videos"] = [vid]
         out["videos"] = pa.table(
             {
                 "video_id": [vid],
@@ -419,8 +597,10 @@ def ingest(
     with open_store(store_path) as store:
         with store.transaction():
             for name, table in out.items():
-                store.replace_video_rows(name, [vid], table)
+                store.replace_video_rows(name, ids_of[name], table)
 
+    if from_column and len({v for n in from_column for v in ids_of[n]}) > 1:
+        vid = f"{len({v for n in from_column for v in ids_of[n]})} videos (video_id column)"
     return _summary(fmt, vid, out, ctx.notes)
 
 
@@ -434,6 +614,8 @@ def _summary(fmt: str, vid: str, out: dict[str, pa.Table], notes: list[str]) -> 
         valid = float(np.mean(g["valid"].to_numpy(zero_copy_only=False)))
         parts.append(f"gaze rate {rate} (median dt), {valid:.1%} valid")
     line = f"ingested {fmt} as video {vid!r}: " + ", ".join(parts)
+    if vid.endswith("(video_id column)"):
+        line = f"ingested {fmt} as {vid}: " + ", ".join(parts)
     if notes:
         line += "; " + "; ".join(notes)
     return line

@@ -6,7 +6,7 @@ included, from importing anything else of the core.
 """
 from __future__ import annotations
 
-from streamgaze.errors import ExternalCallsFailed, InputError, PluginError, SpecError, StreamGazeError
+from streamgaze.errors import ExternalCallsFailed, InputError, PluginError, SpecError, StreamGazeError, shorten
 from streamgaze.eval.models import ModelOptions, Request
 from streamgaze.gaze.align import frame_index, pairwise_frame_gaze
 from streamgaze.gaze.fixations import (
@@ -26,9 +26,12 @@ from streamgaze.gaze.geometry import DEFAULT_DEG_PER_UNIT, FOV_RADIUS, OVERLAY_F
 from streamgaze.gaze.ingest import (
     GazeUnits,
     LoadContext,
+    check_text,
     gaze_table,
     read_csv_columns,
     read_header,
+    read_json,
+    read_text,
     read_text_table,
     require_file,
     to_float,
@@ -73,7 +76,7 @@ from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_
 from streamgaze.tasks.rng import choice, sample
 
 __all__ = [
-    "Action", "alert_candidates", "alert_points", "call_with_retries", "Candidate", "check_times", "choice",
+    "Action", "alert_candidates", "check_text", "read_json", "read_text", "shorten", "alert_points", "call_with_retries", "Candidate", "check_times", "choice",
     "compiled_ivt", "compiled_threads", "DEFAULT_DEG_PER_UNIT", "DEFAULT_ENDPOINT", "distractors_assured",
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",

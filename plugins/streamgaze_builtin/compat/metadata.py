@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from streamgaze.plugins.api import InputError, LoadContext, open_store, require_file
+from streamgaze.plugins.api import InputError, LoadContext, check_text, open_store
 
 VIDEO_COLUMNS = ("video_name", "video_source", "video_id", "source_file")
 ROLE_COLUMNS = (
@@ -95,49 +95,56 @@ class Parsed:
 
 def parse_metadata(path: Path) -> Parsed:
     """Read and check the whole CSV (nothing is written)."""
-    path = require_file(Path(path))
+    path = check_text(Path(path))
     out = Parsed()
-    n_duration = 0
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        if not header:
-            raise InputError(path, "no header line", row=1)
-        reader.fieldnames = header
-        vcol = next((c for c in VIDEO_COLUMNS if c in header), None)
-        if vcol is None:
-            raise InputError(path, f"missing column (one of {', '.join(VIDEO_COLUMNS)}; has: {', '.join(header)})", row=1, column=VIDEO_COLUMNS[0])
-        for col in ("episode_start_time", "episode_end_time", "representative_object"):
+        try:
+            return _parse_rows(path, reader, out)
+        except csv.Error as exc:
+            raise InputError(path, f"cannot read the CSV ({exc})", row=reader.line_num or 1) from None
+
+
+def _parse_rows(path: Path, reader: csv.DictReader, out: Parsed) -> Parsed:
+    n_duration = 0
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise InputError(path, "no header line", row=1)
+    reader.fieldnames = header
+    vcol = next((c for c in VIDEO_COLUMNS if c in header), None)
+    if vcol is None:
+        raise InputError(path, f"missing column (one of {', '.join(VIDEO_COLUMNS)}; has: {', '.join(header)})", row=1, column=VIDEO_COLUMNS[0])
+    for col in ("episode_start_time", "episode_end_time", "representative_object"):
+        if col not in header:
+            raise InputError(path, f"missing column (has: {', '.join(header)})", row=1, column=col)
+    for i, row in enumerate(reader):
+        rownum = i + 2
+        video = (row.get(vcol) or "").strip()
+        if not video:
+            raise InputError(path, "empty video key", row=rownum, column=vcol)
+        video_id = Path(video.replace("\\", "/")).stem
+        t0, t1 = _time(row.get("episode_start_time")), _time(row.get("episode_end_time"))
+        if t0 is None:
+            raise InputError(path, "time is missing or not a number", row=rownum, column="episode_start_time")
+        if t1 is None:
+            raise InputError(path, "time is missing or not a number", row=rownum, column="episode_end_time")
+        if t1 < t0:
+            raise InputError(path, f"episode ends ({t1}) before it starts ({t0})", row=rownum, column="episode_end_time")
+        dur = _time(row.get("duration")) if "duration" in header else None
+        if dur is not None and abs(dur - (t1 - t0)) > 0.01:
+            n_duration += 1
+        objs: list[tuple[str, str, dict]] = []
+        for col, role in ROLE_COLUMNS:
             if col not in header:
-                raise InputError(path, f"missing column (has: {', '.join(header)})", row=1, column=col)
-        for i, row in enumerate(reader):
-            rownum = i + 2
-            video = (row.get(vcol) or "").strip()
-            if not video:
-                raise InputError(path, "empty video key", row=rownum, column=vcol)
-            video_id = Path(video.replace("\\", "/")).stem
-            t0, t1 = _time(row.get("episode_start_time")), _time(row.get("episode_end_time"))
-            if t0 is None:
-                raise InputError(path, "time is missing or not a number", row=rownum, column="episode_start_time")
-            if t1 is None:
-                raise InputError(path, "time is missing or not a number", row=rownum, column="episode_end_time")
-            if t1 < t0:
-                raise InputError(path, f"episode ends ({t1}) before it starts ({t0})", row=rownum, column="episode_end_time")
-            dur = _time(row.get("duration")) if "duration" in header else None
-            if dur is not None and abs(dur - (t1 - t0)) > 0.01:
-                n_duration += 1
-            objs: list[tuple[str, str, dict]] = []
-            for col, role in ROLE_COLUMNS:
-                if col not in header:
-                    continue
-                try:
-                    found = objects_of(parse_cell(row.get(col)))
-                except CellError as exc:
-                    raise InputError(path, str(exc), row=rownum, column=col) from None
-                if role == "gazed":
-                    found = found[:1]
-                objs += [(name, role, attrs) for name, attrs in found]
-            out.episodes.setdefault(video_id, []).append((t0, t1, objs))
+                continue
+            try:
+                found = objects_of(parse_cell(row.get(col)))
+            except CellError as exc:
+                raise InputError(path, str(exc), row=rownum, column=col) from None
+            if role == "gazed":
+                found = found[:1]
+            objs += [(name, role, attrs) for name, attrs in found]
+        out.episodes.setdefault(video_id, []).append((t0, t1, objs))
     if not out.episodes:
         raise InputError(path, "no data rows")
     if n_duration:

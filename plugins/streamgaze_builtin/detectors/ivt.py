@@ -1,9 +1,12 @@
 """I-VT (``ivt``) and I-VT with head-motion compensation (``ivt_flow``), with their gap filling and merge steps."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from streamgaze.plugins.api import (
+    InputError,
     StreamGazeError,
     check_times,
     compiled_ivt,
@@ -213,6 +216,11 @@ class IVTFlow(IVT):
         p = {**self.defaults, **params}
         if not p["video_path"]:
             raise StreamGazeError("ivt_flow needs the scene video: pass video_path (run_fixations reads it from the store)")
+        video = Path(p["video_path"])
+        if not video.is_file() or video.stat().st_size == 0:
+            problem = "is a folder" if video.is_dir() else "is empty" if video.is_file() else "no such video file"
+            raise InputError(video, f"{problem}; ivt_flow needs the scene video (the store's videos.path: re-ingest "
+                                    "with --video, or pass video_path=...)")
         fps, dx, dy = scene_flow(p["video_path"], width=int(p["flow_width"]), fps=float(p["video_fps"]) or None)
         ft = np.arange(dx.size + 1) / fps
         sx = np.interp(t, ft, np.concatenate(([0.0], np.cumsum(dx))))

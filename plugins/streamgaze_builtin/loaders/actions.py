@@ -11,22 +11,29 @@ from streamgaze.plugins.api import InputError, LoadContext, read_csv_columns, re
 
 
 class ActionsCsvLoader:
-    """Action labels: CSV with t_start,t_end,label (seconds from the video start); several files are concatenated."""
+    """Action labels: CSV with t_start,t_end,label (seconds from the video start), optional video_id; files concatenated."""
 
     name = "actions-csv"
 
     def __call__(self, ctx: LoadContext) -> dict[str, pa.Table]:
-        tables = []
+        tables, with_ids = [], []
         for path in ctx.paths:
             require_file(path)
             table = read_csv_columns(
-                path, {"t_start": pa.float64(), "t_end": pa.float64(), "label": pa.string()}
+                path, {"t_start": pa.float64(), "t_end": pa.float64(), "label": pa.string()},
+                optional={"video_id": pa.string()},
             )
             # validated per file so rows in messages are the file's lines
-
-            tables.append(validate_actions(path, table.select(["t_start", "t_end", "label"])))
-        table = pa.concat_tables(tables)
-        table = table.sort_by([("t_start", "ascending"), ("t_end", "ascending")])
+            validate_actions(path, table)
+            with_ids.append("video_id" in table.column_names)
+            tables.append(table)
+        if any(with_ids) and not all(with_ids):
+            raise InputError(ctx.paths[with_ids.index(False)], "no video_id column, but another file given has one",
+                             row=1, column="video_id")
+        cols = ["video_id"] * all(with_ids) + ["t_start", "t_end", "label"]
+        table = pa.concat_tables([t.select(cols) for t in tables])
+        if not all(with_ids):  # with ids, ingest splits the rows by video (file lines kept for messages), then sorts
+            table = table.sort_by([("t_start", "ascending"), ("t_end", "ascending")])
         return {"actions": table}
 
 

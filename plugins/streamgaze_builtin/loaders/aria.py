@@ -3,7 +3,7 @@ declared camera.
 """
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,9 @@ from streamgaze.plugins.api import (
     gaze_table,
     read_csv_columns,
     read_header,
+    read_json,
     require_file,
+    shorten,
     to_float,
 )
 from streamgaze_builtin.loaders.common import lens_units
@@ -47,6 +49,10 @@ def aria_to_image(tan_yaw: np.ndarray, tan_pitch: np.ndarray, cam: dict) -> tupl
     return (cam["cx"] + sx * du) / cam["width"], (cam["cy"] + sy * dv) / cam["height"]
 
 
+_JSON_KIND = {list: "an array", int: "a number", float: "a number", str: "a string", bool: "true or false",
+              type(None): "null"}
+
+
 class AriaMpsLoader:
     """Aria MPS eye gaze CSV (gen1 legacy/general, vergence, gen2); yaw/pitch through a declared RGB camera."""
 
@@ -66,22 +72,23 @@ class AriaMpsLoader:
         cam_path = cams[0] if cams else (path.parent / "aria_camera.json")
         cam = dict(ARIA_CAMERA)
         if cam_path.is_file():
-            try:
-                cam.update(json.loads(cam_path.read_text()))
-            except ValueError as exc:
-                raise InputError(cam_path, f"not JSON: {exc}") from None
+            given = read_json(cam_path)
+            if not isinstance(given, dict):
+                raise InputError(cam_path, f"expected a JSON object {{model, f_px, cx, cy, width, height, flip_x, "
+                                           f"flip_y}}, got {_JSON_KIND.get(type(given), 'something else')}")
+            cam.update(given)
             for key in ("f_px", "cx", "cy", "width", "height"):
-                if isinstance(cam[key], bool) or not isinstance(cam[key], (int, float)):
-                    raise InputError(cam_path, f"{key} must be a number, got {cam[key]!r}")
+                if isinstance(cam[key], bool) or not isinstance(cam[key], (int, float)) or not math.isfinite(cam[key]):
+                    raise InputError(cam_path, f"{key} must be a finite number, got {shorten(repr(cam[key]))}")
             if cam.get("model", "equidistant") not in ("equidistant", "pinhole"):
-                raise InputError(cam_path, f"model must be equidistant or pinhole, got {cam['model']!r}")
+                raise InputError(cam_path, f"model must be equidistant or pinhole, got {shorten(repr(cam['model']))}")
             ctx.notes.append(f"camera from {cam_path.name}")
         else:
             ctx.notes.append("declared camera (no device calibration): equidistant f=610 px on 1408x1408")
         header = read_header(path)
         f64 = pa.float64()
         if "yaw_rads_cpf" in header:
-            kind = "gen2" if "left_pitch_rads_cpf" in header else ("legacy" if header[3] == "depth_m" else "general")
+            kind = "gen2" if "left_pitch_rads_cpf" in header else ("legacy" if header[3:4] == ["depth_m"] else "general")
             table = read_csv_columns(path, {"tracking_timestamp_us": pa.int64(), "yaw_rads_cpf": f64, "pitch_rads_cpf": f64})
             ty, tp = np.tan(to_float(table["yaw_rads_cpf"])), np.tan(to_float(table["pitch_rads_cpf"]))
         elif "left_yaw_rads_cpf" in header:

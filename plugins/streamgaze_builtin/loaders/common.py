@@ -1,12 +1,12 @@
 """Helpers the loaders share: one input file, JSON input, the angular scale of a camera lens."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from streamgaze.plugins.api import GazeUnits, InputError, LoadContext, require_file
+from streamgaze.plugins.api import GazeUnits, InputError, LoadContext
+from streamgaze.plugins.api import read_json as api_read_json
 
 
 def lens_units(path: Path, f_px: float, width: float, height: float, source: str) -> GazeUnits:
@@ -26,10 +26,5 @@ def one_file(ctx: LoadContext, fmt: str) -> Path:
 
 
 def read_json(path: Path):
-    require_file(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg}, column {exc.colno})", row=exc.lineno) from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8 text") from None
+    """A JSON file: UTF-8 (BOM allowed), not nested too deeply; else one `InputError` (the host's `read_json`)."""
+    return api_read_json(path)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamgaze.plugins.api import InputError, LoadContext, gaze_table, read_text_table, require_file, to_float
+from streamgaze.plugins.api import InputError, LoadContext, check_text, gaze_table, read_text, read_text_table, to_float
 from streamgaze_builtin.loaders.common import one_file
 
 # EGTEA Gaze+ (SMI BeGaze text export)
@@ -56,7 +56,7 @@ class EgteaSmiLoader:
         return Path(paths[0]).stem
 
     def __call__(self, ctx: LoadContext) -> dict[str, pa.Table]:
-        path = require_file(one_file(ctx, self.name))
+        path = check_text(one_file(ctx, self.name))
         ver = _egtea_version(path)
         delim = _egtea_delimiter(path)
         f64, s = pa.float64(), pa.string()
@@ -129,7 +129,7 @@ class EgteaActionsLoader:
             raise InputError(ctx.paths[0], "no action split file given")
         label_of = {}
         if names is not None:
-            for i, line in enumerate(require_file(names).read_text(encoding="utf-8").splitlines()):
+            for i, line in enumerate(read_text(names).splitlines()):
                 parts = line.rsplit(None, 1)
                 if len(parts) == 2 and parts[1].isdigit():
                     label_of[int(parts[1])] = parts[0].strip()

@@ -23,7 +23,7 @@ GENERIC_TIME_UNITS = {"t_s": 1.0, "t_ms": 1e-3, "t_us": 1e-6, "t_ns": 1e-9}
 
 
 class GenericCsvLoader:
-    """CSV: t_s|t_ms|t_us|t_ns, x,y (normalised, top-left) or x_px,y_px (needs --video), optional valid."""
+    """CSV: t_s|t_ms|t_us|t_ns, x,y (normalised, top-left) or x_px,y_px (needs --video), optional valid, video_id."""
 
     name = "generic-csv"
 
@@ -34,7 +34,8 @@ class GenericCsvLoader:
         px = "x" not in header and "x_px" in header
         xc, yc = ("x_px", "y_px") if px else ("x", "y")
         f64 = pa.float64()
-        table = read_csv_columns(path, {tcol: f64, xc: f64, yc: f64}, optional={"valid": pa.bool_()})
+        table = read_csv_columns(path, {tcol: f64, xc: f64, yc: f64},
+                                 optional={"valid": pa.bool_(), "video_id": pa.string()})
         t = to_float(table[tcol]) * GENERIC_TIME_UNITS[tcol]
         x, y = to_float(table[xc]), to_float(table[yc])
         if px:
@@ -44,4 +45,7 @@ class GenericCsvLoader:
         valid = None
         if "valid" in table.column_names:
             valid = np.asarray(pc.fill_null(table["valid"], False).to_numpy(zero_copy_only=False), dtype=bool)
-        return {"gaze": gaze_table(t, x, y, valid)}
+        gaze = gaze_table(t, x, y, valid)
+        if "video_id" in table.column_names:  # one file, many videos: ingest splits the rows by video
+            gaze = gaze.append_column("video_id", table["video_id"])
+        return {"gaze": gaze}

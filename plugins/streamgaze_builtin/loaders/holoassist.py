@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from streamgaze.plugins.api import InputError, LoadContext, gaze_table, read_text_table, require_file, to_float
+from streamgaze.plugins.api import (
+    InputError,
+    LoadContext,
+    gaze_table,
+    read_text,
+    read_text_table,
+    require_file,
+    shorten,
+    to_float,
+)
 from streamgaze_builtin.loaders.actions import json_actions
 from streamgaze_builtin.loaders.common import lens_units, read_json
 
@@ -78,11 +87,13 @@ class HoloAssistLoader:
         eyes = read_text_table(files["eyes"], enames, {c: (pa.int64() if c == "ticks" else f64) for c in enames})
         pnames = ["t", "ticks"] + [f"m{i}" for i in range(16)]
         pose = read_text_table(files["pose"], pnames, {c: (pa.int64() if c == "ticks" else f64) for c in pnames[1:]})
-        intr = np.array(files["intr"].read_text().split(), dtype=object)
+        intr = np.array(read_text(files["intr"]).split(), dtype=object)
         try:
             iv = intr.astype(np.float64)
         except ValueError:
             raise InputError(files["intr"], "expected numbers: fx 0 cx 0 fy cy 0 0 1 width height") from None
+        if not np.isfinite(iv).all():
+            raise InputError(files["intr"], "expected finite numbers: fx 0 cx 0 fy cy 0 0 1 width height")
         if iv.size < 11:
             raise InputError(files["intr"], f"expected 11 numbers (fx 0 cx 0 fy cy 0 0 1 width height), got {iv.size}")
         K, width, height = iv[:9].reshape(3, 3), iv[-2], iv[-1]
@@ -103,7 +114,11 @@ class HoloAssistLoader:
         u, v = project_holoassist(origin, direc, mats[j], K)
         valid = to_float(eyes["valid"]) == 1
         if files["timing"].is_file():
-            start = int(files["timing"].read_text().split()[0])
+            first = read_text(files["timing"]).split()[0]
+            if not first.lstrip("-").isdigit():
+                raise InputError(files["timing"], f"expected the video's start tick (an integer) first, got "
+                                                  f"{shorten(repr(first))}", row=1)
+            start = int(first)
             ctx.notes.append("time origin: VideoMp4Timing start tick")
         else:
             start = int(gt[0])

@@ -6,7 +6,6 @@ Pupil's ``norm_pos`` has a **bottom-left origin** (y up), so y = 1 - norm_pos_y 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from streamgaze.plugins.api import (
     gaze_table,
     read_csv_columns,
     read_header,
+    read_json,
     require_file,
     to_float,
 )
@@ -139,7 +139,7 @@ class PupilCloudLoader:
         camera = path.parent / "scene_camera.json"  # the export's intrinsics (camera_matrix, distortion)
         if camera.is_file():
             try:
-                fx = float(json.loads(camera.read_text())["camera_matrix"][0][0])
+                fx = float(read_json(camera)["camera_matrix"][0][0])
             except (ValueError, KeyError, IndexError, TypeError) as exc:
                 raise InputError(camera, f"expected a camera_matrix (3x3 list) ({type(exc).__name__}: {exc})") from None
             ctx.units = lens_units(camera, fx, W, H, f"scene_camera.json: fx {fx:g} px on {W} px")
