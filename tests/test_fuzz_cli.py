@@ -372,8 +372,8 @@ def test_redact_url(url, shown):
     assert all(s.startswith("sk-") for s in url_secrets(url) if s != "user")
 
 
-def test_escape_controls_escapes_only_what_is_still_unprintable():
-    from streamgaze.cli import escape_controls
+def test_printable_escapes_only_what_is_still_unprintable():
+    from streamgaze.errors import printable as escape_controls
 
     assert escape_controls("a\x1b[31mb\x00c\x9b\x7f\u202e") == "a\\x1b[31mb\\x00c\\x9b\\x7f\\u202e"
     assert escape_controls("already \\x1b escaped, caf\u00e9") == "already \\x1b escaped, caf\u00e9"

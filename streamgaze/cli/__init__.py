@@ -15,7 +15,7 @@ import traceback
 import click
 
 from streamgaze import __version__
-from streamgaze.errors import StreamGazeError
+from streamgaze.errors import StreamGazeError, printable
 
 #: command name -> ("module:attribute", short help shown by ``streamgaze --help``). A test checks that each
 #: short help is the command's own.
@@ -38,32 +38,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def escape_controls(text: str) -> str:
-    """``text`` with every character that is still not printable (ESC, NUL, other C0 and C1 controls, DEL,
-    bidi and other format characters) written as ``\\x1b`` / ``\\u202e``, so an error line never moves the
-    cursor, colours the terminal or hides text. Printable text, an already escaped ``\\x1b`` included, is kept
-    as it is (escaping twice never happens)."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif ord(ch) <= 0xFF:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return "".join(out)
-
-
 class UserError(click.ClickException):
     """A `StreamGazeError` as click shows it: ``Error: <message>`` on stderr, its exit code (2; 1 for
-    `streamgaze.errors.ExternalCallsFailed`), control characters escaped (`escape_controls`)."""
+    `streamgaze.errors.ExternalCallsFailed`), control characters escaped (`streamgaze.errors.printable`)."""
 
     def __init__(self, exc: StreamGazeError):
-        super().__init__(escape_controls(exc.message))
+        super().__init__(printable(exc.message))
         self.exit_code = exc.exit_code
 
 
@@ -74,7 +54,7 @@ class OptionError(click.ClickException):
     exit_code = 2
 
     def __init__(self, exc: click.BadParameter):
-        super().__init__(escape_controls(exc.format_message()))
+        super().__init__(printable(exc.format_message()))
 
 
 class LazyGroup(click.Group):

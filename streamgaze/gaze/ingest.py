@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 from streamgaze.errors import InputError, StreamGazeError, shorten
 from streamgaze.gaze.video import VideoInfo, probe_video
 from streamgaze.plugins.manager import lookup
-from streamgaze.store import open_store
+from streamgaze.store import check_store_path, open_store
 
 #: Bytes read at a time when checking that a file is UTF-8 text.
 TEXT_CHUNK = 1 << 20
@@ -440,17 +440,14 @@ def _few(ids) -> str:
 
 def held_videos(store_path: str | Path, video_ids) -> set[str]:
     """Which of ``video_ids`` the store holds (a ``videos`` row or gaze rows); read-only, nothing is written."""
-    if not Path(store_path).is_file():
+    if not Path(store_path).exists():  # a new store holds no video
         return set()
-    with open_store(store_path, read_only=True) as store:
-        try:
-            rows = store.con.execute(
-                "SELECT video_id FROM videos WHERE video_id IN (SELECT unnest(?)) "
-                "UNION SELECT DISTINCT video_id FROM gaze WHERE video_id IN (SELECT unnest(?))",
-                [list(video_ids), list(video_ids)],
-            ).fetchall()
-        except Exception:  # an empty or older store without these tables holds no video
-            return set()
+    with open_store(store_path, read_only=True) as store:  # a path that cannot be a store is one line here
+        rows = store.con.execute(
+            "SELECT video_id FROM videos WHERE video_id IN (SELECT unnest(?)) "
+            "UNION SELECT DISTINCT video_id FROM gaze WHERE video_id IN (SELECT unnest(?))",
+            [list(video_ids), list(video_ids)],
+        ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -493,6 +490,7 @@ def ingest(
 
     Returns a one-line summary: rows per table, video id, gaze rate (from the median dt), fraction valid.
     """
+    check_store_path(store_path)
     loader = get_loader(fmt)
     paths = [Path(p) for p in paths]
     if not paths:
