@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -140,6 +141,23 @@ def test_bad_store_is_refused_untouched(good, bad, tmp_path):
     with ThreadPoolExecutor(max_workers=len(COMMANDS)) as pool:
         problems = [p for p in pool.map(one, COMMANDS) if p]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("args", [("sql", "SELECT max(length(item)) FROM qa_items"), ("generate", "--out", "OUT"), ("export", "streamgaze-json", "--qa", "QA", "--out", "OUT")])
+def test_a_store_with_a_damaged_block_is_one_line(good, tmp_path, args):
+    """Garbage over the second half of a full-size store: the checksum failure surfaces when a block is read, as one
+    line (exit 2, no traceback), and the file is left as it was."""
+    store = tmp_path / "s.duckdb"
+    data = bytearray(good["store"].read_bytes())
+    half = len(data) // 2
+    data[half:] = random.Random(0).randbytes(len(data) - half)
+    store.write_bytes(bytes(data))
+    before = digest(store)
+    args = [str(tmp_path / "out") if a == "OUT" else str(good["qa"]) if a == "QA" else a for a in args]
+    r = cli(*args, "--store", str(store))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    assert "Traceback" not in r.stderr and digest(store) == before
 
 
 def test_a_new_store_that_fails_leaves_no_file(good, tmp_path):

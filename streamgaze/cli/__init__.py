@@ -8,14 +8,15 @@ with exit code 2: a `streamgaze.errors.StreamGazeError` raised anywhere below be
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import traceback
 
 import click
+import duckdb
 
 from streamgaze import __version__
 from streamgaze.errors import StreamGazeError, printable
+from streamgaze.plugins.manager import debug
 
 #: command name -> ("module:attribute", short help shown by ``streamgaze --help``). A test checks that each
 #: short help is the command's own.
@@ -100,9 +101,15 @@ class LazyGroup(click.Group):
         except click.BadParameter as exc:
             raise OptionError(exc) from exc
         except StreamGazeError as exc:
-            if os.environ.get("STREAMGAZE_DEBUG") == "1" and exc.__cause__ is not None:
+            if debug() and exc.__cause__ is not None:
                 click.echo("".join(traceback.format_exception(exc.__cause__)), err=True, nl=False)
             raise UserError(exc) from exc
+        except duckdb.Error as exc:  # a block that fails its checksum is found only when it is read
+            if debug():
+                click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(StreamGazeError(f"the store could not be read: {first}; the file is damaged (restore it "
+                                            "from a copy) or was changed by another program")) from exc
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
