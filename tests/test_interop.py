@@ -209,3 +209,14 @@ def test_minutes_do_not_wrap_and_changed_points_are_counted(tmp_path):
     assert item["questions"][0]["test_info"] == [
         {"realtime": "00:11", "type": 0}, {"realtime": "00:21", "type": 1},
         {"realtime": "00:31", "type": 1}, {"realtime": "00:41", "type": 0}]
+
+
+def test_export_of_a_question_file_that_is_not_utf8_is_one_line(exported, tmp_path):
+    root, _ = exported
+    qa = tmp_path / "qa"
+    qa.mkdir()
+    src = root / "qa" / "past_scene_recall.jsonl"
+    (qa / src.name).write_bytes(src.read_bytes() + "caf\u00e9\n".encode("latin-1"))
+    res = CliRunner().invoke(cli, ["export", "streamgaze-json", "--qa", str(qa), "--out", str(tmp_path / "out"),
+                                   "--store", str(root / "store.duckdb")])
+    assert res.exit_code == 2 and "not UTF-8 text" in res.output and not (tmp_path / "out").exists()

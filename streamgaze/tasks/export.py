@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 from streamgaze.errors import InputError, PluginError, StreamGazeError
+from streamgaze.gaze.ingest import read_text
 from streamgaze.paths import check_outputs, safe_name, write_files
 from streamgaze.store import check_store_path, open_store
 from streamgaze.tasks import names
@@ -173,7 +174,7 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
     for f in files:
         poll = _poll_s(qa_dir, f.stem)
         items, changed = [], 0
-        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(read_text(f).splitlines(), start=1):  # UTF-8 checked: one line if not
             if not line.strip():
                 continue
             try:
