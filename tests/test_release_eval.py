@@ -283,3 +283,13 @@ def test_allow_missing_records_missing_questions(release, tmp_path, monkeypatch)
     result, srv = _eval(["--benchmark", root, "--out", out], monkeypatch)
     assert result.exit_code == 2 and srv.n == 0
     assert (out / "predictions.jsonl").read_bytes() == before
+
+
+def test_streaming_from_a_release_folder(release, tmp_path, monkeypatch):
+    result, srv = _eval(["--benchmark", release["root"], "--streaming", "--poll-s", "5", "--out", tmp_path / "R"],
+                        monkeypatch)
+    assert result.exit_code == 0, result.output
+    rows = read_predictions(tmp_path / "R" / "stream.jsonl")
+    assert rows and srv.n == len(rows)
+    n_pro = sum(len(json.loads(f.read_text())) for f in release["qa"].glob("proactive_*.json"))
+    assert len({x["question_id"] for x in rows}) == n_pro

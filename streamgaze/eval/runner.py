@@ -445,9 +445,11 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     wanted = {q["video_id"] for q in proactive_qs} if streaming else {it.q["video_id"] for it in todo}
     if release:
         videos = release_videos
+        durations = {q["video_id"]: v.n_frames / v.fps for q in questions if (v := videos.get(q["id"])) is not None}
     elif wanted and (needs_video or (streaming and store_path.exists())):
         if not store_path.exists():
-            raise InputError(store_path, "no store with the videos and gaze (pass --store)")
+            raise InputError(store_path, "no store with the videos and gaze (pass --store, or --videos / --benchmark "
+                                         "for a released StreamGaze folder)")
         with open_store(store_path, read_only=True) as st:
             for vid in sorted(wanted):
                 rows = st.rows("SELECT duration_s FROM videos WHERE video_id = ?", [vid])
@@ -498,6 +500,11 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         n = sync_store(out_dir, store_path)
         stored = f"; {n} rows in {store_path} (predictions)"
     outcome_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
+    if missing_videos:
+        names = sorted(set(missing_videos.values()))
+        stored += (f"; {len(missing_videos)} questions without a video, "
+                   f"{'not polled' if streaming else 'recorded as missing'} "
+                   f"({', '.join(names[:MISSING_LISTED])}{' ...' if len(names) > MISSING_LISTED else ''})")
     if streaming:
         summary = (f"{out_dir}: streaming, {len(todo)} questions polled ({asked} polls: {outcome_text}), "
                    f"{len(proactive_qs) - len(todo)} already done; {pred_path}{stored}")
