@@ -6,7 +6,9 @@
    every frame, by grabbing through the video, by the hybrid reader the eval uses (grab short hops, seek long
    ones), and by the eval's `VideoContext` with one capture and with two in parallel, decoding only and with the
    resize and JPEG encoding that is sent; wall time (median, best) and CPU time (median) of N repeats.
-3. Overlay render of that minute (`render overlay`): full size, half size (the default), half size at 12 fps;
+3. The same questions with 16 frames from the minute's clip, read through a store and from a released StreamGaze
+   folder (``--videos``, no store), in the same run: questions per second of each and their ratio.
+4. Overlay render of that minute (`render overlay`): full size, half size (the default), half size at 12 fps;
    the 3-minute demo video costs about three times these.
 """
 from __future__ import annotations
@@ -138,6 +140,38 @@ def bench_frames(clip: Path, repeats: int = 7) -> None:
         print(f"  {name:<48} {med:7.1f} ms  (best {best:6.1f}; CPU {cpu:6.1f})", flush=True)
 
 
+def bench_release(clip: Path, tmp: Path, n: int = 64) -> None:
+    """Eval throughput (frames sent, gaze none) from a store and from a released folder, same questions."""
+    import pyarrow as pa
+
+    from streamgaze.gaze.video import probe_video
+    from streamgaze.store import open_store
+
+    info = probe_video(clip)
+    store = tmp / "bench_store.duckdb"
+    with open_store(store) as st, st.transaction():
+        st.insert("videos", pa.table({"video_id": ["clip60"], "dataset": ["bench"], "path": [str(clip)], "fps": [info.fps],
+                                      "width": [info.width], "height": [info.height], "duration_s": [info.duration_s]}))
+    times = [5 + (i * 53) % 55 for i in range(n)]
+    opts = ["A. a", "B. b", "C. c", "D. d"]
+    items = [{"video_path": "/nowhere/clip60.mp4", "questions": [
+        {"question": f"question {i}?", "time_stamp": f"00:{t:02d}", "answer": "A", "options": opts}]} for i, t in enumerate(times)]
+    rel = tmp / "REL"
+    (rel / "qa").mkdir(parents=True)
+    (rel / "videos" / "original_video").mkdir(parents=True)
+    os.link(clip, rel / "videos" / "original_video" / "clip60.mp4")
+    (rel / "qa" / "past_scene_recall.json").write_text(json.dumps(items))
+    server = SlowChatServer("A", DELAY_S)
+    rates = {}
+    for name, kw in (("store", {"store": store}), ("release folder", {"videos": rel / "videos"})):
+        t0 = time.perf_counter()
+        run_eval(rel / "qa", EvalConfig("openai:bench", tmp / f"R-{name}", base_url=server.url, concurrency=32, **kw))
+        rates[name] = n / (time.perf_counter() - t0)
+        print(f"16 frames, {name:<15}: {n} questions = {rates[name]:.2f} q/s")
+    print(f"release folder / store: {rates['release folder'] / rates['store']:.2f}x")
+    server.shutdown()
+
+
 def bench_render(clip: Path, tmp: Path) -> None:
     import numpy as np
     import pyarrow as pa
@@ -170,5 +204,7 @@ if __name__ == "__main__":
         clip = Path(d) / "clip60.mp4"
         make_clip(clip)
         bench_frames(clip, reps[0] if reps else 7)
+        if "--frames-only" not in sys.argv:
+            bench_release(clip, Path(d), int(args[0]) // 2 if args else 64)
         if "--no-render" not in sys.argv and "--frames-only" not in sys.argv:
             bench_render(clip, Path(d))

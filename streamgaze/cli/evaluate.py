@@ -8,8 +8,10 @@ import click
 
 from streamgaze.cli import tables
 from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float
+from streamgaze.errors import StreamGazeError
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
+from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
 from streamgaze.eval.score import score_command
 from streamgaze.progress import console
@@ -20,7 +22,10 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 
 
 @click.command("eval")
-@click.option("--qa", "qa_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of <task_id>.jsonl question files (or released StreamGaze <task_id>.json files).")
+@click.option("--qa", "qa_dir", type=click.Path(path_type=Path), help="Folder of <task_id>.jsonl question files (or released StreamGaze <task_id>.json files).")
+@click.option("--videos", "videos_dir", type=click.Path(path_type=Path), help="A released benchmark's videos folder (original_video/, gaze_viz_video/): evaluate with no store.")
+@click.option("--benchmark", "benchmark", type=click.Path(path_type=Path), metavar="ROOT", help="A released StreamGaze folder: --qa ROOT/dataset/qa (or ROOT/qa) and --videos ROOT/dataset/videos (or ROOT/videos).")
+@click.option("--allow-missing", is_flag=True, help="With --videos: record the questions whose video is not found as missing (wrong) instead of stopping.")
 @click.option("--model", required=True, help=MODEL_HELP)
 @click.option("--base-url", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...).")
 @click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight.")
@@ -33,15 +38,23 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--streaming", is_flag=True, help="Run the streaming alert metric on the proactive questions instead (poll every --poll-s).")
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
-def eval_cmd(qa_dir: Path, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
+def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
     Exit code 0 when every request was answered, 1 when some failed (their rows have outcome `error`; rerun the
     same command to retry them), 2 for bad input (options, question files), before anything is sent."""
+    if benchmark is not None:
+        if qa_dir is not None or videos_dir is not None:
+            raise StreamGazeError("--benchmark ROOT replaces --qa and --videos; give one or the other")
+        qa_dir, videos_dir = find_benchmark(benchmark)
+    if qa_dir is None:
+        raise StreamGazeError("give --qa QA_DIR (or --benchmark ROOT)")
+    if allow_missing and videos_dir is None:
+        raise StreamGazeError("--allow-missing goes with --videos or --benchmark")
     config = EvalConfig(model=model, out_dir=out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
-                        poll_s=poll_s, tolerance_s=tolerance_s)
+                        poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing)
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
     failure = outcome.failure()

@@ -37,6 +37,8 @@ class EvalConfig:
     streaming: bool = False
     poll_s: float = 1.0
     tolerance_s: float = 3.0
+    videos: Path | None = None  # a released benchmark's videos folder: eval with no store (`release`)
+    allow_missing: bool = False  # with ``videos``: record the questions of videos not found as missing
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -44,6 +46,8 @@ class EvalConfig:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.store is not None:
             object.__setattr__(self, "store", Path(self.store))
+        if self.videos is not None:
+            object.__setattr__(self, "videos", Path(self.videos))
         for name, low in (("concurrency", 1), ("frames", 1), ("retries", 0), ("max_tokens", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -55,6 +55,8 @@ class VideoContext:
     episodes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # t_start, t_end, x, y
     fixations: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     fov_radius: float = OVERLAY_FOV_RADIUS
+    gaze_drawn: bool = False  # the video already shows the gaze (a released gaze_viz video): never drawn again
+    has_gaze: bool = True  # raw gaze known (from a store); False for a video read from a released folder
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # guards the JPEG cache and the idle readers
@@ -88,6 +90,14 @@ class VideoContext:
             n_frames = int(round(float(v["duration_s"]) * fps))
         return cls(video_id, path, fps, width, height, n_frames, GazeTrack.from_store(store, video_id),
                    units["episodes"], units["fixations"], fov_radius)
+
+    @classmethod
+    def from_file(cls, video_id: str, info, *, gaze_drawn: bool = False) -> "VideoContext":
+        """A video read from a file with no raw gaze (a released benchmark folder); ``info`` is its
+        `streamgaze.gaze.video.VideoInfo`. ``gaze_drawn``: the frames already show the gaze (``gaze_viz_video``)."""
+        empty = np.zeros(0)
+        return cls(video_id, Path(info.path), float(info.fps), int(info.width), int(info.height), int(info.n_frames),
+                   GazeTrack(empty, empty, empty), gaze_drawn=gaze_drawn, has_gaze=False)
 
     # -- frames -------------------------------------------------------------------------------------
     def _reader(self) -> "FrameReader":
@@ -145,7 +155,7 @@ class VideoContext:
             # 512x384: PSNR 51 dB between the two); below half size only INTER_AREA avoids aliasing
             interp = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
             frame = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
-        if overlay:
+        if overlay and not self.gaze_drawn:
             frame = overlay_frame(frame, self.track, idx, self.fps, self.fov_radius)
         return frame
 

@@ -22,6 +22,7 @@ from streamgaze.errors import InputError
 from streamgaze.tasks.api import LETTERS
 from streamgaze.tasks.spec import family_of, registered_spec, task_of_release_type
 
+RELEASE_OPTIONS = 4  # every released multiple-choice question has options A-D
 _PREFIX = re.compile(r"^\s*\(?([A-Ha-h])[.)]\s+")
 
 
@@ -46,6 +47,10 @@ def parse_time(value, *, where: str = "time") -> float:
     return round(total, 3)
 
 
+def _json_kind(value) -> str:
+    return {dict: "object", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
+
+
 def _clip(family: str, t: float) -> list[float]:
     if family == "present":
         return [round(max(0.0, t - 60.0), 3), t]
@@ -68,10 +73,8 @@ def load_release_file(path) -> list[dict]:
         data = json.loads(text)
     except ValueError as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
-    if isinstance(data, dict):
-        data = [data]
     if not isinstance(data, list):
-        raise InputError(path, "a released QA file is a JSON array of items")
+        raise InputError(path, f"a released QA file is a JSON array of items, not a JSON {_json_kind(data)}")
     stem = path.stem
     out: list[dict] = []
     for i, item in enumerate(data):
@@ -123,6 +126,8 @@ def _question(stem: str, i: int, j: int, q: dict, item: dict, video_id: str) -> 
     options = [_PREFIX.sub("", str(o), count=1) for o in q.get("options") or []]
     if not options:
         raise ValueError("a multiple-choice question without options")
+    if len(options) != RELEASE_OPTIONS:
+        raise ValueError(f"{len(options)} options; the released multiple-choice questions have {RELEASE_OPTIONS} (A-D)")
     answer = str(q.get("answer", "")).strip()
     m = re.match(r"^\(?([A-Ha-h])(?:$|[.):\s])", answer)
     if not m:
@@ -133,3 +138,52 @@ def _question(stem: str, i: int, j: int, q: dict, item: dict, video_id: str) -> 
         raise ValueError(f"answer {letter} but only {len(options)} options")
     base.update(options=options, answer=letter, answer_text=options[k])
     return base
+
+
+# -- the released folder layout -------------------------------------------------------------------------
+ORIGINAL = "original_video"
+GAZE_VIZ = "gaze_viz_video"
+
+
+def find_benchmark(root) -> tuple[Path, Path]:
+    """``(qa_dir, video_root)`` of a released StreamGaze folder: ``ROOT/dataset/qa`` or ``ROOT/qa``, and
+    ``ROOT/dataset/videos`` or ``ROOT/videos``; an `InputError` naming ROOT when either is not there."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "no such benchmark folder (expected ROOT/dataset/qa and ROOT/dataset/videos)")
+    found = []
+    for name in ("qa", "videos"):
+        for cand in (root / "dataset" / name, root / name):
+            if cand.is_dir():
+                found.append(cand)
+                break
+        else:
+            raise InputError(root, f"no {name} folder in the benchmark (looked for dataset/{name} and {name})")
+    return found[0], found[1]
+
+
+def video_basename(q: dict) -> str:
+    """The file name of a question's video: the basename of the released item's ``video_path`` (or ``video``),
+    else ``<video_id>.mp4``."""
+    ref = (q.get("evidence") or {}).get("video_path")
+    if isinstance(ref, str) and ref.strip():
+        return Path(ref.replace("\\", "/")).name
+    return f"{q['video_id']}.mp4"
+
+
+def find_video(q: dict, video_root) -> Path | None:
+    """A question's original video as the reference harness finds it: the item's ``video_path`` when that file
+    exists, else ``VIDEO_ROOT/original_video/<basename>``, else ``VIDEO_ROOT/<basename>``; None when none exists."""
+    ref = (q.get("evidence") or {}).get("video_path")
+    if isinstance(ref, str) and ref.strip() and Path(ref).is_file():
+        return Path(ref)
+    name = video_basename(q)
+    for cand in (Path(video_root) / ORIGINAL / name, Path(video_root) / name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def gaze_viz_path(q: dict, video_root) -> Path:
+    """Where the released video with the gaze drawn in is: ``VIDEO_ROOT/gaze_viz_video/<basename>``."""
+    return Path(video_root) / GAZE_VIZ / video_basename(q)

@@ -35,8 +35,9 @@ from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.frames import VideoContext, frame_indices
 from streamgaze.eval.models import ModelOptions, Request, get_model
 from streamgaze.eval.parse import is_refusal, judge, parse_yes_no
-from streamgaze.eval.release import load_release_file
+from streamgaze.eval.release import find_video, gaze_viz_path, load_release_file, video_basename
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
+from streamgaze.gaze.video import probe_video
 from streamgaze.llm.client import RetriesExhausted, call_with_retries, redact_url, url_secrets
 from streamgaze.paths import check_outputs
 from streamgaze.progress import stage
@@ -45,6 +46,8 @@ from streamgaze.tasks.spec import family_of
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
+RAW_GAZE_MODES = ("salience", "scanpath-text")  # need the gaze samples; a released gaze_viz video is not enough
+MISSING_LISTED = 3  # videos named in the one line about missing videos
 REQUIRED = ("id", "task", "video_id", "question", "options", "answer", "clip")
 
 
@@ -356,7 +359,12 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     # a missing store is bad input too: said before the run folder is touched
     needs_video = getattr(m, "uses_frames", True) or (getattr(m, "uses_prompt", True) and gaze_prompt == "scanpath-text")
     store_path = Path(store) if store else qa_dir.parent / "store.duckdb"
-    if needs_video and not store_path.exists():
+    release = c.videos is not None
+    if release and not Path(c.videos).is_dir():
+        raise InputError(c.videos, "no such videos folder (expected original_video/ and gaze_viz_video/ in it)")
+    if release and store is not None and not store_path.exists():
+        raise InputError(store_path, "no such store")
+    if needs_video and not release and not store_path.exists():
         if streaming:
             missing = any(q.get("test_points") for q in questions)
         else:
@@ -365,6 +373,21 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
             missing = any(it.key not in answered for it in items)
         if missing:
             raise InputError(store_path, "no store with the videos and gaze (pass --store)")
+
+    # a released folder: every video found, probed and checked before the run folder is touched
+    release_videos: dict[str, VideoContext] = {}
+    missing_videos: dict[str, str] = {}  # question id -> the video file name not found
+    if release and needs_video:
+        if streaming:
+            pending = [q for q in questions if q.get("test_points")]
+        else:
+            answered = {(r["question_id"], int(r.get("point_idx", -1))) for r in read_predictions(out_dir / PREDICTIONS)
+                        if r.get("outcome") not in ("error", "missing")}
+            pending_ids = {it.q["id"] for it in items if it.key not in answered}
+            pending = [q for q in questions if q["id"] in pending_ids]
+        release_videos, missing_videos = _release_videos(pending, Path(c.videos), gaze_prompt,
+                                                         store_path if store is not None else None,
+                                                         fov_radius or OVERLAY_FOV_RADIUS, c.allow_missing)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     run_path = out_dir / RUN
@@ -383,6 +406,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         "qa_dir_relative": os.path.relpath(qa_dir.resolve(), out_dir.resolve()),
         "question_files": {f.name: sha256_file(f) for f in files},
         "questions_commit": _git_commit(qa_dir),
+        **({"videos_dir": str(Path(c.videos).resolve())} if release else {}),
     }
     old: dict = {}
     if run_path.exists():
@@ -413,15 +437,19 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     else:
         pred_path = out_dir / PREDICTIONS
         done = {(r["question_id"], int(r.get("point_idx", -1))) for r in read_predictions(pred_path, repair=True)
-                if r.get("outcome") != "error"}
+                if r.get("outcome") not in ("error", "missing")}
         todo = [it for it in items if it.key not in done]
 
     videos: dict[str, VideoContext] = {}
     durations: dict[str, float] = {}
     wanted = {q["video_id"] for q in proactive_qs} if streaming else {it.q["video_id"] for it in todo}
-    if wanted and (needs_video or (streaming and store_path.exists())):
+    if release:
+        videos = release_videos
+        durations = {q["video_id"]: v.n_frames / v.fps for q in questions if (v := videos.get(q["id"])) is not None}
+    elif wanted and (needs_video or (streaming and store_path.exists())):
         if not store_path.exists():
-            raise InputError(store_path, "no store with the videos and gaze (pass --store)")
+            raise InputError(store_path, "no store with the videos and gaze (pass --store, or --videos / --benchmark "
+                                         "for a released StreamGaze folder)")
         with open_store(store_path, read_only=True) as st:
             for vid in sorted(wanted):
                 rows = st.rows("SELECT duration_s FROM videos WHERE video_id = ?", [vid])
@@ -429,6 +457,8 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
                     durations[vid] = float(rows[0]["duration_s"])
                 if needs_video:
                     videos[vid] = VideoContext.load(st, vid, fov_radius or OVERLAY_FOV_RADIUS)
+        # keyed by question id, as the released folder's videos are
+        videos = {q["id"]: videos[q["video_id"]] for q in questions if q["video_id"] in videos}
 
     if streaming:
         todo = []
@@ -437,21 +467,28 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
             last = stream_polls(q, poll_s, durations.get(q["video_id"]))
             if st_q["alert_k"] is None and st_q["next_k"] <= last:
                 todo.append(StreamJob(q, st_q["next_k"], last, poll_s))
+        todo = [j for j in todo if j.q["id"] not in missing_videos]  # no video: nothing to poll, no alert
         asked_total = sum(j.last_k - j.first_k + 1 for j in todo)
     else:
-        asked_total = len(todo)
+        absent = [it for it in todo if it.q["id"] in missing_videos]
+        if absent:
+            _record_missing(pred_path, absent, missing_videos, model, gaze_prompt)
+        asked_total = len(todo) - len(absent)
 
     counts: dict[str, int] = {}
     errors: list[str] = []
     t_start = time.perf_counter()
     try:
-        asyncio.run(_run(m, todo, videos, pred_path, model, gaze_prompt, frames, concurrency, retries, backoff_s,
+        to_ask = [j for j in todo if isinstance(j, StreamJob) or j.q["id"] not in missing_videos]
+        asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, retries, backoff_s,
                          timeout_s, counts, prompt_style, asked_total, secrets=url_secrets(base_url), errors=errors))
     finally:
-        for v in videos.values():
+        for v in {id(v): v for v in videos.values()}.values():
             v.close()
     elapsed = time.perf_counter() - t_start
-    asked = sum(counts.values())
+    if missing_videos and not streaming:
+        counts["missing"] = counts.get("missing", 0) + sum(1 for it in todo if it.q["id"] in missing_videos)
+    asked = sum(v for k, v in counts.items() if k != "missing")
     if streaming:
         run_info["last_stream_run"] = {"questions": len(todo), "polls": asked, "outcomes": counts, "seconds": round(elapsed, 3)}
     else:
@@ -463,12 +500,104 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         n = sync_store(out_dir, store_path)
         stored = f"; {n} rows in {store_path} (predictions)"
     outcome_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
+    if missing_videos:
+        names = sorted(set(missing_videos.values()))
+        stored += (f"; {len(missing_videos)} questions without a video, "
+                   f"{'not polled' if streaming else 'recorded as missing'} "
+                   f"({', '.join(names[:MISSING_LISTED])}{' ...' if len(names) > MISSING_LISTED else ''})")
     if streaming:
         summary = (f"{out_dir}: streaming, {len(todo)} questions polled ({asked} polls: {outcome_text}), "
                    f"{len(proactive_qs) - len(todo)} already done; {pred_path}{stored}")
     else:
         summary = f"{out_dir}: asked {len(todo)} ({outcome_text}), {len(items) - len(todo)} already answered; {pred_path}{stored}"
     return EvalOutcome(summary, asked=asked, failed=counts.get("error", 0), last_error=errors[-1] if errors else None)
+
+
+def _release_videos(questions: list[dict], video_root: Path, mode: str, store_path: Path | None, fov_radius: float,
+                    allow_missing: bool) -> tuple[dict[str, VideoContext], dict[str, str]]:
+    """The video of each question of a released folder (``{question id: VideoContext}``), and the questions
+    whose video was not found (``{question id: file name}``; an `InputError` unless ``allow_missing``).
+
+    A video with raw gaze in the store (``store_path``) is read as the store says and the overlay drawn; without,
+    ``none`` reads the original video, ``overlay`` the released ``gaze_viz_video`` (checked to match the
+    original's frames), and ``salience`` / ``scanpath-text`` are refused: they need the gaze samples."""
+    stored: dict[str, VideoContext] = {}
+    if store_path is not None:
+        with open_store(store_path, read_only=True) as st:
+            for vid in sorted({q["video_id"] for q in questions}):
+                if st.rows("SELECT 1 FROM videos WHERE video_id = ?", [vid]):
+                    ctx = VideoContext.load(st, vid, fov_radius)
+                    if len(ctx.track.t):
+                        stored[vid] = ctx
+    by_file: dict[tuple, VideoContext] = {}
+    out: dict[str, VideoContext] = {}
+    missing: dict[str, str] = {}
+    try:
+        for q in questions:
+            vid = q["video_id"]
+            if vid in stored:
+                out[q["id"]] = stored[vid]
+                continue
+            original = find_video(q, video_root)
+            if mode in RAW_GAZE_MODES:
+                raise InputError(original or video_root / video_basename(q),
+                                 f"--gaze-prompt {mode} needs the raw gaze of video {vid!r}, which the released "
+                                 "benchmark does not have (pass --store with its gaze, or use none or overlay)")
+            path = gaze_viz_path(q, video_root) if mode == "overlay" else original
+            if path is None or not path.is_file():
+                missing[q["id"]] = (f"{video_basename(q)} (gaze_viz_video)" if mode == "overlay" and original is not None
+                                    else video_basename(q))
+                continue
+            key = (str(path), str(original))
+            if key not in by_file:
+                by_file[key] = _file_context(q, path, original if mode == "overlay" else None)
+            out[q["id"]] = by_file[key]
+    except BaseException:
+        for ctx in {id(v): v for v in [*stored.values(), *by_file.values()]}.values():
+            ctx.close()
+        raise
+    if missing and not allow_missing:
+        names = sorted(set(missing.values()))
+        shown = ", ".join(names[:MISSING_LISTED]) + (f" and {len(names) - MISSING_LISTED} more" if len(names) > MISSING_LISTED else "")
+        where = "gaze_viz_video/<name>, " if mode == "overlay" else ""
+        raise InputError(video_root, f"{len(names)} video{'s' if len(names) != 1 else ''} not found ({shown}; "
+                                     f"{len(missing)} questions): looked for the item's video_path, {where}"
+                                     "original_video/<name> and <name>; --allow-missing scores their questions as missing")
+    return out, missing
+
+
+def _file_context(q: dict, path: Path, original: Path | None) -> VideoContext:
+    """A question's video read from its file; ``original``: ``path`` is its gaze_viz video, which must have the
+    same frames (count and duration within about a frame)."""
+    where = f" (the video of {q['id']})"
+    try:
+        info = probe_video(path)
+    except InputError as exc:
+        raise InputError(exc.path, exc.problem + where) from None
+    if original is not None:
+        try:
+            ref = probe_video(original)
+        except InputError as exc:
+            raise InputError(exc.path, exc.problem + where) from None
+        frame_s = 1.0 / ref.fps
+        if abs(info.n_frames - ref.n_frames) > 1 or abs(info.duration_s - ref.duration_s) > 1.5 * frame_s:
+            raise InputError(path, f"the gaze_viz video does not match the original {original.name} "
+                                   f"({info.n_frames} frames, {info.duration_s:.2f} s against {ref.n_frames}, "
+                                   f"{ref.duration_s:.2f} s){where}")
+    return VideoContext.from_file(q["video_id"], info, gaze_drawn=original is not None)
+
+
+def _record_missing(pred_path: Path, items: list[Item], missing: dict[str, str], model: str, mode: str) -> None:
+    """Rows with outcome ``missing`` (wrong in the score) for the items whose video was not found; a rerun asks
+    them again."""
+    with open(pred_path, "a", encoding="utf-8") as fh:
+        for it in items:
+            row = {"question_id": it.q["id"], "task": it.q["task"], "point_idx": it.point_idx,
+                   **({"t_s": it.t_s} if it.proactive else {}), "model": model, "gaze_prompt": mode,
+                   "response": None, "parsed": None, "parse": "missing", "outcome": "missing", "latency_s": 0.0,
+                   "frames": [], "missing_video": missing[it.q["id"]]}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -529,12 +658,13 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
     for it in todo:
         queue.put_nowait(it)
     loop = asyncio.get_running_loop()
-    pool = ThreadPoolExecutor(max_workers=max(1, min(4, len(videos) * 2 or 1)))
+    n_videos = len({id(v) for v in videos.values()})
+    pool = ThreadPoolExecutor(max_workers=max(1, min(4, n_videos * 2 or 1)))
     fh = open(pred_path, "a", encoding="utf-8")
     streaming = Path(pred_path).name == STREAM
 
     async def ask_one(it: Item, advance) -> dict:
-        video = videos.get(it.q["video_id"])
+        video = videos.get(it.q["id"])
         if getattr(m, "uses_frames", True) or getattr(m, "uses_prompt", True):
             req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style)
         else:
