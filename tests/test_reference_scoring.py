@@ -46,6 +46,7 @@ def test_mcq_rule_passes_both_sides_through_the_same_function():
     assert not ref.mcq_correct("a cup", "B")
     assert not ref.mcq_correct("", "C")        # an empty reply is a wrong trial, not a missing one
     assert ref.mcq_correct("the cup", "The cup")  # no letter on either side: whole strings compared
+    assert ref.has_yes_or_no("Nope") and not ref.has_yes_or_no("Maybe later")
     assert not ref.has_letter("the cup") and ref.has_letter("a cup")
 
 
@@ -150,6 +151,7 @@ def test_reference_scoring_of_a_run_folder(run):
         assert t["accuracy"] == round(correct / total, 4)
     assert s["tasks"][MCQ]["left_out"] == 2 and s["tasks"][PRO]["left_out"] == 1
     assert s["tasks"][MCQ]["unparsed"] == 0  # every reply had a standalone letter (the article included)
+    assert s["tasks"][PRO]["unparsed"] == 0  # "Nope" holds "NO"
     assert s["overall"] == round((2 / 3 + 4 / 5 + 2 / 3) / 3, 4)
     ours = score_run(run)
     assert ours["tasks"][MCQ]["n"] == 5 and ours["tasks"][MCQ]["accuracy"] == round(1 / 5, 4)
@@ -243,3 +245,19 @@ def test_export_refuses_a_model_name_that_is_not_a_folder_name(run, tmp_path):
                                    "--model-name", "a/b"])
     assert res.exit_code == 2 and "--model-name" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_two_runs_side_by_side_and_a_bad_scoring_name(run, tmp_path):
+    import shutil
+
+    other = tmp_path / "R2"
+    shutil.copytree(run, other)
+    res = CliRunner().invoke(cli, ["score", str(run), str(other), "--scoring", "reference", "--json",
+                                   "--report", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.output)
+    assert set(obj["runs"]) == {"R", "R2"} and all(r["scoring"] == "reference" for r in obj["runs"].values())
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "R: ours / reference (diff)" in md and "R2: ours / reference (diff)" in md
+    res = CliRunner().invoke(cli, ["score", str(run), "--scoring", "theirs"])
+    assert res.exit_code == 2

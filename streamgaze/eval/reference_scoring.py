@@ -35,6 +35,12 @@ def has_letter(text) -> bool:
     return LETTER.search(("" if text is None else str(text)).upper()) is not None
 
 
+def has_yes_or_no(text) -> bool:
+    """Whether a proactive reply holds "YES" or "NO" at all (else it is right for neither type: our ``unparsed``)."""
+    upper = ("" if text is None else str(text)).upper()
+    return "YES" in upper or "NO" in upper
+
+
 def mcq_correct(response, answer) -> bool:
     """A multiple-choice trial: both sides through `extract_letter`, then compared."""
     return extract_letter(response) == extract_letter(answer)

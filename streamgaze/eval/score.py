@@ -1,6 +1,9 @@
 """Scoring (tasks.md 3.5): accuracy per task over *every* question of the QA files a run refers to (missing,
 unparsed, refused and errored answers count as wrong), proactive tasks as a micro average over test points,
 bootstrap 95 % intervals, family means, the overall mean of task accuracies, and completeness.
+
+`score_run_reference` scores the same run folder with the StreamGaze reference's rules
+(`streamgaze.eval.reference_scoring`; ``score --scoring reference``).
 """
 from __future__ import annotations
 
@@ -140,7 +143,8 @@ def _score_task_reference(task: str, qs: list[dict], latest: dict, seed: int) ->
         "accuracy": round(ref.task_accuracy(correct, total), 4),
         "n": total,
         "correct": correct,
-        "unparsed": 0 if proactive else sum(not ref.has_letter(latest[it.key].get("response")) for it, _ in judged),
+        "unparsed": sum(not (ref.has_yes_or_no if it.proactive else ref.has_letter)(latest[it.key].get("response"))
+                        for it, _ in judged),
         "ci95": bootstrap_ci(np.array([ok for _, ok in judged], dtype=float), seed=seed),
         "missing": 0,  # the reference leaves them out: see "left_out"
         "left_out": len(items) - total,
