@@ -67,10 +67,13 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), metavar="DIRECTORY", help="Where report.md goes (default: the first run folder).")
 @click.option("--store", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Store whose reviews add human accuracy per task beside the models.")
-def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None) -> None:
+@click.option("--scoring", default="ours", show_default=True, type=click.Choice(["ours", "reference"]),
+              help="What the table and --json show: our rules, or the StreamGaze reference's evaluate_results.py rules. The report always shows both.")
+def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
     scores.png. Several run folders are shown side by side."""
-    result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None)
+    result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
+                           scoring=scoring)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return

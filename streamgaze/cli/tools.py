@@ -8,6 +8,7 @@ import click
 
 from streamgaze.cli import tables
 from streamgaze.cli.common import STORE, finite_float
+from streamgaze.eval.reference_results import export_reference_results
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
 from streamgaze.store import run_readonly_sql
@@ -50,6 +51,18 @@ def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) 
     for task_id, r in export_streamgaze_json(qa_dir, out_dir, store=store).items():
         extra = f", {r['changed_points']} test points changed type at whole seconds" if task_id.startswith("proactive_") else ""
         click.echo(f"{out_dir / (task_id + '.json')}: {r['items']} items{extra}")
+
+
+@export.command("reference-results")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="RUN")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for NAME/results/<task_id>_output.json.")
+@click.option("--model-name", required=True, help="The model's folder name in the reference's layout.")
+@click.option("--viz", is_flag=True, help="Write into NAME/results_viz (the reference's folder for gaze-visualised runs).")
+@click.option("--store", type=click.Path(path_type=Path), help="Store with videos and episodes, for .jsonl question files (default: QA/../store.duckdb when it exists).")
+def export_reference_results_cmd(run_dir: Path, out_dir: Path, model_name: str, viz: bool, store: Path | None) -> None:
+    """A run folder in the StreamGaze reference's result layout (released items with the model's answers)."""
+    for task_id, r in export_reference_results(run_dir, out_dir, model_name, viz=viz, store=store).items():
+        click.echo(f"{r['path']}: {r['items']} items ({task_id})")
 
 
 @click.group()

@@ -64,8 +64,10 @@ def _task_rows(scores_by_run: dict, names: list[str], tasks: list[str]) -> list[
 REPORT_FILES = ("scores.png", "report.md", "scores.json", "report.html")
 
 
-def write_report(scores_by_run: dict, out_dir) -> list[Path]:
-    """Write ``report.md``, ``scores.png`` and ``scores.json`` into ``out_dir``; return their paths."""
+def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) -> list[Path]:
+    """Write ``report.md``, ``scores.png`` and ``scores.json`` into ``out_dir``; return their paths. With
+    ``reference`` (the same runs under `streamgaze.eval.score.score_run_reference`), both files add the section
+    "Reference scoring": per task and run, our accuracy, the reference's and the difference."""
     out_dir = Path(out_dir)
     check_outputs(out_dir, REPORT_FILES)  # every target checked before the first is written
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +128,7 @@ def write_report(scores_by_run: dict, out_dir) -> list[Path]:
                 qa = s.get("question_accuracy")
                 runs.append("-" if yr is None else f"yes {yr:.2f}; all points right {qa if qa is not None else 0:.2f}")
         md.append(f"| {t} | {gold} | " + " | ".join(runs) + " |")
+    md += _reference_md(scores_by_run, reference)
     md += _streaming_md(scores_by_run)
     flagged = [n for n in names if scores_by_run[n].get("flagged")]
     if flagged:
@@ -136,8 +139,59 @@ def write_report(scores_by_run: dict, out_dir) -> list[Path]:
     path_json = out_dir / "scores.json"
     path_json.write_text(json.dumps(scores_by_run, indent=2) + "\n", encoding="utf-8")
     path_html = out_dir / "report.html"
-    path_html.write_text(_html(scores_by_run, tasks, png), encoding="utf-8")
+    path_html.write_text(_html(scores_by_run, tasks, png, reference), encoding="utf-8")
     return [path_md, png, path_json, path_html]
+
+
+REFERENCE_NOTE = ("Reference scoring: the StreamGaze reference's evaluate_results.py rules (docs/eval.md, \"Reference "
+                  "scoring and results layout\"): the first standalone letter A-D of the upper-cased reply (the article "
+                  "\"a\" reads as A), a proactive reply right when it contains \"YES\" (expected yes) or \"NO\" "
+                  "(expected no), questions without a prediction left out of the denominator, the average over the "
+                  "task files present. Each cell: ours / reference (reference - ours); n is the reference's count "
+                  "of trials.")
+
+
+def _reference_rows(scores_by_run: dict, reference: dict | None) -> list[list[str]]:
+    """The reference-scoring table: a row per task, then overall; per run "ours / reference (difference)" and
+    the reference's n."""
+    if not reference:
+        return []
+    names = list(scores_by_run)
+    tasks = sorted({t for s in scores_by_run.values() for t in s["tasks"]})
+
+    def cell(a, b):
+        if a is None or b is None:
+            return "-"
+        return f"{a:.3f} / {b:.3f} ({b - a:+.3f})"
+
+    rows = []
+    for t in tasks:
+        row = [t]
+        for n in names:
+            ours = scores_by_run[n]["tasks"].get(t) or {}
+            theirs = (reference.get(n) or {}).get("tasks", {}).get(t) or {}
+            row += [cell(ours.get("accuracy"), theirs.get("accuracy")), str(theirs.get("n", "-"))]
+        rows.append(row)
+    row = ["overall"]
+    for n in names:
+        row += [cell(scores_by_run[n]["overall"], (reference.get(n) or {}).get("overall")), ""]
+    rows.append(row)
+    return rows
+
+
+def _reference_head(names: list[str]) -> list[str]:
+    return ["task"] + [h for n in names for h in (f"{n}: ours / reference (diff)", f"{n}: n (reference)")]
+
+
+def _reference_md(scores_by_run: dict, reference: dict | None) -> list[str]:
+    rows = _reference_rows(scores_by_run, reference)
+    if not rows:
+        return []
+    head = _reference_head(list(scores_by_run))
+    out = ["", "## Reference scoring", "", REFERENCE_NOTE, "", "| " + " | ".join(head) + " |",
+           "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
 
 
 def _streaming_rows(scores_by_run: dict) -> list[list[str]]:
@@ -179,7 +233,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.sum td{fo
 .flag{color:#a33}p.note{color:#555;font-size:13px;max-width:900px}img{max-width:100%}"""
 
 
-def _html(scores_by_run: dict, tasks: list[str], png: Path) -> str:
+def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | None = None) -> str:
     names = list(scores_by_run)
     e = lambda v: escape(str(v))  # noqa: E731
     parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>StreamGaze evaluation report</title>",
@@ -220,6 +274,12 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path) -> str:
             parts.append(f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{s['correct']}</td><td>{s['wrong']}</td><td>{s['unparsed']}</td>"
                          f"<td>{s['refused']}</td><td>{s['errors']}</td><td>{s['missing']}</td></tr>")
     parts.append("</table>")
+    rows = _reference_rows(scores_by_run, reference)
+    if rows:
+        parts.append(f"<h2>Reference scoring</h2><p class=\"note\">{e(REFERENCE_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in _reference_head(names)) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table>")
     rows = _streaming_rows(scores_by_run)
     if rows:
         parts.append(f"<h2>Streaming alerts</h2><p class=\"note\">{e(STREAM_NOTE)}</p><table><tr>"

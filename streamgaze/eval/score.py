@@ -1,6 +1,9 @@
 """Scoring (tasks.md 3.5): accuracy per task over *every* question of the QA files a run refers to (missing,
 unparsed, refused and errored answers count as wrong), proactive tasks as a micro average over test points,
 bootstrap 95 % intervals, family means, the overall mean of task accuracies, and completeness.
+
+`score_run_reference` scores the same run folder with the StreamGaze reference's rules
+(`streamgaze.eval.reference_scoring`; ``score --scoring reference``).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
+from streamgaze.eval import reference_scoring as ref
 from streamgaze.eval.report import REPORT_FILES, write_report
 from streamgaze.eval.runner import (
     PREDICTIONS,
@@ -55,14 +59,13 @@ def _run_info(run_dir: Path) -> dict:
         raise InputError(path, f"not valid JSON ({exc})") from None
 
 
-def score_run(run_dir) -> dict:
-    """The scores of one run folder (the contract's ``score --json`` object, plus detail)."""
+def load_run(run_dir) -> tuple[dict, dict[str, list[dict]], list[str], dict[tuple[str, int], dict]]:
+    """A run folder read: ``(run.json, {task: questions}, changed question files, {item key: last row})``.
+    Every question file the run recorded gives a task (possibly without questions)."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
     files = info.get("question_files") or {}
-    qa_dir = Path(info.get("qa_dir", ""))
-    if not all((qa_dir / name).exists() for name in files) and info.get("qa_dir_relative"):
-        qa_dir = run_dir / info["qa_dir_relative"]  # the whole tree was moved
+    qa_dir = _qa_dir(run_dir, info)
     questions: dict[str, list[dict]] = {}
     changed = []
     for name, digest in sorted(files.items()):
@@ -77,7 +80,28 @@ def score_run(run_dir) -> dict:
     latest: dict[tuple[str, int], dict] = {}
     for row in read_predictions(run_dir / PREDICTIONS):
         latest[(row["question_id"], int(row.get("point_idx", -1)))] = row
+    return info, questions, changed, latest
 
+
+def _qa_dir(run_dir: Path, info: dict) -> Path:
+    """The folder of the run's question files: where run.json says, else relative to the run folder (the whole
+    tree was moved)."""
+    files = info.get("question_files") or {}
+    qa_dir = Path(info.get("qa_dir", ""))
+    if not all((qa_dir / name).exists() for name in files) and info.get("qa_dir_relative"):
+        qa_dir = run_dir / info["qa_dir_relative"]
+    return qa_dir
+
+
+def question_dir(run_dir) -> Path:
+    """The folder of a run folder's question files."""
+    return _qa_dir(Path(run_dir), _run_info(Path(run_dir)))
+
+
+def score_run(run_dir) -> dict:
+    """The scores of one run folder (the contract's ``score --json`` object, plus detail)."""
+    run_dir = Path(run_dir)
+    info, questions, changed, latest = load_run(run_dir)
     tasks = {}
     for seed, (task, qs) in enumerate(sorted(questions.items())):
         tasks[task] = _score_task(task, qs, latest, seed)
@@ -91,6 +115,73 @@ def score_run(run_dir) -> dict:
         "prompt_style": info.get("prompt_style") or "windowed",
         "flagged": info.get("flagged"),
         **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
+    }
+
+
+def reference_trial(item, row: dict | None) -> bool | None:
+    """One item under the reference's rules: None when it is no trial (no prediction, the request failed), else
+    whether it is correct (`streamgaze.eval.reference_scoring`)."""
+    has_prediction = row is not None and row.get("outcome") != "error" and row.get("response") is not None
+    if item.proactive:
+        expected_type = None if item.expected is None else int(item.expected == "yes")
+        if not ref.is_trial(has_prediction, expected_type):
+            return None
+        return ref.proactive_correct(row.get("response"), expected_type)
+    if not ref.is_trial(has_prediction):
+        return None
+    return ref.mcq_correct(row.get("response"), item.q["answer"])
+
+
+def _score_task_reference(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
+    items = [it for q in qs for it in items_of(q)]
+    trials = [(it, reference_trial(it, latest.get(it.key))) for it in items]
+    judged = [(it, ok) for it, ok in trials if ok is not None]
+    correct = sum(ok for _, ok in judged)
+    total = len(judged)
+    proactive = any(it.proactive for it in items)
+    return {
+        "accuracy": round(ref.task_accuracy(correct, total), 4),
+        "n": total,
+        "correct": correct,
+        "unparsed": sum(not (ref.has_yes_or_no if it.proactive else ref.has_letter)(latest[it.key].get("response"))
+                        for it, _ in judged),
+        "ci95": bootstrap_ci(np.array([ok for _, ok in judged], dtype=float), seed=seed),
+        "missing": 0,  # the reference leaves them out: see "left_out"
+        "left_out": len(items) - total,
+        "answered": total,
+        "family": (qs[0].get("family") if qs else None) or family_of(task),
+        "kind": "proactive" if proactive else "mcq",
+        "n_questions": len(qs),
+    }
+
+
+def score_run_reference(run_dir) -> dict:
+    """The scores of one run folder under the StreamGaze reference's rules (``score --scoring reference``):
+    the same shape as `score_run` (``tasks.<id>.accuracy``, ``n`` = the reference's total of trials,
+    ``overall``), with ``scoring: "reference"``; ``overall`` is the unweighted mean over every task file of the
+    run (`streamgaze.eval.reference_scoring.average`), ``families`` the family means over the same tasks."""
+    run_dir = Path(run_dir)
+    info, questions, changed, latest = load_run(run_dir)
+    tasks = {task: _score_task_reference(task, qs, latest, seed)
+             for seed, (task, qs) in enumerate(sorted(questions.items()))}
+    families: dict[str, list[float]] = {}
+    for t in tasks.values():
+        families.setdefault(t["family"], []).append(t["accuracy"])
+    missing = [t for t, v in tasks.items() if v["n"] == 0]
+    return {
+        "scoring": "reference",
+        "overall": round(ref.average(t["accuracy"] for t in tasks.values()), 4),
+        "complete": not missing,
+        "tasks_scored": f"{len(tasks) - len(missing)}/{len(tasks)}",
+        "missing_tasks": missing,
+        "families": {f: round(ref.average(v), 4) for f, v in sorted(families.items())},
+        "tasks": tasks,
+        "model": info.get("model"),
+        "gaze_prompt": info.get("gaze_prompt"),
+        "run": str(run_dir),
+        "questions_changed": changed,
+        "prompt_style": info.get("prompt_style") or "windowed",
+        "flagged": info.get("flagged"),
     }
 
 
@@ -250,25 +341,34 @@ def _names(run_dirs: list[Path]) -> list[str]:
     return names
 
 
-def score_runs(run_dirs) -> dict:
-    """``{run name: score_run(dir)}``; names are the folder names (made unique)."""
+def score_runs(run_dirs, scoring: str = "ours") -> dict:
+    """``{run name: score}``; names are the folder names (made unique). ``scoring`` "ours" (`score_run`) or
+    "reference" (`score_run_reference`)."""
     run_dirs = [Path(p) for p in run_dirs]
-    return {name: score_run(p) for name, p in zip(_names(run_dirs), run_dirs)}
+    fn = SCORINGS[scoring]
+    return {name: fn(p) for name, p in zip(_names(run_dirs), run_dirs)}
 
 
 CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
+SCORINGS = {"ours": score_run, "reference": score_run_reference}
 
 
-def score_command(runs, report_dir=None, human: dict | None = None) -> dict:
+def score_command(runs, report_dir=None, human: dict | None = None, scoring: str = "ours") -> dict:
     """``streamgaze score``'s data; writes report.md (and the chart), prints nothing (the CLI does).
 
-    Returns ``{"scores": {run: score_run}, "human": human, "reports": [paths], "json": obj}``; ``obj`` is what
-    ``--json`` prints: the one run's scores (``{"runs": ...}`` for several). ``human`` (the review stage's
-    `human_scores`, passed in by the CLI) is added as a column in the table and a key in the JSON."""
+    Returns ``{"scores": {run: scores}, "human": human, "reports": [paths], "json": obj}``; ``scores`` and ``obj``
+    (what ``--json`` prints: the one run's scores, ``{"runs": ...}`` for several) follow ``scoring`` ("ours" or
+    "reference"). The report always shows our scoring, with the reference's beside it in its own section.
+    ``human`` (the review stage's `human_scores`, passed in by the CLI) is added as a column in the table and a
+    key in the JSON."""
+    if scoring not in SCORINGS:
+        raise InputError("--scoring", f"unknown scoring {scoring!r} (one of: {', '.join(SCORINGS)})")
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
     check_outputs(out_dir, REPORT_FILES)  # a bad --report fails before scoring, nothing written
-    scores = score_runs(runs)
-    paths = write_report(scores, out_dir)
+    ours = score_runs(runs)
+    reference = score_runs(runs, "reference")
+    paths = write_report(ours, out_dir, reference=reference)
+    scores = ours if scoring == "ours" else reference
     obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
     if human is not None:
         obj = {**obj, "human": human}
