@@ -98,6 +98,13 @@ def question_dir(run_dir) -> Path:
     return _qa_dir(Path(run_dir), _run_info(Path(run_dir)))
 
 
+def _run_fields(run_dir: Path, info: dict, changed: list[str]) -> dict:
+    """What a score says about its run, under either scoring: model, gaze mode, prompt style, changed files."""
+    return {"model": info.get("model"), "gaze_prompt": info.get("gaze_prompt"), "run": str(run_dir),
+            "questions_changed": changed, "prompt_style": info.get("prompt_style") or "windowed",
+            "flagged": info.get("flagged")}
+
+
 def score_run(run_dir) -> dict:
     """The scores of one run folder (the contract's ``score --json`` object, plus detail)."""
     run_dir = Path(run_dir)
@@ -108,12 +115,7 @@ def score_run(run_dir) -> dict:
     return {
         **summarise(tasks),
         "tasks": tasks,
-        "model": info.get("model"),
-        "gaze_prompt": info.get("gaze_prompt"),
-        "run": str(run_dir),
-        "questions_changed": changed,
-        "prompt_style": info.get("prompt_style") or "windowed",
-        "flagged": info.get("flagged"),
+        **_run_fields(run_dir, info, changed),
         **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
     }
 
@@ -176,12 +178,7 @@ def score_run_reference(run_dir) -> dict:
         "missing_tasks": missing,
         "families": {f: round(ref.average(v), 4) for f, v in sorted(families.items())},
         "tasks": tasks,
-        "model": info.get("model"),
-        "gaze_prompt": info.get("gaze_prompt"),
-        "run": str(run_dir),
-        "questions_changed": changed,
-        "prompt_style": info.get("prompt_style") or "windowed",
-        "flagged": info.get("flagged"),
+        **_run_fields(run_dir, info, changed),
     }
 
 
