@@ -254,14 +254,16 @@ def read_text_table(
     bad: list = []
 
     def on_bad_row(row) -> str:
-        bad.append(row)
+        bad.append((row.expected_columns, row.actual_columns))  # plain ints: no arrow object outlives the read
         return "skip"
 
     try:
         table = pacsv.read_csv(
             path,
+            # One thread: the bad-row handler is Python, and arrow's pool calling it from its own threads could
+            # abort the interpreter at exit ("terminate called without an active exception", seen once in CI).
             read_options=pacsv.ReadOptions(
-                use_threads=True, block_size=CSV_BLOCK, column_names=names,
+                use_threads=False, block_size=CSV_BLOCK, column_names=names,
                 skip_rows=skip_rows + (1 if header else 0),
             ),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_bad_row),
@@ -279,8 +281,8 @@ def read_text_table(
         row = _first_bad_row(path, col, types.get(col), delimiter, names, skip_rows) if col else None
         raise InputError(path, f"cannot parse: {msg}", row=row, column=col) from None
     if bad:
-        b = bad[0]
-        raise InputError(path, f"expected {b.expected_columns} fields, got {b.actual_columns}",
+        expected, actual = bad[0]
+        raise InputError(path, f"expected {expected} fields, got {actual}",
                          row=_first_short_row(path, len(names), delimiter, skip_rows + (1 if header else 0)))
     if table.num_rows == 0:
         raise InputError(path, "no data rows")
