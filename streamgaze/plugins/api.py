@@ -70,7 +70,7 @@ from streamgaze.tasks.api import (
     present_candidates,
 )
 from streamgaze.tasks.draw import distractors_assured, draw_distractors
-from streamgaze.tasks.export import merge_intervals, mmss
+from streamgaze.tasks.export import merge_intervals, mmss, released_intervals
 from streamgaze.tasks.llm_step import LLMStep, llm_step_params
 from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_points, fixture_or_vague
 from streamgaze.tasks.rng import choice, sample
@@ -84,7 +84,7 @@ __all__ = [
     "redact_url", "url_secrets",
     "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
-    "parallel_ranges", "ExternalCallsFailed", "PluginError", "present_candidates", "PresentParams", "ProactiveParams",
+    "parallel_ranges", "ExternalCallsFailed", "PluginError", "present_candidates", "PresentParams", "ProactiveParams", "released_intervals",
     "read_csv_columns", "read_frames_at", "read_header", "read_text_table", "Request", "require_file",
     "resolve_api_key", "resolve_video_path", "RetriesExhausted", "runs", "sample", "scene_flow", "Skip",
     "slow_mask", "SpecError", "stage", "StreamGazeError", "TaskLogic", "Timeline", "to_float",

@@ -50,6 +50,13 @@ def merge_intervals(intervals, gap: float = MERGE_GAP_S) -> list[list[float]]:
     return merged
 
 
+def released_intervals(question: dict) -> list[dict]:
+    """A proactive question's event intervals as the released files list them: merged for display
+    (`merge_intervals`), each ``{"start": "MM:SS", "end": "MM:SS"}``."""
+    events = (question.get("evidence") or {}).get("event_intervals", [])
+    return [{"start": mmss(s), "end": mmss(e)} for s, e in merge_intervals(events)]
+
+
 def expected_at(t: float, events, window_s: float) -> int:
     """tasks.md 2.9: 1 iff some event [s, e] meets the window (t - W, t]: s <= t and e > t - W."""
     return int(any(s <= t and e > t - window_s for s, e in events))

@@ -9,8 +9,7 @@ from streamgaze.plugins.api import (
     alert_candidates,
     alert_points,
     fixture_or_vague,
-    merge_intervals,
-    mmss,
+    released_intervals,
 )
 
 TASK_ID = "proactive_gaze_triggered_alert"
@@ -55,8 +54,7 @@ class GazeTriggeredAlert(TaskLogic):
         )
 
     def release_fields(self, question, store):
-        events = question["evidence"].get("event_intervals", [])
-        return {"fixation_intervals": [{"start": mmss(s), "end": mmss(e)} for s, e in merge_intervals(events)],
+        return {"fixation_intervals": released_intervals(question),
                 "difficulty": "easy", "gaze_area": "FOV"}
 
 

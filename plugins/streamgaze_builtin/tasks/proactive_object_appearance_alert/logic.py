@@ -9,8 +9,7 @@ from streamgaze.plugins.api import (
     alert_candidates,
     alert_points,
     fixture_or_vague,
-    merge_intervals,
-    mmss,
+    released_intervals,
 )
 
 TASK_ID = "proactive_object_appearance_alert"
@@ -48,8 +47,7 @@ class ObjectAppearanceAlert(TaskLogic):
         )
 
     def release_fields(self, question, store):
-        events = question["evidence"].get("event_intervals", [])
-        return {"appearance_intervals": [{"start": mmss(s), "end": mmss(e)} for s, e in merge_intervals(events)],
+        return {"appearance_intervals": released_intervals(question),
                 "difficulty": "hard", "gaze_area": "Outside"}
 
 
