@@ -9,10 +9,12 @@ import click
 from streamgaze.cli import tables
 from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float
 from streamgaze.errors import StreamGazeError
+from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
+from streamgaze.eval.samples import write_samples
 from streamgaze.eval.score import score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
@@ -42,7 +44,8 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
-    Exit code 0 when every request was answered, 1 when some failed (their rows have outcome `error`; rerun the
+    Ends with `audit run`'s verdict. Exit code 0 when every request was answered, 1 when some failed or the audit
+    found a leak (their rows have outcome `error`; rerun the
     same command to retry them), 2 for bad input (options, question files), before anything is sent."""
     if benchmark is not None:
         if qa_dir is not None or videos_dir is not None:
@@ -57,9 +60,14 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
                         poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing)
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
+    write_samples(out_dir)
+    checked = audit_run(out_dir)
+    click.echo(verdict(checked))
     failure = outcome.failure()
     if failure is not None:
         raise failure
+    if checked["leaks"]:
+        raise click.exceptions.Exit(1)
 
 
 @click.command()
