@@ -77,11 +77,17 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--store", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Store whose reviews add human accuracy per task beside the models.")
 @click.option("--scoring", default="ours", show_default=True, type=click.Choice(["ours", "reference"]),
               help="What the table and --json show: our rules, or the StreamGaze reference's evaluate_results.py rules. The report always shows both.")
-def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str) -> None:
+@click.option("--wandb", "wandb_project", metavar="PROJECT", help="Also log each run (settings, scores, per-sample table) to this Weights & Biases project (extra streamgaze[wandb]).")
+def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str,
+          wandb_project: str | None) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
     scores.png. Several run folders are shown side by side."""
     result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
                            scoring=scoring)
+    if wandb_project:
+        from streamgaze.eval.wandb_log import log_runs  # the optional extra is imported only when asked for
+
+        log_runs(dict(zip(result["scores"], runs)), result["scores"], wandb_project)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return
