@@ -91,19 +91,17 @@ class IVT:
         p = {**self.defaults, **params}
         if p["gap_fill_ms"] > 0:
             return None
-        threshold, (max_gap, half) = self._threshold(p, deg_per_unit), self._steps(t, p)
+        threshold, (max_gap, half, pso) = self._threshold(p, deg_per_unit), self._steps(t, p)
         loop = compiled_ivt() if p["merge_ms"] <= 0 else None
         if loop is not None:
             s, e, t0, t1, mx, my, cnt, big, down = loop.ivt_events(
                 t, x, y, valid, threshold=threshold, aspect=p["aspect"], max_gap_s=max_gap,
                 min_samples=int(p["min_samples"]), min_duration_s=p["min_duration_ms"] / 1000.0,
-                want_range=want_range, half_span=half,
+                want_range=want_range, half_span=half, pso_samples=pso,
                 run_parts=lambda part, n: parallel_ranges(part, 0, n, threads=compiled_threads()))
             check_times(t, down)
-            if p["pso_ms"] > 0:
-                s, e, t0, t1, mx, my, cnt = trim_pso(t, x, y, valid, (s, e, t0, t1, mx, my, cnt), p, max_gap)
             return events_columns(s, e, t0, t1, mx, my, cnt), big
-        if half > 1 or p["pso_ms"] > 0:  # the window test (`span_slow_mask`) or the trim: the __call__ path
+        if half > 1 or pso > 0:  # the window test (`span_slow_mask`) or the trim: the __call__ path
             return None
         check_times(t)
         slow, gap, bad, big = ivt_pass(t, x, y, valid, threshold, aspect=p["aspect"], max_gap_s=max_gap,
@@ -119,12 +117,13 @@ class IVT:
         return float(p["threshold_units_s"]) if p["threshold_units_s"] is not None else p["threshold_deg_s"] / deg_per_unit
 
     @staticmethod
-    def _steps(t, p) -> tuple[float, int]:
-        """From one median sample interval: the time gap that splits (`max_gap_s`) and the samples either side of
-        the speed window (half of ``velocity_window_ms`` in median steps, >= 1)."""
+    def _steps(t, p) -> tuple[float, int, int]:
+        """From one median sample interval: the time gap that splits (`max_gap_s`), the samples either side of
+        the speed window (half of ``velocity_window_ms`` in median steps, >= 1) and the samples ``pso_ms`` trims."""
         dt = median_dt(t)
         half = max(1, int(np.floor(p["velocity_window_ms"] / 2000.0 / dt + 0.5))) if dt > 0 else 1
-        return max_gap_s(dt, p), half
+        pso = int(np.floor(p["pso_ms"] / 1000.0 / dt + 0.5)) if dt > 0 and p["pso_ms"] > 0 else 0
+        return max_gap_s(dt, p), half, pso
 
     def _detect(self, t, x, y, ok, deg_per_unit, p, *, shift=None):
         """``shift``: optional (sx, sy) per sample subtracted from x, y for the speed only (ivt_flow)."""
@@ -133,12 +132,12 @@ class IVT:
             x, y, ok = fill_gaps(t, x, y, ok, p["gap_fill_ms"] / 1000.0)
         if shift is not None:
             x, y = x - shift[0], y - shift[1]
-        max_gap, half = self._steps(t, p)
+        max_gap, half, pso = self._steps(t, p)
         slow, gap = slow_mask(t, x, y, ok, self._threshold(p, deg_per_unit), aspect=p["aspect"], max_gap_s=max_gap,
                               half_span=half)
         s, e = self._events(t, xo, yo, slow, gap, deg_per_unit, p, lambda: ok)  # (the filled mask, as before)
-        if p["pso_ms"] > 0 and s.size:
-            s, e = trim_pso(t, xo, yo, ok, (s, e), p, max_gap)
+        if pso > 0 and s.size:
+            s, e = trim_pso(t, xo, yo, ok, s, e, pso, p, max_gap)
         return s, e
 
     @staticmethod
@@ -167,40 +166,18 @@ class IVT:
         return s, e
 
 
-def trim_pso(t, x, y, valid, events, p, max_gap: float):
-    """`IVT`'s ``pso_ms`` step on ``events`` = ``(s, e)`` or the loop's ``(s, e, t0, t1, mx, my, n)`` (events of
-    usable samples only): each event whose previous sample is usable and at most ``max_gap`` before it starts
-    ``round(pso_ms / median step)`` samples later; events left too short go; centroids lose the trimmed
-    samples' share (a gather of those samples only, so the step costs no pass over the data)."""
-    s, e = events[0], events[1]
-    dt = median_dt(t)
-    k = int(np.floor(p["pso_ms"] / 1000.0 / dt + 0.5)) if dt > 0 else 0
-    if k <= 0 or not s.size:
-        return events
+def trim_pso(t, x, y, ok, s, e, pso: int, p, max_gap: float):
+    """`IVT`'s ``pso_ms`` step on the numpy path (the compiled loop does it as it closes a run): each event
+    [s, e) whose previous sample is usable and at most ``max_gap`` before it starts ``pso`` samples later; what is
+    left must hold at least one sample and pass the minimum count and duration again."""
     prev = np.maximum(s - 1, 0)
     with np.errstate(invalid="ignore"):
-        after_fast = ((s > 0) & np.isfinite(x[prev]) & np.isfinite(y[prev]) & np.isfinite(t[prev])
-                      & (t[s] - t[prev] <= max_gap))
-    if valid is not None:
-        after_fast &= np.asarray(valid[prev], bool)
-    cut = np.where(after_fast, np.minimum(k, e - s), 0)
-    s2 = s + cut
-    keep = (e - s2) >= int(p["min_samples"])
+        after_fast = (s > 0) & ok[prev] & np.isfinite(x[prev]) & np.isfinite(y[prev]) & np.isfinite(t[prev]) & (
+            t[s] - t[prev] <= max_gap)
+    s2 = np.where(after_fast, s + pso, s)
+    keep = (e - s2) >= max(1, int(p["min_samples"]))
     keep[keep] = (t[e[keep] - 1] - t[s2[keep]]) >= p["min_duration_ms"] / 1000.0 - 1e-9
-    if len(events) == 2:
-        return s2[keep], e[keep]
-    n, mx, my, t1 = (np.asarray(a)[keep] for a in events[6:7] + events[4:6] + events[3:4])
-    cut, s2, e, s_old = cut[keep], s2[keep], e[keep], s[keep]
-    if cut.any():
-        idx = np.repeat(s_old, cut) + (np.arange(cut.sum()) - np.repeat(np.cumsum(cut) - cut, cut))
-        owner = np.repeat(np.arange(cut.size), cut)
-        sx = np.bincount(owner, x[idx], minlength=cut.size)
-        sy = np.bincount(owner, y[idx], minlength=cut.size)
-        m = n - cut
-        mx = np.where(cut > 0, (mx * n - sx) / m, mx)
-        my = np.where(cut > 0, (my * n - sy) / m, my)
-        n = m
-    return s2, e, t[s2], t1, mx, my, n
+    return s2[keep], e[keep]
 
 
 def fill_gaps(t, x, y, ok, max_s: float):
