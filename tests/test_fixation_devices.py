@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streamgaze import open_store
 from streamgaze.cli import cli
@@ -180,3 +182,31 @@ def test_pso_trim_gives_the_same_table_on_the_compiled_and_numpy_paths(monkeypat
     plain = detect(t, x, y, valid, detector="ivt", deg_per_unit=40.0)
     after_gap = [s for s in plain["start_idx"].to_pylist() if s == 0 or not valid[s - 1] or np.isnan(x[s - 1])]
     assert after_gap and set(after_gap) <= set(fast["start_idx"].to_pylist())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), pso_ms=st.sampled_from([4.0, 20.0, 60.0]),
+       min_samples=st.sampled_from([0, 1, 3]), min_duration_ms=st.sampled_from([0.0, 60.0]),
+       threads=st.sampled_from([1, 2, 3]))
+def test_pso_trim_property_compiled_numpy_and_splits_agree(monkeypatch, seed, pso_ms, min_samples,
+                                                             min_duration_ms, threads):
+    """Random 500 Hz traces with lost samples, NaN, time gaps and repeated times: the compiled loop, split in
+    1-3 parts, and the numpy path give the same table."""
+    from streamgaze.gaze.fixations.ivt import parallel
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3000))
+    t = np.cumsum(rng.choice([0.002, 0.002, 0.002, 0.0, 0.3], n, p=[0.6, 0.3, 0.07, 0.02, 0.01]))
+    x = np.cumsum(rng.normal(0, 0.003, n)) + np.where(rng.random(n) < 0.02, rng.normal(0, 0.05, n), 0)
+    y = np.cumsum(rng.normal(0, 0.003, n))
+    x[rng.random(n) < 0.01] = np.nan
+    valid = rng.random(n) > 0.02
+    params = dict(detector="ivt", deg_per_unit=40.0, pso_ms=pso_ms, min_samples=min_samples,
+                  min_duration_ms=min_duration_ms)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 16)
+    monkeypatch.setattr(parallel, "COMPILED_THREADS", threads)
+    fast = detect(t, x, y, valid, **params)
+    monkeypatch.setenv("STREAMGAZE_COMPILED", "0")
+    slow = detect(t, x, y, valid, **params)
+    assert fast.equals(slow)
+    assert all(e > s for s, e in zip(fast["start_idx"].to_pylist(), fast["end_idx"].to_pylist()))
