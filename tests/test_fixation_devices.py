@@ -112,7 +112,8 @@ def test_screen_rate_store_gets_the_screen_defaults_said_and_recorded(tmp_path):
 def test_the_users_parameters_and_device_win(tmp_path):
     store = store_with(tmp_path, 500.0)
     said = run_fixations(store, params={"min_episode_s": 0.1, "pso_ms": 0.0, "threshold_deg_s": 50.0})
-    assert said.splitlines()[1] == "device: screen for 1 video(s) (500 Hz gaze): ivt pso_ms=20"
+    assert said.splitlines()[1] == ("device: screen for 1 video(s) (500 Hz gaze): ivt pso_ms=20; --param wins: "
+                                    "pso_ms=0 threshold_deg_s=50")
     assert {r["detector"] for r in rows(store)} == {"ivt [screen pso_ms=0 threshold_deg_s=50]"}
     t, x, y = scanpath(500.0)
     want = detect(t, x, y, detector="ivt", deg_per_unit=SCREEN_ASSUMED_WIDTH_DEG, threshold_deg_s=50.0)
@@ -124,6 +125,8 @@ def test_the_users_parameters_and_device_win(tmp_path):
     got = rows(store)
     assert {r["detector"] for r in got} == {"ivt"}
     assert [r["n_samples"] for r in got] == want["n_samples"].to_pylist()
+    run_fixations(store, params={"min_episode_s": 0.1, "pso_ms": 10.0}, device=HEAD_MOUNTED)
+    assert {r["detector"] for r in rows(store)} == {"ivt [head-mounted pso_ms=10]"}
     # a stored scale wins over the assumed screen width
     with open_store(store) as s, s.transaction():
         s.con.execute("INSERT INTO gaze_units VALUES ('v', 30.0, 0.5625, 'test')")

@@ -96,9 +96,10 @@ def class_defaults(detector, device: str) -> dict:
     return dict((getattr(detector, "device_defaults", None) or {}).get(device, {}))
 
 
-def describe(choices: dict[str, DeviceChoice], detector_name: str, detector) -> str:
-    """One line: each class with its videos and reasons, and the parameters it set, e.g.
-    ``device: screen for 1 video(s) (500 Hz gaze): threshold_deg_s=60, ...; head-mounted for 2 (dataset ...)``."""
+def describe(choices: dict[str, DeviceChoice], detector_name: str, detector, given: dict | None = None) -> str:
+    """One line: each class with its videos and reasons, and the parameters it set, then the user's, e.g.
+    ``device: screen for 1 video(s) (500 Hz gaze): ivt pso_ms=20; head-mounted for 2 video(s) (dataset
+    pupil-player): ivt defaults; --param wins: threshold_deg_s=50``."""
     parts = []
     for device in DEVICE_CLASSES:
         vids = [c for c in choices.values() if c.device == device]
@@ -110,6 +111,8 @@ def describe(choices: dict[str, DeviceChoice], detector_name: str, detector) -> 
         params = class_defaults(detector, device)
         part += (f": {detector_name} {params_text(params)}" if params else f": {detector_name} defaults")
         parts.append(part)
+    if given:
+        parts.append(f"--param wins: {params_text(given)}")
     return "device: " + "; ".join(parts)
 
 
@@ -119,9 +122,9 @@ def params_text(params: dict) -> str:
 
 
 def detector_label(detector_name: str, device: str, params: dict) -> str:
-    """The ``fixations.detector`` value: the plain name for head-mounted videos (as before classes existed), else
-    the name with the class and the parameters it ran with beyond the detector's defaults (class values and the
-    user's), e.g. ``ivt [screen threshold_deg_s=60]``."""
-    if device == HEAD_MOUNTED:
+    """The ``fixations.detector`` value: the name with the class and the parameters it ran with beyond the
+    detector's defaults (class values and the user's), e.g. ``ivt [screen pso_ms=20]``; the plain name for a
+    head-mounted video at the detector's defaults (as before classes existed)."""
+    if device == HEAD_MOUNTED and not params:
         return detector_name
     return f"{detector_name} [{device}" + (f" {params_text(params)}]" if params else "]")

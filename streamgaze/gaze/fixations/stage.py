@@ -120,7 +120,7 @@ def run_fixations(store_path: str | Path, detector: str = "ivt", params: dict | 
     if assumed.get(SCREEN):
         line += (f"; {assumed[SCREEN]} screen video(s) without a known screen scale: {SCREEN_ASSUMED_WIDTH_DEG:g} deg "
                  "per screen width assumed (--param deg_per_unit=N sets it)")
-    return line + "\n" + describe(choices, detector, det)
+    return line + "\n" + describe(choices, detector, det, det_params)
 
 
 def _f(col) -> np.ndarray:
