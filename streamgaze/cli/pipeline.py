@@ -51,9 +51,12 @@ def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, v
 @STORE
 @click.option("--detector", default="ivt", show_default=True, help="Fixation detector plugin.")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Detector or episode-builder parameter.")
-def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
+@click.option("--device", type=click.Choice(["auto", "head-mounted", "screen"]), default="auto", show_default=True,
+              help="Device class whose detector defaults apply; auto decides per video from the stored dataset, "
+                   "geometry and gaze rate. --param values win over them.")
+def fixations(store: Path, detector: str, params: tuple[str, ...], device: str) -> None:
     """Detect fixations and merge them into dwell episodes."""
-    click.echo(run_fixations(store, detector=detector, params=parse_params(params)))
+    click.echo(run_fixations(store, detector=detector, params=parse_params(params), device=device))
 
 
 @click.command()
