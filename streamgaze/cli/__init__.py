@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("streamgaze.cli.pipeline:generate", "Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."),
     "eval": ("streamgaze.cli.evaluate:eval_cmd", "Ask a model every question; a rerun appends only what is missing."),
     "score": ("streamgaze.cli.evaluate:score", "Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and scores.png."),
+    "audit": ("streamgaze.cli.audit:audit", "Check a benchmark's questions against the data they were made from."),
     "review": ("streamgaze.cli.review:review", "Serve a page to verify questions (with the gaze-overlay clip and the evidence) and to answer them blind; verdicts and answers go into the store's reviews table."),
     "review-score": ("streamgaze.cli.evaluate:review_score", "Human accuracy per task from the answers given in `streamgaze review` (answer mode)."),
     "sql": ("streamgaze.cli.tools:sql", "Run one read-only SQL query over the store."),
