@@ -120,8 +120,9 @@ def plugin_lines(rows: list[dict]) -> list[str]:
 
 def audit_table(summary: dict) -> Table:
     """``streamgaze audit questions``: per task file, questions, faulty and unverifiable, each by reason."""
-    table = Table("task", "questions", "faulty", "unverifiable", "faults (by reason)", "unverifiable (by reason)",
-                  title="audit of released questions")
+    table = Table(title="audit of released questions")
+    for name in ("task", "questions", "faulty", "unverifiable", "faults (by reason)", "unverifiable (by reason)"):
+        table.add_column(name, overflow="fold")  # task ids and reasons in full, folded in a narrow terminal
     rows = [*summary["tasks"].items(), ("total", summary["total"])]
     for task, r in rows:
         table.add_row(task, str(r["questions"]), str(r["faulty"]), str(r["unverifiable"]),
