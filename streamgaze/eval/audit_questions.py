@@ -150,6 +150,7 @@ def audit_questions(qa_dir, store) -> AuditResult:
     index = {v: i for i, v in enumerate(rows.video_ids)}
     timelines: dict[str, Timeline] = {}
     findings: list[Finding] = []
+    drafts: dict = {}  # shared by the questions of one audit (a task's candidates recur across its questions)
     for path, questions in loaded:
         raw = _raw_questions(path)
         for q in questions:
@@ -159,7 +160,7 @@ def audit_questions(qa_dir, store) -> AuditResult:
             if vid not in timelines and vid in index:
                 timelines[vid] = rows.timeline(index[vid])
             finding = Finding(path.stem, i, j, vid)
-            auditor = _Auditor(tasks.get(q["task"]), timelines.get(vid))
+            auditor = _Auditor(tasks.get(q["task"]), timelines.get(vid), drafts)
             auditor.audit(q, raw[i][j], finding)
             findings.append(finding)
     return AuditResult(findings, [f.stem for f in files])
@@ -168,10 +169,9 @@ def audit_questions(qa_dir, store) -> AuditResult:
 class _Auditor:
     """One question's audit: its task and its video's timeline (None when the store lacks them)."""
 
-    _drafts: dict = {}  # (task, video, candidate) -> Draft | Skip, for logics whose audit draft ignores the question
-
-    def __init__(self, task, video: Timeline | None):
+    def __init__(self, task, video: Timeline | None, drafts: dict):
         self.task, self.video = task, video
+        self.drafts = drafts  # (task, video, candidate) -> Draft | Skip, for logics whose audit draft ignores the question
 
     def audit(self, q: dict, raw: dict, f: Finding) -> None:
         if q["options"]:
@@ -205,8 +205,8 @@ class _Auditor:
         logic = self.task.logic
         shared = type(logic).audit_build is TaskLogic.audit_build
         memo = (self.task.id, self.video.video_id, cand.key)
-        if shared and memo in _Auditor._drafts:
-            return _Auditor._drafts[memo]
+        if shared and memo in self.drafts:
+            return self.drafts[memo]
         rng = candidate_rng(0, self.video.video_id, self.task.id, cand.key)
         try:
             draft = logic.audit_build(cand, self.video.before(self._time(cand)), self.task.params, rng,
@@ -218,9 +218,7 @@ class _Auditor:
         except Exception as exc:
             raise self._logic_error(f"audit_build (video {self.video.video_id}, candidate {cand.key})", exc) from exc
         if shared:
-            if len(_Auditor._drafts) > 65536:
-                _Auditor._drafts.clear()
-            _Auditor._drafts[memo] = draft
+            self.drafts[memo] = draft
         return draft
 
     def _logic_error(self, what: str, exc: BaseException) -> PluginError:
