@@ -191,9 +191,13 @@ def test_regenerate_writes_a_benchmark_the_audit_finds_clean(world, tmp_path):
         assert old["questions"][m["question"]]["time_stamp"] == new["questions"][0]["time_stamp"]
 
 
-@pytest.mark.parametrize("case", ["missing_qa", "not_a_list", "no_store"])
+@pytest.mark.parametrize("case", ["missing_qa", "not_a_list", "no_store", "regenerate_into_a_file"])
 def test_bad_input_is_one_line_exit_2(world, tmp_path, case):
     qa, store = world["release"], world["store"]
+    extra = []
+    if case == "regenerate_into_a_file":
+        (tmp_path / "taken").write_text("x")
+        extra = ["--out", tmp_path / "audit", "--regenerate", tmp_path / "taken"]
     if case == "missing_qa":
         qa = tmp_path / "nope"
     elif case == "not_a_list":
@@ -202,7 +206,19 @@ def test_bad_input_is_one_line_exit_2(world, tmp_path, case):
         (qa / f"{OIH}.json").write_text('{"questions": []}', encoding="utf-8")
     else:
         store = tmp_path / "missing.duckdb"
-    code, out = _run("audit", "questions", qa, "--store", store)
+    code, out = _run("audit", "questions", qa, "--store", store, *extra)
     assert code == 2
     assert len(out.strip().splitlines()) == 1 and out.startswith("Error: ")
     assert not store.exists() or store == world["store"]
+    assert not (tmp_path / "audit").exists()  # nothing half-written
+
+
+def test_labels_and_sequences_worded_otherwise_are_unverifiable_not_wrong(world, tmp_path):
+    def reworded(items):  # the reference's LLM-reworded action options: nothing to compare with the metadata's labels
+        q = items[0]["questions"][0]
+        q["options"] = [f"{o[:3]}The wearer will probably {o[3:]} next" for o in q["options"]]
+
+    qa = _planted(world, tmp_path, "present_future_action_prediction", reworded)
+    summary = audit_questions(qa, world["store"]).summary()
+    assert summary["total"]["faulty"] == 0
+    assert summary["tasks"]["present_future_action_prediction"]["unverifiable_reasons"] == {"answer_wording": 1}

@@ -8,7 +8,7 @@ import click
 
 from streamgaze.cli import tables
 from streamgaze.cli.common import STORE
-from streamgaze.eval.audit_questions import audit_questions, regenerate, write_faults
+from streamgaze.eval.audit_questions import audit_questions, check_audit_outputs, regenerate, write_faults
 
 
 @click.group()
@@ -27,6 +27,7 @@ def questions(qa_dir: Path, store: Path, as_json: bool, out_dir: Path | None, re
 
     Exit code 0 whenever the audit ran, faults or not (they are findings); 2 for bad input."""
     result = audit_questions(qa_dir, store)
+    check_audit_outputs(out_dir, regen_dir)
     summary = result.summary()
     if out_dir is not None:
         summary["faults_file"] = str(write_faults(result, out_dir))

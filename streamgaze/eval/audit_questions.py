@@ -365,6 +365,18 @@ def _check_option_names(q: dict, f: Finding, kind) -> None:
 
 # ---- outputs ----------------------------------------------------------------------------------------------------
 
+def check_audit_outputs(out_dir=None, regenerate_dir=None) -> None:
+    """Every output path checked before the audit writes anything (a bad one is one line, nothing written)."""
+    if out_dir is not None:
+        check_outputs(Path(out_dir), [FAULTS_FILE])
+    if regenerate_dir is not None:
+        from streamgaze.tasks.generate import output_names
+
+        regenerate_dir = Path(regenerate_dir)
+        check_outputs(regenerate_dir, [MAPPING_FILE])
+        check_outputs(regenerate_dir / "questions", output_names(t.id for t in load_task_specs()))
+
+
 def write_faults(result: AuditResult, out_dir) -> Path:
     """``OUT/faults.jsonl``: one line per faulty question."""
     out_dir = Path(out_dir)
