@@ -14,11 +14,11 @@ from pathlib import Path
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generate import build_store  # noqa: E402
+from bench_generate import build_store
 
-from streamgaze.eval.audit_questions import audit_questions  # noqa: E402
-from streamgaze.tasks.export import export_streamgaze_json  # noqa: E402
-from streamgaze.tasks.generate import run_generate  # noqa: E402
+from streamgaze.eval.audit_questions import audit_questions
+from streamgaze.tasks.export import export_streamgaze_json
+from streamgaze.tasks.generate import run_generate
 
 
 def main() -> None:

@@ -25,9 +25,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from streamgaze.errors import InputError, PluginError, StreamGazeError
+from streamgaze.eval.release import load_release_file, parse_time
 from streamgaze.paths import check_outputs, write_files
 from streamgaze.store import check_store_path, open_store
 from streamgaze.tasks import names
@@ -37,7 +37,6 @@ from streamgaze.tasks.export import DEFAULT_POLL_S, expected_at
 from streamgaze.tasks.rng import candidate_rng
 from streamgaze.tasks.spec import load_task_specs
 from streamgaze.tasks.timeline import Timeline, TimelineRows, ms
-from streamgaze.eval.release import load_release_file, parse_time
 
 FAULTS = {
     "wrong_answer": "the lettered option is not the answer the metadata gives",
@@ -101,12 +100,16 @@ class AuditResult:
                 elif f.status == "unverifiable":
                     row["unverifiable"] += 1
                     row["unverifiable_reasons"].update(f.unverifiable)
-        plain = lambda row: {**row, "reasons": dict(sorted(row["reasons"].items())),  # noqa: E731
-                             "unverifiable_reasons": dict(sorted(row["unverifiable_reasons"].items()))}
-        return {"tasks": {k: plain(v) for k, v in tasks.items()}, "total": plain(total)}
+        return {"tasks": {k: _plain(v) for k, v in tasks.items()}, "total": _plain(total)}
 
     def faulty(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "faulty"]
+
+
+def _plain(row: dict) -> dict:
+    """A summary row as JSON: the counters as dicts sorted by reason."""
+    return {**row, "reasons": dict(sorted(row["reasons"].items())),
+            "unverifiable_reasons": dict(sorted(row["unverifiable_reasons"].items()))}
 
 
 def _empty() -> dict:

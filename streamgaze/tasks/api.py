@@ -7,8 +7,9 @@ caps, skip counts, ids and output (`streamgaze.tasks.generate`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -139,6 +140,19 @@ def longest_gaze_per_name(video: Timeline) -> list[Episode]:
 
 
 __all__ = [
-    "LETTERS", "OPTION_COUNT", "Action", "AttributeRow", "Candidate", "Draft", "Episode", "NoParams", "Skip", "TaskLogic", "Timeline",
-    "longest_gaze_per_name", "ms", "PresentParams", "present_candidates",
+    "LETTERS",
+    "OPTION_COUNT",
+    "Action",
+    "AttributeRow",
+    "Candidate",
+    "Draft",
+    "Episode",
+    "NoParams",
+    "PresentParams",
+    "Skip",
+    "TaskLogic",
+    "Timeline",
+    "longest_gaze_per_name",
+    "ms",
+    "present_candidates",
 ]
