@@ -7,9 +7,8 @@ caps, skip counts, ids and output (`streamgaze.tasks.generate`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -140,19 +139,6 @@ def longest_gaze_per_name(video: Timeline) -> list[Episode]:
 
 
 __all__ = [
-    "LETTERS",
-    "OPTION_COUNT",
-    "Action",
-    "AttributeRow",
-    "Candidate",
-    "Draft",
-    "Episode",
-    "NoParams",
-    "PresentParams",
-    "Skip",
-    "TaskLogic",
-    "Timeline",
-    "longest_gaze_per_name",
-    "ms",
-    "present_candidates",
+    "LETTERS", "OPTION_COUNT", "Action", "AttributeRow", "Candidate", "Draft", "Episode", "NoParams", "Skip", "TaskLogic", "Timeline",
+    "longest_gaze_per_name", "ms", "PresentParams", "present_candidates",
 ]

@@ -12,12 +12,12 @@ import json
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 
@@ -360,7 +360,7 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
     check_outputs(out_dir, output_names(r.task_id for r in results))
     files, report = output_files(results, seed)
     rows = [row for r in results for row in r.rows]
-    column = lambda k: [row[k] for row in rows]
+    column = lambda k: [row[k] for row in rows]  # noqa: E731
     qa_rows = pa.table({
         "id": column(0), "task": [r.task_id for r in results for _ in r.rows],
         "family": [r.family for r in results for _ in r.rows], "video_id": column(1),
