@@ -9,10 +9,12 @@ import click
 from streamgaze.cli import tables
 from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float
 from streamgaze.errors import StreamGazeError
+from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
+from streamgaze.eval.samples import write_samples
 from streamgaze.eval.score import score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
@@ -42,7 +44,8 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
-    Exit code 0 when every request was answered, 1 when some failed (their rows have outcome `error`; rerun the
+    Ends with `audit run`'s verdict. Exit code 0 when every request was answered, 1 when some failed or the audit
+    found a leak (their rows have outcome `error`; rerun the
     same command to retry them), 2 for bad input (options, question files), before anything is sent."""
     if benchmark is not None:
         if qa_dir is not None or videos_dir is not None:
@@ -57,9 +60,14 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
                         poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing)
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
+    write_samples(out_dir)
+    checked = audit_run(out_dir)
+    click.echo(verdict(checked))
     failure = outcome.failure()
     if failure is not None:
         raise failure
+    if checked["leaks"]:
+        raise click.exceptions.Exit(1)
 
 
 @click.command()
@@ -69,11 +77,17 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--store", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Store whose reviews add human accuracy per task beside the models.")
 @click.option("--scoring", default="ours", show_default=True, type=click.Choice(["ours", "reference"]),
               help="What the table and --json show: our rules, or the StreamGaze reference's evaluate_results.py rules. The report always shows both.")
-def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str) -> None:
+@click.option("--wandb", "wandb_project", metavar="PROJECT", help="Also log each run (settings, scores, per-sample table) to this Weights & Biases project (extra streamgaze[wandb]).")
+def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str,
+          wandb_project: str | None) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
     scores.png. Several run folders are shown side by side."""
     result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
                            scoring=scoring)
+    if wandb_project:
+        from streamgaze.eval.wandb_log import log_runs  # the optional extra is imported only when asked for
+
+        log_runs(dict(zip(result["scores"], runs)), result["scores"], wandb_project)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return

@@ -9,6 +9,7 @@ import click
 from streamgaze.cli import tables
 from streamgaze.cli.common import STORE, finite_float
 from streamgaze.eval.reference_results import export_reference_results
+from streamgaze.eval.samples import export_hf_dataset
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
 from streamgaze.store import run_readonly_sql
@@ -63,6 +64,17 @@ def export_reference_results_cmd(run_dir: Path, out_dir: Path, model_name: str, 
     """A run folder in the StreamGaze reference's result layout (released items with the model's answers)."""
     for task_id, r in export_reference_results(run_dir, out_dir, model_name, viz=viz, store=store).items():
         click.echo(f"{r['path']}: {r['items']} items ({task_id})")
+
+
+@export.command("results")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["hf-dataset"]), default="hf-dataset", show_default=True,
+              help="hf-dataset: predictions.parquet and a dataset card README.md, ready for `huggingface-cli upload`.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for the dataset files.")
+def export_results_cmd(run_dir: Path, fmt: str, out_dir: Path) -> None:
+    """A run's per-sample results (one row per question or test point) with its settings and scores."""
+    for path in export_hf_dataset(run_dir, out_dir):
+        click.echo(str(path))
 
 
 @click.group()

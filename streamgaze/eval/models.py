@@ -42,6 +42,8 @@ class Request:
     options: list[str] = field(default_factory=list)  # display texts; empty for proactive points
     proactive: bool = False
     task: str = ""
+    clip: tuple[float, float] | None = None  # the span of video the request may show (recorded for the audit)
+    gaze_until: float | None = None  # the newest gaze sample shown (overlay, salience, scanpath text), if any
 
 
 @runtime_checkable

@@ -225,15 +225,17 @@ def salience_window(item: Item) -> float:
 def build_request(item: Item, model, mode: str, n_frames: int, video: VideoContext | None,
                   prompt_style: str = "windowed") -> Request:
     q = item.q
-    req = Request(q["id"], item.point_idx, "", options=list(q.get("options") or []), proactive=item.proactive, task=q["task"])
+    req = Request(q["id"], item.point_idx, "", options=list(q.get("options") or []), proactive=item.proactive,
+                  task=q["task"], clip=item.clip)
     if not getattr(model, "uses_prompt", True) and not getattr(model, "uses_frames", True):
         return req
     s_window = salience_window(item)
     t0, t1 = item.clip
-    lines = None
+    lines = shown_units = None
     if mode == "scanpath-text" and video is not None:
-        units = "episodes" if _family(q) == "past" and not item.proactive else "fixations"
-        lines = [prompts.scanpath_line(*u) for u in video.scanpath(units, t0, t1)]
+        kind = "episodes" if _family(q) == "past" and not item.proactive else "fixations"
+        shown_units = video.scanpath(kind, t0, t1)
+        lines = [prompts.scanpath_line(*u) for u in shown_units]
     gaze = prompts.gaze_block(mode, S=s_window, scanpath_lines=lines)
     if item.proactive and prompt_style == "reference":
         req.prompt = prompts.reference_proactive_prompt(q["question"], gaze)
@@ -250,6 +252,9 @@ def build_request(item: Item, model, mode: str, n_frames: int, video: VideoConte
         req.frame_times = [round(i / video.fps, 4) for i in idx]
         if mode == "salience":
             req.images.append(video.salience_jpeg(idx[-1], max(t0, t1 - s_window), t1))
+        req.gaze_until = video.gaze_until(mode, idx, (max(t0, t1 - s_window), t1), shown_units)
+    elif shown_units:  # a model without frames still reads the scanpath text
+        req.gaze_until = video.gaze_until(mode, [], (t0, t1), shown_units)
     return req
 
 
@@ -691,7 +696,9 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
             "parse": kind,
             "outcome": outcome,
             "latency_s": round(latency, 4),
+            "clip": list(req.clip) if req.clip is not None else None,
             "frames": req.frame_times,
+            "gaze_until": None if req.gaze_until is None else round(req.gaze_until, 6),
             **({"k_last": it.k_last} if it.k_last is not None else {}),
             **({"error": error} if error else {}),
         }
