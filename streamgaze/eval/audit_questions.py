@@ -250,6 +250,7 @@ class _Auditor:
             found = self._same_answer_elsewhere(q, raw, candidates, keyed)
             if found is None:
                 f.unverifiable.append(skips[0] if skips else "no_candidate")
+                f.candidate = timed[0].key if timed else None  # the same candidate, for the regenerated mapping
                 return
             cand, draft = found
             f.candidate = cand.key
