@@ -270,3 +270,15 @@ def test_property_a_generated_and_exported_benchmark_audits_clean(kitchen):
         export_streamgaze_json(tmp / "generated", tmp / "release", store=tmp / "s.duckdb")
         total = audit_questions(tmp / "release", tmp / "s.duckdb").summary()["total"]
     assert total["faulty"] == 0 and total["unverifiable"] == 0, total
+
+
+def test_an_alert_target_the_task_skips_is_unverifiable_with_the_tasks_reason(world, tmp_path):
+    def edit(items):  # the knife is gazed in the first episode, at the question time: GTA's rules skip it
+        q = items[0]["questions"][0]
+        q["target_object"] = "knife"
+        q["question"] = q["question"].replace("bowl", "knife")
+
+    qa = _planted(world, tmp_path, GTA, edit)
+    summary = audit_questions(qa, world["store"]).summary()
+    assert summary["total"]["faulty"] == 0
+    assert summary["tasks"][GTA]["unverifiable_reasons"] == {"gazed_at_question": 1}

@@ -325,14 +325,16 @@ class _Auditor:
     # -- proactive --
     def _proactive(self, q: dict, raw: dict, f: Finding, candidates: list[Candidate]) -> None:
         target = names.key(q["evidence"].get("target") or "")
-        draft = None
+        draft, skipped = None, None
         for cand in candidates:
             d = self._draft(cand, raw)
             if isinstance(d, Draft) and names.key(str((d.evidence or {}).get("target", ""))) == target:
                 draft, f.candidate = d, cand.key
                 break
+            if isinstance(d, Skip) and names.key(str(cand.data.get("target", ""))) == target:
+                skipped = d.reason  # `alert_candidates` names the target: the task's reason, not "no_candidate"
         if draft is None:
-            f.unverifiable.append("no_candidate")
+            f.unverifiable.append(skipped or "no_candidate")
             return
         events = [(float(s), float(e)) for s, e in draft.evidence.get("event_intervals", [])]
         window = float(getattr(self.task.params, "proactive_poll_s", DEFAULT_POLL_S))
