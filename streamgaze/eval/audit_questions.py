@@ -302,7 +302,8 @@ class _Auditor:
             else:
                 f.unverifiable.append("answer_wording")
             return
-        excluded = names.ConflictSet([*(draft.answer_pool or [draft.answer]), *draft.exclude], kind)
+        valid = [draft.answer] if draft.answer is not None else list(draft.answer_pool)
+        excluded = names.ConflictSet([*valid, *draft.exclude], kind)  # X: the answer and every other valid one
         also = [LETTERS[i] for i, o in enumerate(options)
                 if i != k and excluded.conflicts(o) and not names.conflict(o, options[k], kind)]
         if also:
