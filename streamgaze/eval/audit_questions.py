@@ -22,6 +22,7 @@ attribute data: ``no_attributes``), label or sequence options whose wording matc
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,7 +154,7 @@ def audit_questions(qa_dir, store) -> AuditResult:
     index = {v: i for i, v in enumerate(rows.video_ids)}
     timelines: dict[str, Timeline] = {}
     findings: list[Finding] = []
-    drafts: dict = {}  # shared by the questions of one audit (a task's candidates recur across its questions)
+    memo: dict = {}  # shared by the questions of one audit: a video's candidates and drafts recur across them
     for path, questions in loaded:
         raw = _raw_questions(path)
         for q in questions:
@@ -163,7 +164,7 @@ def audit_questions(qa_dir, store) -> AuditResult:
             if vid not in timelines and vid in index:
                 timelines[vid] = rows.timeline(index[vid])
             finding = Finding(path.stem, i, j, vid)
-            auditor = _Auditor(tasks.get(q["task"]), timelines.get(vid), drafts)
+            auditor = _Auditor(tasks.get(q["task"]), timelines.get(vid), memo)
             auditor.audit(q, raw[i][j], finding)
             findings.append(finding)
     return AuditResult(findings, [f.stem for f in files])
@@ -172,9 +173,11 @@ def audit_questions(qa_dir, store) -> AuditResult:
 class _Auditor:
     """One question's audit: its task and its video's timeline (None when the store lacks them)."""
 
-    def __init__(self, task, video: Timeline | None, drafts: dict):
+    def __init__(self, task, video: Timeline | None, memo: dict):
         self.task, self.video = task, video
-        self.drafts = drafts  # (task, video, candidate) -> Draft | Skip, for logics whose audit draft ignores the question
+        # ("drafts", task, video, candidate) -> Draft | Skip, for logics whose audit draft ignores the question;
+        # ("candidates", task, video) -> `_Candidates`
+        self.memo = memo
 
     def audit(self, q: dict, raw: dict, f: Finding) -> None:
         if q["options"]:
@@ -185,12 +188,16 @@ class _Auditor:
         if self.task is None:
             f.unverifiable.append("task_not_registered")
             return
-        try:
-            candidates = list(self.task.logic.audit_candidates(self.video, self.task.params))
-        except StreamGazeError:
-            raise
-        except Exception as exc:
-            raise self._logic_error(f"audit_candidates (video {self.video.video_id})", exc) from exc
+        key = ("candidates", self.task.id, self.video.video_id)
+        candidates = self.memo.get(key)
+        if candidates is None:
+            try:
+                listed = list(self.task.logic.audit_candidates(self.video, self.task.params))
+            except StreamGazeError:
+                raise
+            except Exception as exc:
+                raise self._logic_error(f"audit_candidates (video {self.video.video_id})", exc) from exc
+            candidates = self.memo[key] = _Candidates(listed, [self._time(c) for c in listed])
         if q["family"] == "proactive":
             self._proactive(q, raw, f, candidates)
         else:
@@ -207,9 +214,9 @@ class _Auditor:
     def _draft(self, cand: Candidate, raw: dict) -> Draft | Skip:
         logic = self.task.logic
         shared = type(logic).audit_build is TaskLogic.audit_build
-        memo = (self.task.id, self.video.video_id, cand.key)
-        if shared and memo in self.drafts:
-            return self.drafts[memo]
+        memo = ("drafts", self.task.id, self.video.video_id, cand.key)
+        if shared and memo in self.memo:
+            return self.memo[memo]
         rng = candidate_rng(0, self.video.video_id, self.task.id, cand.key)
         try:
             draft = logic.audit_build(cand, self.video.before(self._time(cand)), self.task.params, rng,
@@ -221,16 +228,15 @@ class _Auditor:
         except Exception as exc:
             raise self._logic_error(f"audit_build (video {self.video.video_id}, candidate {cand.key})", exc) from exc
         if shared:
-            self.drafts[memo] = draft
+            self.memo[memo] = draft
         return draft
 
     def _logic_error(self, what: str, exc: BaseException) -> PluginError:
         return PluginError(self.task.source.plugin, f"task {self.task.spec.id} {what}", exc, source=self.task.source)
 
     # -- multiple choice --
-    def _choice(self, q: dict, raw: dict, f: Finding, candidates: list[Candidate]) -> None:
-        t = q["time_s"]
-        timed = [c for c in candidates if self._time(c) <= t < self._time(c) + 1]
+    def _choice(self, q: dict, raw: dict, f: Finding, candidates: _Candidates) -> None:
+        timed = candidates.asked_at(q["time_s"])
         keyed = q["options"][LETTERS.index(q["answer"])]
         skips: list[str] = []
         best = None  # (candidate, draft)
@@ -264,21 +270,21 @@ class _Auditor:
         self._answer(q, f, draft)
         self._future_options(q, f, draft)
 
-    def _same_answer_elsewhere(self, q, raw, candidates, keyed):
+    def _same_answer_elsewhere(self, q, raw, candidates: _Candidates, keyed):
         """The candidate at another time whose answer is the lettered option: the latest one asked by the question
         time, else the earliest after it (to tell a question asked too early from one asked too late)."""
         before, after = None, None
-        for cand in candidates:
+        for cand, tc in zip(candidates.listed, candidates.times):
             draft = self._draft(cand, raw)
             if isinstance(draft, Skip) or names.key(keyed, self._kind(draft)) not in _answer_keys(draft, self._kind(draft)):
                 continue
-            tc = self._time(cand)
             if tc <= q["time_s"]:
-                if before is None or tc >= self._time(before[0]):
-                    before = (cand, draft)
-            elif after is None or tc < self._time(after[0]):
-                after = (cand, draft)
-        return before or after
+                if before is None or tc >= before[2]:
+                    before = (cand, draft, tc)
+            elif after is None or tc < after[2]:
+                after = (cand, draft, tc)
+        found = before or after
+        return None if found is None else found[:2]
 
     def _placement(self, q: dict, f: Finding, cand: Candidate) -> None:
         """The decisive evidence against the released time and clip."""
@@ -324,10 +330,10 @@ class _Auditor:
                 {"option": letter, "name": k, "first_seen_s": first.t_start, "episode": first.id})
 
     # -- proactive --
-    def _proactive(self, q: dict, raw: dict, f: Finding, candidates: list[Candidate]) -> None:
+    def _proactive(self, q: dict, raw: dict, f: Finding, candidates: _Candidates) -> None:
         target = names.key(q["evidence"].get("target") or "")
         draft, skipped = None, None
-        for cand in candidates:
+        for cand in candidates.listed:
             d = self._draft(cand, raw)
             if isinstance(d, Draft) and names.key(str((d.evidence or {}).get("target", ""))) == target:
                 draft, f.candidate = d, cand.key
@@ -349,6 +355,20 @@ class _Auditor:
                 wrong.append({"point": n, "realtime": point["realtime"], "type": int(point["type"]), "metadata_type": expected})
         if wrong:
             f.fault("wrong_test_point_type", points=wrong, event_intervals=[list(e) for e in events], window_s=window)
+
+
+class _Candidates:
+    """A task's candidates on a video with the time the engine asks each at, found by time with a bisection."""
+
+    def __init__(self, listed: list[Candidate], times: list[float]):
+        self.listed, self.times = listed, times
+        self._order = sorted(range(len(listed)), key=lambda i: (times[i], i))
+        self._sorted = [times[i] for i in self._order]
+
+    def asked_at(self, t: float) -> list[Candidate]:
+        """The candidates asked at ``t`` in whole seconds rounded up: ``time <= t < time + 1``, in listed order."""
+        lo, hi = bisect_right(self._sorted, ms(t - 1)), bisect_right(self._sorted, t)
+        return [self.listed[i] for i in sorted(self._order[lo:hi])]
 
 
 def _answer_keys(draft: Draft, kind) -> set[str]:
