@@ -15,7 +15,7 @@ from streamgaze.eval.audit_run import audit_run, verdict
 
 @click.group()
 def audit() -> None:
-    """Check a run (or released questions) for information from after the question time."""
+    """Check a run for information from after the question time, or released questions against their metadata."""
 
 
 @audit.command("run")
