@@ -335,11 +335,8 @@ def _task_file(task_id: str) -> str:
     return f"{name}.jsonl"
 
 
-def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) -> dict:
-    """Question files, the generation report, and qa_items/qa_skips in one transaction. Every output path is
-    checked before anything is written; the files are written under temporary names, the store transaction
-    runs, and only then are the files renamed into place (`streamgaze.paths.write_files`)."""
-    check_outputs(out_dir, output_names(r.task_id for r in results))
+def output_files(results: list[TaskResult], seed: int) -> tuple[dict[str, str], dict]:
+    """The question files and the generation report (`output_names`) as texts, and the report."""
     report = {"seed": seed, "tasks": {}}
     files: dict[str, str] = {}
     for r in results:
@@ -353,6 +350,15 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
             "params": r.params,
         }
     files[REPORT_FILE] = json.dumps(report, indent=2) + "\n"
+    return files, report
+
+
+def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) -> dict:
+    """Question files, the generation report, and qa_items/qa_skips in one transaction. Every output path is
+    checked before anything is written; the files are written under temporary names, the store transaction
+    runs, and only then are the files renamed into place (`streamgaze.paths.write_files`)."""
+    check_outputs(out_dir, output_names(r.task_id for r in results))
+    files, report = output_files(results, seed)
     rows = [row for r in results for row in r.rows]
     column = lambda k: [row[k] for row in rows]  # noqa: E731
     qa_rows = pa.table({
