@@ -5,9 +5,10 @@
 - a table with a ``dataset`` column is Hive-partitioned by it: ``OUT/<table>/dataset=<value>/data_0.parquet``
   (the value URL-encoded; a NULL dataset is ``dataset=__HIVE_DEFAULT_PARTITION__``, which DuckDB and pyarrow read
   back as NULL). The ``dataset`` column lives in the folder name, not in the files;
-- every other table is one file, ``OUT/<table>/data_0.parquet``;
-- an empty table is still one file with its columns and no rows (for a partitioned table, in the NULL partition),
-  so every table reads back with its schema.
+- every other table is one file, ``OUT/<table>/data_0.parquet``, and so is a table whose ``dataset`` is NULL in
+  every row (or that has no rows): with the ``dataset`` column inside the file, as partition folders that are all
+  NULL would leave readers (pyarrow) nothing to infer its type from. An empty table is a file with its columns
+  and no rows, so every table reads back with its schema.
 
 The export is written to a temporary folder beside ``OUT`` and moved into place when complete: a new ``OUT`` is
 renamed in one step; in an existing ``OUT`` each ``<table>`` folder is replaced whole (other files there are left
@@ -31,7 +32,6 @@ from streamgaze.store import SCHEMA, open_store, run_query
 
 PARTITION_COLUMN = "dataset"
 DATA_FILE = "data_0.parquet"
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 def _columns(table: str) -> list[str]:
@@ -75,13 +75,12 @@ def _copy_table(con, table: str, folder: Path) -> int:
     cols = _columns(table)
     n = con.execute(f"SELECT count(*) FROM s.{table}").fetchall()[0][0]
     select = f"SELECT {', '.join(cols)} FROM s.{table}"
-    if PARTITION_COLUMN in cols and n:
+    named = PARTITION_COLUMN in cols and con.execute(
+        f"SELECT count({PARTITION_COLUMN}) FROM s.{table}").fetchall()[0][0] > 0
+    if named:
         con.execute(f"COPY ({select}) TO '{_sql_text(folder)}' "
                     f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN 'data_{{i}}')").fetchall()
         return n
-    if PARTITION_COLUMN in cols:  # no rows: an empty file in the NULL partition keeps the columns
-        folder = folder / f"{PARTITION_COLUMN}={NULL_PARTITION}"
-        select = f"SELECT {', '.join(c for c in cols if c != PARTITION_COLUMN)} FROM s.{table}"
     folder.mkdir(parents=True)
     con.execute(f"COPY ({select}) TO '{_sql_text(folder / DATA_FILE)}' (FORMAT parquet)").fetchall()
     return n
@@ -127,10 +126,15 @@ def parquet_tables(folder) -> dict[str, Path]:
     if not folder.is_dir():
         raise InputError(folder, "no such folder of Parquet tables (made by streamgaze export parquet)")
     tables = {p.name: p for p in sorted(folder.iterdir())
-              if p.is_dir() and not p.name.startswith(".") and next(p.rglob("*.parquet"), None) is not None}
+              if p.is_dir() and not p.name.startswith(".") and _holds_parquet(p)}
     if not tables:
         raise InputError(folder, "holds no table folders of Parquet files (made by streamgaze export parquet)")
     return tables
+
+
+def _holds_parquet(folder: Path) -> bool:
+    """Parquet files directly in ``folder`` or in its ``key=value`` partition folders (an export's table)."""
+    return next(folder.glob("*.parquet"), None) is not None or next(folder.glob("*=*/*.parquet"), None) is not None
 
 
 def run_parquet_sql(folder, sql: str, timeout_s: float = 10.0) -> tuple[list[str], list[tuple]]:
