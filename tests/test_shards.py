@@ -338,3 +338,12 @@ def test_a_run_folder_keeps_its_shard(world, tmp_path):
     run_eval(world["qa"], EvalConfig("first-option", tmp_path / "r", shard="1/2"))
     result = CliRunner().invoke(cli, ["eval", "--qa", str(world["qa"]), "--model", "first-option", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "shard 1/2" in result.output, result.output
+
+
+def test_a_bad_store_among_the_inputs_is_one_line(world, tmp_path):
+    (tmp_path / "text.duckdb").write_text("not a store")
+    result = CliRunner().invoke(cli, ["merge", str(world["base"]), str(tmp_path / "text.duckdb"), "--out", str(tmp_path / "m.duckdb")])
+    assert result.exit_code == 2 and "text.duckdb" in result.output and len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.duckdb"]
+    result = CliRunner().invoke(cli, ["merge", str(world["base"]), str(world["full"]), "--out", str(world["base"])])
+    assert result.exit_code == 2 and "one of the inputs" in result.output
