@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float
 from streamgaze.errors import StreamGazeError
 from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
@@ -40,8 +40,10 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--streaming", is_flag=True, help="Run the streaming alert metric on the proactive questions instead (poll every --poll-s).")
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
+@SHARD
 def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
-             store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
+             store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float,
+             shard=None) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
     Ends with `audit run`'s verdict. Exit code 0 when every request was answered, 1 when some failed or the audit
@@ -57,7 +59,8 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
         raise StreamGazeError("--allow-missing goes with --videos or --benchmark")
     config = EvalConfig(model=model, out_dir=out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
-                        poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing)
+                        poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing,
+                        shard=shard)
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
     write_samples(out_dir)

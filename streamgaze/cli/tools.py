@@ -12,17 +12,22 @@ from streamgaze.eval.reference_results import export_reference_results
 from streamgaze.eval.samples import export_hf_dataset
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
+from streamgaze.errors import StreamGazeError
+from streamgaze.parquet import export_parquet, run_parquet_sql
 from streamgaze.store import run_readonly_sql
 from streamgaze.tasks.export import export_streamgaze_json
 
 
 @click.command()
 @click.argument("query")
-@STORE
+@click.option("--store", type=click.Path(path_type=Path), help="The DuckDB store file.")
+@click.option("--parquet", "parquet_dir", type=click.Path(path_type=Path), metavar="DIRECTORY", help="Query a `streamgaze export parquet` folder instead of a store.")
 @click.option("--json", "as_json", is_flag=True, help="Rows as JSON lines.")
-def sql(query: str, store: Path, as_json: bool) -> None:
-    """Run one read-only SQL query over the store."""
-    columns, rows = run_readonly_sql(store, query)
+def sql(query: str, store: Path | None, parquet_dir: Path | None, as_json: bool) -> None:
+    """Run one read-only SQL query over the store (or over its Parquet export)."""
+    if (store is None) == (parquet_dir is None):
+        raise StreamGazeError("give --store STORE or --parquet DIRECTORY (one of them)")
+    columns, rows = run_readonly_sql(store, query) if store is not None else run_parquet_sql(parquet_dir, query)
     if as_json:
         for row in rows:
             click.echo(json.dumps(dict(zip(columns, row)), default=str))
@@ -40,7 +45,7 @@ def formats() -> None:
 
 @click.group()
 def export() -> None:
-    """Write question files in other benchmarks' formats."""
+    """Write question files in other benchmarks' formats, a run's results, or the store as Parquet."""
 
 
 @export.command("streamgaze-json")
@@ -52,6 +57,16 @@ def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) 
     for task_id, r in export_streamgaze_json(qa_dir, out_dir, store=store).items():
         extra = f", {r['changed_points']} test points changed type at whole seconds" if task_id.startswith("proactive_") else ""
         click.echo(f"{out_dir / (task_id + '.json')}: {r['items']} items{extra}")
+
+
+@export.command("parquet")
+@STORE
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for <table>/[dataset=<value>/]data_0.parquet.")
+def export_parquet_cmd(store: Path, out_dir: Path) -> None:
+    """Every table of the store as Parquet, Hive-partitioned by dataset where the table has a dataset column
+    (readable as is by DuckDB and pyarrow; `streamgaze sql --parquet DIRECTORY` queries it)."""
+    for table, n in export_parquet(store, out_dir).items():
+        click.echo(f"{out_dir / table}: {n} rows")
 
 
 @export.command("reference-results")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from streamgaze.errors import StreamGazeError
 from streamgaze.eval import prompts
 from streamgaze.llm.client import redact_url
+from streamgaze.shards import Shard, shard_of
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class EvalConfig:
     tolerance_s: float = 3.0
     videos: Path | None = None  # a released benchmark's videos folder: eval with no store (`release`)
     allow_missing: bool = False  # with ``videos``: record the questions of videos not found as missing
+    shard: Shard | None = None  # only the questions of this shard's videos (`streamgaze.shards`); "K/N" accepted
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -48,6 +50,10 @@ class EvalConfig:
             object.__setattr__(self, "store", Path(self.store))
         if self.videos is not None:
             object.__setattr__(self, "videos", Path(self.videos))
+        try:
+            object.__setattr__(self, "shard", shard_of(self.shard))
+        except ValueError as exc:
+            raise StreamGazeError(f"shard: {exc}") from None
         for name, low in (("concurrency", 1), ("frames", 1), ("retries", 0), ("max_tokens", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

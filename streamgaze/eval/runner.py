@@ -355,6 +355,8 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
             if streaming and q.get("test_points") and q.get("time_s") is None:
                 raise InputError(f, f"question {q['id']!r}: --streaming polls from time_s, which it lacks")
             questions.append(q)
+    if c.shard is not None:  # the questions of the shard's videos only (`streamgaze.shards`)
+        questions = [q for q in questions if c.shard.holds(q["video_id"])]
     items = [it for q in questions for it in items_of(q)]
 
     options = ModelOptions(base_url=base_url, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s)
@@ -412,6 +414,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         "question_files": {f.name: sha256_file(f) for f in files},
         "questions_commit": _git_commit(qa_dir),
         **({"videos_dir": str(Path(c.videos).resolve())} if release else {}),
+        **({"shard": str(c.shard)} if c.shard is not None else {}),
     }
     old: dict = {}
     if run_path.exists():
@@ -422,6 +425,9 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         for k in ("model", "gaze_prompt", "prompt_style"):
             if old.get(k) not in (None, run_info[k]):
                 raise InputError(run_path, f"this run folder holds {k} {old[k]!r}, not {run_info[k]!r}; use another --out")
+        if old and old.get("shard") != run_info.get("shard"):
+            raise InputError(run_path, f"this run folder holds shard {old.get('shard') or 'none (every video)'}, not "
+                                       f"{run_info.get('shard') or 'none (every video)'}; use another --out")
         for k in ("started", "streaming", "last_run", "last_stream_run"):
             if old.get(k) is not None:
                 run_info[k] = old[k]
