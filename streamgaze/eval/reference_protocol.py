@@ -44,7 +44,7 @@ def reference_clip(item) -> tuple[float, float]:
     ts = float(q["clip"][1]) if ts is None else float(ts)
     family = q.get("family") or family_of(q["task"])
     if family == "present":
-        return (max(0.0, ts - PRESENT_WINDOW_S), ts)
+        return (round(max(0.0, ts - PRESENT_WINDOW_S), 3), ts)  # to the millisecond, as question files give times
     return (0.0, ts)
 
 
