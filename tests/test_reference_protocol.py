@@ -297,6 +297,32 @@ def test_overlay_from_the_gaze_viz_video_and_drawn_from_a_store(release, tmp_pat
         assert np.abs(img[10:44, 10:150].reshape(-1, 3).mean(axis=0) - np.array(MARK)).max() > 100
 
 
+def test_question_files_get_the_reference_clip_and_the_audit_checks_that_clip(release, tmp_path, monkeypatch):
+    """Our own question lines carry a clip of their own; the reference protocol recomputes it from time_s, records
+    it, samples inside it, and the audit after the run holds the request to that clip."""
+    qa = tmp_path / "qa"
+    qa.mkdir()
+    base = {"video_id": NAME, "options": ["cup", "bowl", "pan", "lid"], "answer": "A", "answer_text": "cup", "evidence": {}}
+    lines = {"present_object_identification_easy": {**base, "id": "p1", "task": "present_object_identification_easy",
+                                                    "family": "present", "question": PRESENT_Q, "time_s": 75.0, "clip": [70.0, 75.0]},
+             "past_scene_recall": {**base, "id": "s1", "task": "past_scene_recall", "family": "past", "question": PAST_Q,
+                                   "time_s": 75.0, "clip": [30.0, 75.0]}}
+    for task, q in lines.items():
+        (qa / f"{task}.jsonl").write_text(json.dumps(q) + "\n")
+    monkeypatch.setenv("STREAMGAZE_PROGRESS", "0")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with Recorder() as srv:
+        result = CliRunner().invoke(cli, ["eval", "--qa", str(qa), "--store", str(release["store"]), "--model", "openai:m",
+                                          "--base-url", srv.base_url, "--protocol", "reference", "--out", str(tmp_path / "R")])
+    assert result.exit_code == 0, result.output
+    assert "none showed a frame or gaze after its question time" in result.output
+    rows = {r["question_id"]: r for r in read_predictions(tmp_path / "R" / "predictions.jsonl")}
+    assert rows["p1"]["clip"] == [15.0, 75.0] and rows["s1"]["clip"] == [0.0, 75.0]
+    present = next(b for b in srv.requests if PRESENT_Q in _text(b))
+    assert [_index(img) for img in _images(present)] == [30, 37, 45, 53, 61, 69, 77, 85, 93, 101, 109, 117, 125, 133, 141, 149]
+    assert [round(t * FPS) for t in rows["p1"]["frames"]] == [30, 37, 45, 53, 61, 69, 77, 85, 93, 101, 109, 117, 125, 133, 141, 149]
+
+
 # -- bad options -------------------------------------------------------------------------------------------
 
 
