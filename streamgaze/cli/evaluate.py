@@ -12,6 +12,7 @@ from streamgaze.errors import StreamGazeError
 from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
+from streamgaze.eval.reference_protocol import PROTOCOLS
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
 from streamgaze.eval.samples import write_samples
@@ -32,7 +33,12 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--base-url", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...).")
 @click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight.")
 @click.option("--gaze-prompt", default="none", show_default=True, type=click.Choice(list(GAZE_MODES)))
-@click.option("--prompt-style", default="windowed", show_default=True, type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged).")
+@click.option("--prompt-style", type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged). Default: the protocol's (windowed; reference with --protocol reference).")
+@click.option("--protocol", default="ours", show_default=True, type=click.Choice(list(PROTOCOLS)),
+              help="`reference`: the StreamGaze reference harness's clips, 16-frame sampling, 2048 px images, prompt texts and decoding defaults, for numbers next to the paper's (docs/eval.md).")
+@click.option("--temperature", type=finite_float(0, 2), help="Sampling temperature sent to the endpoint (default 0; 0.7 with --protocol reference).")
+@click.option("--top-p", "top_p", type=finite_float(0, 1), help="Nucleus sampling top_p sent to the endpoint (default: not sent; 0.8 with --protocol reference).")
+@click.option("--max-tokens", "max_tokens", type=POSITIVE_INT, help="Longest reply in tokens (default 16; 1536 with --protocol reference).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Run folder (resumable).")
 @click.option("--store", type=click.Path(path_type=Path), help="Store with the videos and gaze (default: QA/../store.duckdb); when given, predictions are also written to its predictions table.")
 @click.option("--seed", default=0, show_default=True, type=SEED)
@@ -41,7 +47,8 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
 @SHARD
-def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
+def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str | None,
+             protocol: str, temperature: float | None, top_p: float | None, max_tokens: int | None, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float,
              shard=None) -> None:
     """Ask a model every question; a rerun appends only what is missing.
@@ -60,7 +67,7 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
     config = EvalConfig(model=model, out_dir=out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
                         poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing,
-                        shard=shard)
+                        protocol=protocol, temperature=temperature, top_p=top_p, max_tokens=max_tokens, shard=shard)
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
     write_samples(out_dir)

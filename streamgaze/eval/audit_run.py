@@ -3,14 +3,16 @@
 Every request a run sent is recorded with the clip it was built from, the times of the frames it carried and the
 time of the newest gaze sample it showed (overlay dot, salience map, scanpath text). The audit reads those records
 back and checks each against its question: frames and gaze at or before the question's time (the test point's for
-proactive questions, the poll's for streaming), and the clip the one the protocol gives. A record that cannot be
-checked (an older run without clips, gaze drawn into a released video) is counted as unverified, never as clean.
+proactive questions, the poll's for streaming), and the clip the one the protocol gives (the question's own, or
+`reference_protocol.reference_clip` for a run with ``--protocol reference``). A record that cannot be checked (an
+older run without clips, gaze drawn into a released video) is counted as unverified, never as clean.
 """
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
+from streamgaze.eval.reference_protocol import reference_clip
 from streamgaze.eval.runner import PREDICTIONS, STREAM, items_of, read_predictions
 from streamgaze.eval.score import load_run
 
@@ -28,6 +30,7 @@ def audit_run(run_dir) -> dict:
     unverified: Counter = Counter()
     checked = 0
     gaze_drawn = info.get("videos_dir") is not None and info.get("gaze_prompt") == "overlay"
+    reference = info.get("protocol") == "reference"  # its clips come from the question time, not the file's clip
     for name in (PREDICTIONS, STREAM):
         for row in read_predictions(run_dir / name):
             if row.get("outcome") == "missing":
@@ -39,7 +42,7 @@ def audit_run(run_dir) -> dict:
                 t_q = expected[1] if expected else None
             else:
                 it = items.get(key)
-                expected = it.clip if it is not None else None
+                expected = None if it is None else (reference_clip(it) if reference else it.clip)
                 t_q = None if it is None else (it.t_s if it.proactive else _question_time(it.q))
             if t_q is None:
                 unverified["no such question in the run's question files"] += 1

@@ -113,9 +113,10 @@ class VideoContext:
                 return
         reader.close()
 
-    def raw_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
-        """Decoded BGR frames by index."""
-        return self._read(indices)
+    def raw_frames(self, indices: list[int], prepare=None) -> dict:
+        """Decoded BGR frames by index (each passed through ``prepare(frame, idx)`` if given, in the decoding
+        thread)."""
+        return self._read(indices, prepare)
 
     def _read(self, indices: list[int], prepare=None) -> dict:
         """Frames by index, each passed through ``prepare(frame, idx)`` (if given) in the thread that decoded it.

@@ -28,6 +28,7 @@ class ModelOptions:
     max_tokens: int = 16
     timeout_s: float = 60.0
     temperature: float = 0.0
+    top_p: float | None = None  # None: not sent (the endpoint's default)
 
 
 @dataclass

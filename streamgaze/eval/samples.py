@@ -21,15 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from streamgaze import __version__
-from streamgaze.eval.runner import items_of
+from streamgaze.eval.runner import RUN_SETTINGS, items_of
 from streamgaze.eval.score import load_run, score_run
 from streamgaze.paths import write_files
 from streamgaze.tasks.spec import family_of
 
 SAMPLES = "samples.jsonl"
-#: run.json keys that decide what a model was shown and how it was asked (not when or where the run happened)
-SETTINGS_KEYS = ("model", "endpoint", "gaze_prompt", "prompt_style", "protocol", "decoding", "frames", "fov_radius",
-                 "seed", "streamgaze_version", "question_files")
+SETTINGS_KEYS = RUN_SETTINGS + ("question_files",)  # what the settings hash covers (not when or where a run ran)
 SCHEMA = pa.schema([
     ("question_id", pa.string()), ("task", pa.string()), ("family", pa.string()), ("video_id", pa.string()),
     ("point_idx", pa.int32()), ("time_s", pa.float64()), ("question", pa.string()), ("options", pa.list_(pa.string())),

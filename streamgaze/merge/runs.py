@@ -2,7 +2,7 @@
 as the unsharded run.
 
 Refused (one line, nothing written): runs of different settings (`SETTINGS`: model, gaze mode, prompt style and
-its flag, frames policy, FOV radius, seed, streaming settings, streamgaze version), of different question sets (the
+its flag, protocol and decoding, frames policy, FOV radius, seed, streaming settings, streamgaze version), of different question sets (the
 question files' sha256 in run.json), shards of different splits, a shard given twice, sharded and unsharded runs
 mixed, and runs that answered the same item (a question or test point; a streaming question). The merged
 ``predictions.jsonl`` (and ``stream.jsonl``) holds every complete line of the inputs, shard by shard;
@@ -16,14 +16,12 @@ import os
 from pathlib import Path
 
 from streamgaze.errors import InputError
-from streamgaze.eval.runner import PREDICTIONS, RUN, STREAM
+from streamgaze.eval.runner import PREDICTIONS, RUN, RUN_SETTINGS, STREAM
 from streamgaze.eval.score import question_dir
 from streamgaze.merge import staged_output
 from streamgaze.shards import Shard
 
-#: run.json fields that must be equal in every merged run
-SETTINGS = ("model", "gaze_prompt", "prompt_style", "flagged", "frames", "fov_radius", "seed", "streaming",
-            "streamgaze_version")
+SETTINGS = RUN_SETTINGS  # run.json fields that must be equal in every merged run
 #: run.json fields of one run's history, not of the merged run
 PER_RUN = ("shard", "last_run", "last_stream_run", "endpoint", "started")
 
