@@ -15,6 +15,15 @@ import numpy as np
 from streamgaze.paths import check_outputs
 
 CHANCE_MCQ = 0.25
+INTERVAL_NOTE = ("Intervals are 95 % clustered bootstrap intervals (1000 resamples): each resample draws videos with "
+                 "replacement, then questions with replacement within each drawn video, because questions that share a "
+                 "video are not independent; a proactive question with all its test points is one unit. Family and "
+                 "overall intervals come from the same video draws as the task intervals.")
+TABLE_TITLE = "Accuracy per task (95 % clustered bootstrap interval)"
+
+
+def _ci_text(ci) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
 HUMAN = 0.827  # the paper's human mean accuracy (context only; not comparable with demo numbers)
 
 
@@ -83,7 +92,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
         s = scores_by_run[n]
         status = "yes" if s["complete"] else f"no ({s['tasks_scored']} tasks; missing: {', '.join(s['missing_tasks']) or '-'})"
         md.append(f"| {n} | {s.get('model')} | {s.get('gaze_prompt')} | {s['overall']:.3f} | {status} |")
-    md += ["", "## Accuracy per task (95 % bootstrap interval)", ""]
+    md += ["", f"## {TABLE_TITLE}", "", INTERVAL_NOTE, ""]
     md.append("| task | family | n | chance | " + " | ".join(names) + " |")
     md.append("|---|---|---|---|" + "---|" * len(names))
     for row in _task_rows(scores_by_run, names, tasks):
@@ -92,8 +101,10 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
     fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
     for f in fams:
         md.append(f"| **family {f}** | | | | " + " | ".join(
-            f"{scores_by_run[n]['families'][f]:.3f}" if f in scores_by_run[n]["families"] else "-" for n in names) + " |")
-    md.append("| **overall** | | | | " + " | ".join(f"**{scores_by_run[n]['overall']:.3f}**" for n in names) + " |")
+            f"{scores_by_run[n]['families'][f]:.3f}{_ci_text(scores_by_run[n].get('families_ci95', {}).get(f))}"
+            if f in scores_by_run[n]["families"] else "-" for n in names) + " |")
+    md.append("| **overall** | | | | " + " | ".join(f"**{scores_by_run[n]['overall']:.3f}**{_ci_text(scores_by_run[n].get('overall_ci95'))}"
+                                                      for n in names) + " |")
     md += [
         "",
         f"Chance is {CHANCE_MCQ} for the 4-option multiple-choice tasks; for the proactive tasks the chance column is the "
@@ -249,7 +260,8 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
     if png.exists():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         parts.append(f"<img alt=\"accuracy per task\" src=\"data:image/png;base64,{data}\">")
-    parts.append("<h2>Accuracy per task (95 % bootstrap interval)</h2><table><tr><th>task</th><th>family</th><th>n</th><th>chance</th>"
+    parts.append(f"<h2>{TABLE_TITLE}</h2><p class=\"note\">{escape(INTERVAL_NOTE)}</p>"
+                 "<table><tr><th>task</th><th>family</th><th>n</th><th>chance</th>"
                  + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>")
     for row in _task_rows(scores_by_run, names, tasks):
         cells = ["<td>-</td>" if c is None else
@@ -260,9 +272,11 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
     fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
     for f in fams:
         parts.append(f"<tr class=\"sum\"><td>family {e(f)}</td><td></td><td></td><td></td>" + "".join(
-            f"<td>{scores_by_run[n]['families'][f]:.3f}</td>" if f in scores_by_run[n]["families"] else "<td>-</td>" for n in names) + "</tr>")
+            f"<td>{scores_by_run[n]['families'][f]:.3f} <span class=\"ci\">{_ci_text(scores_by_run[n].get('families_ci95', {}).get(f))}</span></td>"
+            if f in scores_by_run[n]["families"] else "<td>-</td>" for n in names) + "</tr>")
     parts.append("<tr class=\"sum\"><td>overall</td><td></td><td></td><td></td>"
-                 + "".join(f"<td>{scores_by_run[n]['overall']:.3f}</td>" for n in names) + "</tr></table>")
+                 + "".join(f"<td>{scores_by_run[n]['overall']:.3f} <span class=\"ci\">{_ci_text(scores_by_run[n].get('overall_ci95'))}</span></td>"
+                           for n in names) + "</tr></table>")
     parts.append(f"<p class=\"note\">Chance is {CHANCE_MCQ} for the 4-option multiple-choice tasks; for the proactive tasks "
                  "the chance column is the majority-class rate of the test points (a micro average over points). Missing, "
                  "unparsed, refused and errored answers all count as wrong. The StreamGaze paper reports a human mean "

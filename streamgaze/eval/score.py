@@ -1,6 +1,7 @@
 """Scoring (tasks.md 3.5): accuracy per task over *every* question of the QA files a run refers to (missing,
 unparsed, refused and errored answers count as wrong), proactive tasks as a micro average over test points,
-bootstrap 95 % intervals, family means, the overall mean of task accuracies, and completeness.
+clustered bootstrap 95 % intervals (videos, then questions within them: `streamgaze.eval.stats`) for tasks,
+families and the overall mean of task accuracies, and completeness.
 
 `score_run_reference` scores the same run folder with the StreamGaze reference's rules
 (`streamgaze.eval.reference_scoring`; ``score --scoring reference``).
@@ -16,6 +17,7 @@ import numpy as np
 from streamgaze.errors import InputError
 from streamgaze.eval import reference_scoring as ref
 from streamgaze.eval.report import REPORT_FILES, write_report
+from streamgaze.eval.stats import BOOTSTRAP, Units, macro_intervals, question_bootstrap_ci
 from streamgaze.eval.runner import (
     PREDICTIONS,
     RUN,
@@ -30,23 +32,15 @@ from streamgaze.paths import check_outputs
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 
-BOOTSTRAP = 1000
 MAX_LISTED = 20
+INTERVALS = ("clustered bootstrap: videos resampled, then questions within each drawn video (a proactive "
+             "question with all its test points is one unit)")
 
 
 def bootstrap_ci(correct: np.ndarray, resamples: int = BOOTSTRAP, seed: int = 0) -> list[float]:
-    """Percentile 95 % interval of the mean of 0/1 outcomes over ``resamples`` resamples with replacement.
-
-    For 0/1 data a resample's count of ones is Binomial(n, p), so it is drawn as such (same distribution as
-    index resampling, O(resamples) instead of O(resamples * n))."""
-    n = len(correct)
-    if n == 0:
-        return [0.0, 0.0]
-    p = float(np.mean(correct))
-    rng = np.random.default_rng(seed)
-    means = rng.binomial(n, p, size=resamples) / n
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return [round(float(min(lo, p)), 4), round(float(max(hi, p)), 4)]
+    """The per-question interval (questions treated as independent; too narrow when questions share a video).
+    Scores use clustered intervals (`streamgaze.eval.stats.clustered_ci`); this stays for comparison."""
+    return question_bootstrap_ci(correct, resamples, seed)
 
 
 def _run_info(run_dir: Path) -> dict:
@@ -109,11 +103,11 @@ def score_run(run_dir) -> dict:
     """The scores of one run folder (the contract's ``score --json`` object, plus detail)."""
     run_dir = Path(run_dir)
     info, questions, changed, latest = load_run(run_dir)
-    tasks = {}
-    for seed, (task, qs) in enumerate(sorted(questions.items())):
-        tasks[task] = _score_task(task, qs, latest, seed)
+    tasks, units = {}, {}
+    for task, qs in sorted(questions.items()):
+        tasks[task], units[task] = _score_task(task, qs, latest)
     return {
-        **summarise(tasks),
+        **summarise(tasks, units),
         "tasks": tasks,
         **_run_fields(run_dir, info, changed),
         **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
@@ -134,10 +128,11 @@ def reference_trial(item, row: dict | None) -> bool | None:
     return ref.mcq_correct(row.get("response"), item.q["answer"])
 
 
-def _score_task_reference(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
+def _score_task_reference(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
     items = [it for q in qs for it in items_of(q)]
     trials = [(it, reference_trial(it, latest.get(it.key))) for it in items]
     judged = [(it, ok) for it, ok in trials if ok is not None]
+    units = Units.from_outcomes((it.q["id"], it.q["video_id"], ok) for it, ok in judged)
     correct = sum(ok for _, ok in judged)
     total = len(judged)
     proactive = any(it.proactive for it in items)
@@ -147,14 +142,14 @@ def _score_task_reference(task: str, qs: list[dict], latest: dict, seed: int) ->
         "correct": correct,
         "unparsed": sum(not (ref.has_yes_or_no if it.proactive else ref.has_letter)(latest[it.key].get("response"))
                         for it, _ in judged),
-        "ci95": bootstrap_ci(np.array([ok for _, ok in judged], dtype=float), seed=seed),
+        "ci95": units.interval(),
         "missing": 0,  # the reference leaves them out: see "left_out"
         "left_out": len(items) - total,
         "answered": total,
         "family": (qs[0].get("family") if qs else None) or family_of(task),
         "kind": "proactive" if proactive else "mcq",
         "n_questions": len(qs),
-    }
+    }, units
 
 
 def score_run_reference(run_dir) -> dict:
@@ -164,19 +159,29 @@ def score_run_reference(run_dir) -> dict:
     run (`streamgaze.eval.reference_scoring.average`), ``families`` the family means over the same tasks."""
     run_dir = Path(run_dir)
     info, questions, changed, latest = load_run(run_dir)
-    tasks = {task: _score_task_reference(task, qs, latest, seed)
-             for seed, (task, qs) in enumerate(sorted(questions.items()))}
+    tasks, units = {}, {}
+    for task, qs in sorted(questions.items()):
+        tasks[task], units[task] = _score_task_reference(task, qs, latest)
     families: dict[str, list[float]] = {}
-    for t in tasks.values():
+    members: dict[str, list[str]] = {}
+    for name, t in tasks.items():
         families.setdefault(t["family"], []).append(t["accuracy"])
+        members.setdefault(t["family"], []).append(name)
     missing = [t for t, v in tasks.items() if v["n"] == 0]
+    overall = round(ref.average(t["accuracy"] for t in tasks.values()), 4)
+    family_means = {f: round(ref.average(v), 4) for f, v in sorted(families.items())}
+    cis = macro_intervals(units, {"overall": list(tasks), **{f"family {f}": v for f, v in members.items()}},
+                          shown={"overall": overall, **{f"family {f}": v for f, v in family_means.items()}})
     return {
         "scoring": "reference",
-        "overall": round(ref.average(t["accuracy"] for t in tasks.values()), 4),
+        "overall": overall,
+        "overall_ci95": cis["overall"],
         "complete": not missing,
         "tasks_scored": f"{len(tasks) - len(missing)}/{len(tasks)}",
         "missing_tasks": missing,
-        "families": {f: round(ref.average(v), 4) for f, v in sorted(families.items())},
+        "families": family_means,
+        "families_ci95": {f: cis[f"family {f}"] for f in family_means},
+        "intervals": INTERVALS,
         "tasks": tasks,
         **_run_fields(run_dir, info, changed),
     }
@@ -195,27 +200,46 @@ def _suite_block(tasks: dict, ids) -> dict:
             "tasks_scored": f"{len(ids) - len(missing)}/{len(ids)}", "missing_tasks": missing, "tasks": ids}
 
 
-def summarise(tasks: dict) -> dict:
+def summarise(tasks: dict, units: dict[str, Units] | None = None) -> dict:
     """The run-level numbers from per-task scores: ``suites`` (every registered suite with a task in the run),
     ``all_tasks`` (every task present), and ``overall`` / ``complete`` / ``families`` of the default suite
-    (`DEFAULT_SUITE`; every task present when no plugin declares it or the run has none of its tasks)."""
+    (`DEFAULT_SUITE`; every task present when no plugin declares it or the run has none of its tasks).
+
+    With ``units`` (each task's resampled units), the means get clustered intervals from one joint draw:
+    ``overall_ci95``, ``families_ci95`` and each suite block's ``ci95``."""
     all_tasks = _suite_block(tasks, sorted(tasks))
     suites = {name: _suite_block(tasks, suite.tasks) for name, suite in registered_suites().items()
               if set(suite.tasks) & set(tasks)}
     main = suites.get(DEFAULT_SUITE, all_tasks)
     families: dict[str, list[float]] = {}
+    members: dict[str, list[str]] = {}
     for t in main["tasks"]:
         if t in tasks and tasks[t]["n"] > 0:
             families.setdefault(tasks[t]["family"], []).append(tasks[t]["accuracy"])
+            members.setdefault(tasks[t]["family"], []).append(t)
+    family_means = {f: _mean(v) for f, v in sorted(families.items())}
+    extra: dict = {}
+    if units is not None:
+        scored = lambda ids: [t for t in ids if t in tasks and tasks[t]["n"] > 0]  # noqa: E731
+        blocks = {"all_tasks": all_tasks, **{f"suite {k}": v for k, v in suites.items()}}
+        groups = {**{k: scored(b["tasks"]) for k, b in blocks.items()}, **{f"family {f}": m for f, m in members.items()}}
+        shown = {**{k: b["overall"] for k, b in blocks.items()}, **{f"family {f}": v for f, v in family_means.items()}}
+        cis = macro_intervals(units, groups, shown=shown)
+        for k, b in blocks.items():
+            b["ci95"] = cis[k]
+        extra = {"overall_ci95": main["ci95"], "families_ci95": {f: cis[f"family {f}"] for f in family_means},
+                 "intervals": INTERVALS}
     return {
         "overall": main["overall"],
+        **({"overall_ci95": extra["overall_ci95"]} if extra else {}),
         "complete": main["complete"],
         "tasks_scored": main["tasks_scored"],
         "missing_tasks": main["missing_tasks"],
         "suite": DEFAULT_SUITE if main is not all_tasks else "all_tasks",
         "suites": suites,
         "all_tasks": all_tasks,
-        "families": {f: _mean(v) for f, v in sorted(families.items())},
+        "families": family_means,
+        **({k: extra[k] for k in ("families_ci95", "intervals")} if extra else {}),
     }
 
 
@@ -273,7 +297,8 @@ def score_streaming(run_dir: Path, info: dict, questions: dict[str, list[dict]])
     return out
 
 
-def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
+def _score_task(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
+    """One task's scores, and its resampled units (a question; a proactive question with its points)."""
     items = [it for q in qs for it in items_of(q)]
     proactive = any(it.proactive for it in items)
     outcomes = []
@@ -290,6 +315,7 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
             parsed_letters[row["parsed"]] += 1
     counts = Counter(outcomes)
     correct = np.array([o == "correct" for o in outcomes], dtype=float)
+    units = Units.from_outcomes((it.q["id"], it.q["video_id"], ok) for it, ok in zip(items, correct))
     n = len(items)
     family = (qs[0].get("family") if qs else None) or family_of(task)
     out = {
@@ -302,7 +328,7 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
         "errors": counts["error"],
         "missing": counts["missing"],
         "answered": n - counts["missing"],
-        "ci95": bootstrap_ci(correct, seed=seed),
+        "ci95": units.interval(),
         "family": family,
         "kind": "proactive" if proactive else "mcq",
         "n_questions": len(qs),
@@ -326,7 +352,7 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
         out["chance"] = round(float(np.mean([1 / max(len(q["options"]), 1) for q in qs])), 4) if qs else 0.25
         out["answer_letters"] = dict(sorted(Counter(q["answer"] for q in qs).items()))
         out["parsed_letters"] = dict(sorted(parsed_letters.items()))
-    return out
+    return out, units
 
 
 def _names(run_dirs: list[Path]) -> list[str]:

@@ -15,7 +15,8 @@ import numpy as np
 
 from streamgaze.errors import InputError, StreamGazeError
 from streamgaze.eval.runner import load_questions
-from streamgaze.eval.score import bootstrap_ci, summarise
+from streamgaze.eval.score import INTERVALS, summarise
+from streamgaze.eval.stats import Units
 from streamgaze.store import open_store
 from streamgaze.tasks.spec import family_of
 
@@ -148,26 +149,42 @@ def invalid_question_ids(store) -> set[str]:
     return {r["question_id"] for r in latest_reviews(store, mode="verify") if r["verdict"] == "invalid"}
 
 
+def question_videos(store, question_ids) -> dict[str, str]:
+    """The video of each question the store's ``qa_items`` knows (the cluster of the human intervals)."""
+    ids = sorted(set(question_ids))
+    if not ids:
+        return {}
+    rows = store.rows("SELECT id, video_id FROM qa_items WHERE id IN (SELECT unnest(?))", [ids])
+    return {r["id"]: r["video_id"] for r in rows}
+
+
 def human_scores(store_path) -> dict:
     """Human accuracy per task from the answer-mode reviews (latest answer per reviewer, question and test
-    point), shaped like one run of ``streamgaze score`` so it can sit beside the models."""
+    point), shaped like one run of ``streamgaze score`` so it can sit beside the models. Intervals are
+    clustered like the models' (videos from the store's ``qa_items``, then questions; a question's answers by
+    every reviewer and at every test point form one unit; a question the store does not know is its own
+    video)."""
     with open_store(store_path, read_only=True) as store:
         rows = latest_reviews(store, mode="answer")
-    by_task: dict[str, list[bool]] = {}
+        videos = question_videos(store, (r["question_id"] for r in rows))
+    by_task: dict[str, list[tuple[str, str, bool]]] = {}
     reviewers: set[str] = set()
     for r in rows:
-        by_task.setdefault(r["task"], []).append(bool(r["correct"]))
+        qid = r["question_id"]
+        by_task.setdefault(r["task"], []).append((qid, videos.get(qid, f"question:{qid}"), bool(r["correct"])))
         reviewers.add(r["reviewer"])
-    tasks = {}
-    for seed, (task, outcomes) in enumerate(sorted(by_task.items())):
-        arr = np.array(outcomes, dtype=float)
+    tasks, units = {}, {}
+    for task, outcomes in sorted(by_task.items()):
+        arr = np.array([ok for _, _, ok in outcomes], dtype=float)
+        units[task] = Units.from_outcomes(outcomes)
         tasks[task] = {
             "accuracy": round(float(arr.mean()), 4), "n": len(arr), "correct": int(arr.sum()), "unparsed": 0,
-            "ci95": bootstrap_ci(arr, seed=seed), "missing": 0, "family": family_of(task),
+            "ci95": units[task].interval(), "missing": 0, "family": family_of(task),
         }
     return {
         "model": "human",
-        **summarise(tasks),
+        **summarise(tasks, units),
         "tasks": tasks,
         "reviewers": sorted(reviewers),
+        "intervals": INTERVALS,
     }
