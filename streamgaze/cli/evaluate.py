@@ -1,4 +1,4 @@
-"""Evaluation: ``eval``, ``score``, ``review-score``."""
+"""Evaluation: ``eval``, ``score``, ``compare``, ``review-score``."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,7 @@ from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
+from streamgaze.eval.compare import compare_runs
 from streamgaze.eval.score import score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
@@ -70,16 +71,38 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--scoring", default="ours", show_default=True, type=click.Choice(["ours", "reference"]),
               help="What the table and --json show: our rules, or the StreamGaze reference's evaluate_results.py rules. The report always shows both.")
 def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str) -> None:
-    """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
-    scores.png. Several run folders are shown side by side."""
+    """Accuracy per task, family and overall, with clustered bootstrap 95% intervals; writes report.md,
+    report.html and scores.png. Several run folders are shown side by side; two get a paired comparison
+    (the second minus the first) in the report."""
     result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
-                           scoring=scoring)
+                           scoring=scoring, comparison=compare_runs(*runs) if len(runs) == 2 else None)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return
     scores = result["scores"]
     tables.print_scores({**scores, "human": result["human"]} if result["human"] is not None else scores)
     for p in result["reports"]:
+        console.print(f"report: {p}")
+
+
+@click.command()
+@click.argument("run_1", metavar="R1", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_2", metavar="R2", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), metavar="DIRECTORY",
+              help="Also write the two runs' report (report.md, report.html, ...) with the comparison section there.")
+def compare(run_1: Path, run_2: Path, as_json: bool, report_dir: Path | None) -> None:
+    """Paired difference R2 - R1 on the questions both runs answered, per task and overall: clustered
+    bootstrap 95% intervals, exact McNemar p-values (a sign-flip test for proactive tasks), Holm-corrected."""
+    comparison = compare_runs(run_1, run_2)
+    reports = []
+    if report_dir is not None:
+        reports = score_command([run_1, run_2], report_dir=report_dir, comparison=comparison)["reports"]
+    if as_json:
+        click.echo(json.dumps(comparison))
+        return
+    tables.print_comparison(comparison)
+    for p in reports:
         console.print(f"report: {p}")
 
 

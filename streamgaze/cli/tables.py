@@ -40,6 +40,26 @@ def print_scores(scores: dict) -> None:
     _print(score_table(scores))
 
 
+def comparison_table(c: dict) -> Table:
+    """``streamgaze compare``: the paired difference per task and overall."""
+    first, second = c["runs"]
+    table = Table("task", "n", first, second, "difference (95% CI)", "p", "p (Holm)", title=f"{second} - {first}")
+    for t, v in c["tasks"].items():
+        if not v["n"]:
+            table.add_row(t, "0", "-", "-", "no shared answers", "", "")
+            continue
+        table.add_row(t, str(v["n"]), f"{v['accuracy_1']:.3f}", f"{v['accuracy_2']:.3f}",
+                      f"{v['diff']:+.3f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]", f"{v['p']:.3g}", f"{v['p_holm']:.3g}")
+    o = c["overall"]
+    if o["diff"] is not None:
+        table.add_row("overall (mean of tasks)", "", "", "", f"{o['diff']:+.3f} [{o['ci95'][0]:+.2f}, {o['ci95'][1]:+.2f}]", "", "")
+    return table
+
+
+def print_comparison(c: dict) -> None:
+    _print(comparison_table(c))
+
+
 def generation_table(report: dict) -> Table:
     """``streamgaze generate``: questions and skips per task."""
     table = Table("task", "family", "questions", "skipped (by reason)")

@@ -73,10 +73,11 @@ def _task_rows(scores_by_run: dict, names: list[str], tasks: list[str]) -> list[
 REPORT_FILES = ("scores.png", "report.md", "scores.json", "report.html")
 
 
-def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) -> list[Path]:
+def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, comparison: dict | None = None) -> list[Path]:
     """Write ``report.md``, ``scores.png`` and ``scores.json`` into ``out_dir``; return their paths. With
     ``reference`` (the same runs under `streamgaze.eval.score.score_run_reference`), both files add the section
-    "Reference scoring": per task and run, our accuracy, the reference's and the difference."""
+    "Reference scoring": per task and run, our accuracy, the reference's and the difference. With
+    ``comparison`` (`streamgaze.eval.compare.compare_runs` of two runs), the section "Paired comparison"."""
     out_dir = Path(out_dir)
     check_outputs(out_dir, REPORT_FILES)  # every target checked before the first is written
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +140,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
                 qa = s.get("question_accuracy")
                 runs.append("-" if yr is None else f"yes {yr:.2f}; all points right {qa if qa is not None else 0:.2f}")
         md.append(f"| {t} | {gold} | " + " | ".join(runs) + " |")
+    md += _comparison_md(comparison)
     md += _reference_md(scores_by_run, reference)
     md += _streaming_md(scores_by_run)
     flagged = [n for n in names if scores_by_run[n].get("flagged")]
@@ -150,7 +152,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
     path_json = out_dir / "scores.json"
     path_json.write_text(json.dumps(scores_by_run, indent=2) + "\n", encoding="utf-8")
     path_html = out_dir / "report.html"
-    path_html.write_text(_html(scores_by_run, tasks, png, reference), encoding="utf-8")
+    path_html.write_text(_html(scores_by_run, tasks, png, reference, comparison), encoding="utf-8")
     return [path_md, png, path_json, path_html]
 
 
@@ -160,6 +162,47 @@ REFERENCE_NOTE = ("Reference scoring: the StreamGaze reference's evaluate_result
                   "(expected no), questions without a prediction left out of the denominator, the average over the "
                   "task files present. Each cell: ours / reference (reference - ours); n is the reference's count "
                   "of trials.")
+
+
+COMPARISON_HEAD = ["task", "n", "first", "second", "difference (95 % CI)", "only first right", "only second right",
+                   "p", "p (Holm)", "test"]
+
+
+def _comparison_note(comparison: dict) -> str:
+    first, second = comparison["runs"]
+    return (f"The paired difference {second} - {first} on the items both runs answered (multiple-choice questions; "
+            "proactive test points). Intervals are clustered bootstrap intervals (videos, then questions within them; "
+            "a proactive question with its points is one unit). p: exact McNemar test on the discordant questions "
+            "(multiple choice) or an exact sign-flip permutation test on the per-question differences (proactive); "
+            "p (Holm) corrects for the number of tasks compared. Overall: the mean of the task differences.")
+
+
+def _comparison_rows(comparison: dict | None) -> list[list[str]]:
+    """A row per compared task, then overall (tasks without a shared answered item are left out)."""
+    if not comparison or not comparison["overall"]["tasks"]:
+        return []
+    rows = []
+    for t, v in comparison["tasks"].items():
+        if not v["n"]:
+            continue
+        rows.append([t, str(v["n"]), f"{v['accuracy_1']:.3f}", f"{v['accuracy_2']:.3f}",
+                     f"{v['diff']:+.3f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]", str(v["only_1_right"]),
+                     str(v["only_2_right"]), f"{v['p']:.3g}", f"{v['p_holm']:.3g}", v["test"]])
+    o = comparison["overall"]
+    rows.append(["overall (mean of tasks)", "", "", "", f"{o['diff']:+.3f} [{o['ci95'][0]:+.2f}, {o['ci95'][1]:+.2f}]",
+                 "", "", "", "", ""])
+    return rows
+
+
+def _comparison_md(comparison: dict | None) -> list[str]:
+    rows = _comparison_rows(comparison)
+    if not rows:
+        return []
+    first, second = comparison["runs"]
+    out = ["", f"## Paired comparison: {second} - {first}", "", _comparison_note(comparison), "",
+           "| " + " | ".join(COMPARISON_HEAD) + " |", "|" + "---|" * len(COMPARISON_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
 
 
 def _reference_rows(scores_by_run: dict, reference: dict | None) -> list[list[str]]:
@@ -244,7 +287,8 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.sum td{fo
 .flag{color:#a33}p.note{color:#555;font-size:13px;max-width:900px}img{max-width:100%}"""
 
 
-def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | None = None) -> str:
+def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | None = None,
+          comparison: dict | None = None) -> str:
     names = list(scores_by_run)
     e = lambda v: escape(str(v))  # noqa: E731
     parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>StreamGaze evaluation report</title>",
@@ -288,6 +332,12 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
             parts.append(f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{s['correct']}</td><td>{s['wrong']}</td><td>{s['unparsed']}</td>"
                          f"<td>{s['refused']}</td><td>{s['errors']}</td><td>{s['missing']}</td></tr>")
     parts.append("</table>")
+    rows = _comparison_rows(comparison)
+    if rows:
+        parts.append(f"<h2>Paired comparison</h2><p class=\"note\">{e(_comparison_note(comparison))}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in COMPARISON_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table>")
     rows = _reference_rows(scores_by_run, reference)
     if rows:
         parts.append(f"<h2>Reference scoring</h2><p class=\"note\">{e(REFERENCE_NOTE)}</p><table><tr>"

@@ -355,7 +355,7 @@ def _score_task(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
     return out, units
 
 
-def _names(run_dirs: list[Path]) -> list[str]:
+def run_names(run_dirs: list[Path]) -> list[str]:
     names = [p.resolve().name for p in run_dirs]
     if len(set(names)) < len(names):
         names = [f"{p.resolve().parent.name}/{p.resolve().name}" for p in run_dirs]
@@ -369,28 +369,30 @@ def score_runs(run_dirs, scoring: str = "ours") -> dict:
     "reference" (`score_run_reference`)."""
     run_dirs = [Path(p) for p in run_dirs]
     fn = SCORINGS[scoring]
-    return {name: fn(p) for name, p in zip(_names(run_dirs), run_dirs)}
+    return {name: fn(p) for name, p in zip(run_names(run_dirs), run_dirs)}
 
 
 CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
 SCORINGS = {"ours": score_run, "reference": score_run_reference}
 
 
-def score_command(runs, report_dir=None, human: dict | None = None, scoring: str = "ours") -> dict:
+def score_command(runs, report_dir=None, human: dict | None = None, scoring: str = "ours",
+                  comparison: dict | None = None) -> dict:
     """``streamgaze score``'s data; writes report.md (and the chart), prints nothing (the CLI does).
 
     Returns ``{"scores": {run: scores}, "human": human, "reports": [paths], "json": obj}``; ``scores`` and ``obj``
     (what ``--json`` prints: the one run's scores, ``{"runs": ...}`` for several) follow ``scoring`` ("ours" or
     "reference"). The report always shows our scoring, with the reference's beside it in its own section.
     ``human`` (the review stage's `human_scores`, passed in by the CLI) is added as a column in the table and a
-    key in the JSON."""
+    key in the JSON. ``comparison`` (`streamgaze.eval.compare.compare_runs`, passed in by the CLI when it scores
+    exactly two runs) adds the report's "Paired comparison" section."""
     if scoring not in SCORINGS:
         raise InputError("--scoring", f"unknown scoring {scoring!r} (one of: {', '.join(SCORINGS)})")
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
     check_outputs(out_dir, REPORT_FILES)  # a bad --report fails before scoring, nothing written
     ours = score_runs(runs)
     reference = score_runs(runs, "reference")
-    paths = write_report(ours, out_dir, reference=reference)
+    paths = write_report(ours, out_dir, reference=reference, comparison=comparison)
     scores = ours if scoring == "ours" else reference
     obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
     if human is not None:
