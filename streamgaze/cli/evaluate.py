@@ -18,7 +18,8 @@ from streamgaze.eval.score import score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
 
-MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-only:<model>` (no frames); "
+MODEL_HELP = ("Built in: `random`, `first-option`, blind `prior`/`longest`/`shortest`, `openai:<model>` or "
+              "`text-only:<model>` (no frames); "
               "models from plugins by their names (`streamgaze plugins list`; an unknown name lists them all).")
 
 
@@ -81,6 +82,10 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
         return
     scores = result["scores"]
     tables.print_scores({**scores, "human": result["human"]} if result["human"] is not None else scores)
+    flags = next((s.get("blind_flags") for s in scores.values() if s.get("blind_flags")), None)
+    for task, baselines in (flags or {}).items():
+        console.print(f"warning: {task}: the blind {' and '.join(baselines)} baseline's interval lies above chance "
+                      "(the text gives answers away; see the report's \"Blind baselines\")")
     for p in result["reports"]:
         console.print(f"report: {p}")
 

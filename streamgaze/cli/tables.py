@@ -62,10 +62,13 @@ def print_comparison(c: dict) -> None:
 
 def generation_table(report: dict) -> Table:
     """``streamgaze generate``: questions and skips per task."""
-    table = Table("task", "family", "questions", "skipped (by reason)")
+    table = Table("task", "family", "questions", "skipped (by reason)", "answer letters", "blind prior / longest / shortest")
     for task_id, r in report["tasks"].items():
         skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items()) or "-"
-        table.add_row(task_id, r["family"], str(r["questions"]), skipped)
+        letters = " ".join(f"{k} {v}" for k, v in r.get("answer_letters", {}).items()) or "-"
+        blind = r.get("blind_baselines") or {}
+        blind_text = " / ".join("-" if blind.get(b) is None else f"{blind[b]:.2f}" for b in ("prior", "longest", "shortest"))
+        table.add_row(task_id, r["family"], str(r["questions"]), skipped, letters, blind_text)
     return table
 
 

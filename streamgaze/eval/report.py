@@ -140,6 +140,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, co
                 qa = s.get("question_accuracy")
                 runs.append("-" if yr is None else f"yes {yr:.2f}; all points right {qa if qa is not None else 0:.2f}")
         md.append(f"| {t} | {gold} | " + " | ".join(runs) + " |")
+    md += _blind_md(scores_by_run)
     md += _comparison_md(comparison)
     md += _reference_md(scores_by_run, reference)
     md += _streaming_md(scores_by_run)
@@ -162,6 +163,41 @@ REFERENCE_NOTE = ("Reference scoring: the StreamGaze reference's evaluate_result
                   "(expected no), questions without a prediction left out of the denominator, the average over the "
                   "task files present. Each cell: ours / reference (reference - ours); n is the reference's count "
                   "of trials.")
+
+
+BLIND_HEAD = ["task", "n", "chance", "prior", "longest", "shortest", "flagged"]
+BLIND_NOTE = ("Blind baselines answer without the video: prior picks the option whose text is most often right in the "
+              "other videos' questions of the task (leave-one-video-out), longest / shortest the option with the most / "
+              "fewest characters (proactive points: the answer most often expected at that point elsewhere). A task is "
+              "flagged when a baseline's clustered 95 % interval lies entirely above chance (1 / options; proactive: the "
+              "majority answer's share): its questions give the answer away in their text. Tasks with fewer than 10 "
+              "questions are not flagged.")
+
+
+def _blind_rows(scores_by_run: dict) -> list[list[str]]:
+    """A row per task (from the first run that scored it): each blind baseline's accuracy and interval."""
+    rows = []
+    tasks = sorted({t for s in scores_by_run.values() for t in s["tasks"]})
+    for t in tasks:
+        ref = next(s["tasks"][t] for s in scores_by_run.values() if t in s["tasks"])
+        blind = ref.get("blind") or {}
+        if not blind:
+            continue
+        cells = ["-" if b not in blind else f"{blind[b]['accuracy']:.3f} [{blind[b]['ci95'][0]:.2f}, {blind[b]['ci95'][1]:.2f}]"
+                 for b in ("prior", "longest", "shortest")]
+        chance = ref.get("chance")
+        rows.append([t, str(ref.get("n_questions", ref["n"])), "" if chance is None else f"{chance:.2f}", *cells,
+                     ", ".join(ref.get("blind_above_chance") or []) or "-"])
+    return rows
+
+
+def _blind_md(scores_by_run: dict) -> list[str]:
+    rows = _blind_rows(scores_by_run)
+    if not rows:
+        return []
+    out = ["", "## Blind baselines", "", BLIND_NOTE, "", "| " + " | ".join(BLIND_HEAD) + " |", "|" + "---|" * len(BLIND_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
 
 
 COMPARISON_HEAD = ["task", "n", "first", "second", "difference (95 % CI)", "only first right", "only second right",
@@ -332,6 +368,12 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
             parts.append(f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{s['correct']}</td><td>{s['wrong']}</td><td>{s['unparsed']}</td>"
                          f"<td>{s['refused']}</td><td>{s['errors']}</td><td>{s['missing']}</td></tr>")
     parts.append("</table>")
+    rows = _blind_rows(scores_by_run)
+    if rows:
+        parts.append(f"<h2>Blind baselines</h2><p class=\"note\">{e(BLIND_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in BLIND_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table>")
     rows = _comparison_rows(comparison)
     if rows:
         parts.append(f"<h2>Paired comparison</h2><p class=\"note\">{e(_comparison_note(comparison))}</p><table><tr>"

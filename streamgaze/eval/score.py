@@ -29,10 +29,12 @@ from streamgaze.eval.runner import (
     stream_state,
 )
 from streamgaze.paths import check_outputs
+from streamgaze.tasks.blind import BLIND_BASELINES, blind_outcomes
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 
 MAX_LISTED = 20
+BLIND_MIN_QUESTIONS = 10  # fewer questions give no interval worth flagging
 INTERVALS = ("clustered bootstrap: videos resampled, then questions within each drawn video (a proactive "
              "question with all its test points is one unit)")
 
@@ -108,6 +110,7 @@ def score_run(run_dir) -> dict:
         tasks[task], units[task] = _score_task(task, qs, latest)
     return {
         **summarise(tasks, units),
+        "blind_flags": {t: v["blind_above_chance"] for t, v in tasks.items() if v.get("blind_above_chance")},
         "tasks": tasks,
         **_run_fields(run_dir, info, changed),
         **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
@@ -352,7 +355,25 @@ def _score_task(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
         out["chance"] = round(float(np.mean([1 / max(len(q["options"]), 1) for q in qs])), 4) if qs else 0.25
         out["answer_letters"] = dict(sorted(Counter(q["answer"] for q in qs).items()))
         out["parsed_letters"] = dict(sorted(parsed_letters.items()))
+    out["blind"], out["blind_above_chance"] = blind_check(qs, out["chance"])
     return out, units
+
+
+def blind_check(qs: list[dict], chance: float | None) -> tuple[dict, list[str]]:
+    """Each blind baseline's accuracy on the task's questions with its clustered interval, and the baselines
+    whose interval lies entirely above ``chance`` (the task can be answered from the text alone). A task with
+    fewer than `BLIND_MIN_QUESTIONS` questions is never flagged."""
+    blind, above = {}, []
+    for b in BLIND_BASELINES:
+        outcomes = blind_outcomes(qs, b)
+        if not outcomes:
+            continue
+        units = Units.from_outcomes(outcomes)
+        ci = units.interval()
+        blind[b] = {"accuracy": round(sum(ok for _, _, ok in outcomes) / len(outcomes), 4), "ci95": ci}
+        if chance is not None and len(qs) >= BLIND_MIN_QUESTIONS and ci[0] > chance:
+            above.append(b)
+    return blind, above
 
 
 def run_names(run_dirs: list[Path]) -> list[str]:

@@ -26,6 +26,7 @@ from streamgaze.paths import check_outputs, safe_name, write_files
 from streamgaze.progress import stage
 from streamgaze.store import Store, open_store
 from streamgaze.tasks.api import Candidate, Draft, Skip
+from streamgaze.tasks.blind import blind_accuracies
 from streamgaze.tasks.draw import ON_DEMAND_FIELDS, Dedup, DrawnQuestion, draw, question_time
 from streamgaze.tasks.rng import CandidateRngs, LazyRng, candidate_rng
 from streamgaze.tasks.spec import load_task_specs
@@ -350,6 +351,7 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
             "questions": len(r.lines),
             "skipped": r.skip_totals(),
             "answer_letters": dict(sorted(letters.items())),
+            "blind_baselines": blind_accuracies([json.loads(line) for line in r.lines]),
             "params": r.params,
         }
     files[REPORT_FILE] = json.dumps(report, indent=2) + "\n"
