@@ -187,3 +187,68 @@ def test_fleiss_kappa_textbook():
     assert fleiss_kappa([[2, 0], [0, 2], [1, 1]]) == pytest.approx(1 / 3)
     assert np.isnan(fleiss_kappa([[3, 0], [3, 0]]))  # every rating in one category
     assert np.isnan(fleiss_kappa(np.zeros((0, 2))))
+
+
+# -- the human baseline: agreement between reviewers, clustered human accuracy ------------------------------------
+def _review_store(tmp_path):
+    """A store whose qa_items know four questions on two videos (no video files needed to record reviews)."""
+    import pyarrow as pa
+
+    from streamgaze.store import open_store
+
+    qs = [_otp_question(v, k) for v in (0, 1) for k in (0, 1)]
+    for q, answer in zip(qs, "ABAC"):
+        q["answer"], q["answer_text"] = answer, q["options"]["ABCD".index(answer)]
+    store = tmp_path / "store.duckdb"
+    with open_store(store) as s, s.transaction():
+        s.insert("qa_items", pa.table({
+            "id": [q["id"] for q in qs], "task": [OTP] * 4, "family": ["past"] * 4,
+            "video_id": [q["video_id"] for q in qs], "time_s": [10.0] * 4, "clip_start": [0.0] * 4,
+            "clip_end": [10.0] * 4, "question": [q["question"] for q in qs], "answer": [q["answer"] for q in qs],
+            "answer_text": [q["answer_text"] for q in qs], "item": [json.dumps(q) for q in qs]}))
+    return store, qs
+
+
+def test_two_reviewers_get_cohens_kappa_and_a_clustered_human_accuracy(tmp_path):
+    from click.testing import CliRunner
+
+    from streamgaze.cli import cli
+    from streamgaze.review.data import human_scores, record_review
+
+    store, qs = _review_store(tmp_path)
+    # ann A B A C (all right), bob A C A C: p_o 3/4; marginals ann A .5 B .25 C .25, bob A .5 C .5:
+    # p_e = .25 + 0 + .125 = .375, kappa = (.75 - .375) / .625 = 0.6
+    for q, a, b in zip(qs, "ABAC", "ACAC"):
+        record_review(store, q, reviewer="ann", mode="answer", answer=a)
+        record_review(store, q, reviewer="bob", mode="answer", answer=b)
+    h = human_scores(store)
+    ag = h["agreement"]["answers"]
+    assert ag["method"] == "cohen" and ag["items"] == 4 and ag["kappa"] == 0.6 and ag["agreement"] == 0.75
+    assert h["agreement"]["answers_by_task"][OTP]["kappa"] == 0.6
+    assert h["agreement"]["verdicts"] is None  # nobody verified
+    t = h["tasks"][OTP]
+    assert t["accuracy"] == 0.875 and t["n"] == 8
+    # clustered: two videos (7/8 right overall: video 0 4/4, video 1 3/4); a resample of {v1, v1} draws only
+    # video 1's questions, so the interval reaches below what video 0 alone would give
+    assert t["ci95"][0] < 0.75 and t["ci95"][1] == 1.0 and "videos" in h["intervals"]
+    assert h["overall_ci95"][0] <= h["overall"] <= h["overall_ci95"][1]
+    out = CliRunner().invoke(cli, ["review-score", "--store", str(store)])
+    assert out.exit_code == 0 and "Cohen's kappa 0.600" in out.output
+
+
+def test_three_reviewers_get_fleiss_kappa_on_verdicts(tmp_path):
+    from streamgaze.review.data import human_scores, record_review
+
+    store, qs = _review_store(tmp_path)
+    # q0: valid x3; q1: valid, invalid, invalid; q2: invalid, invalid (two raters); q3: one rater (left out).
+    # P = (1 + 1/3 + 1) / 3 = 7/9; p_valid = p_invalid = 4/8, P_e = 1/2; kappa = (7/9 - 1/2) / (1/2) = 5/9
+    verdicts = {0: ("valid", "valid", "valid"), 1: ("valid", "invalid", "invalid"), 2: ("invalid", "invalid", None),
+                3: ("valid", None, None)}
+    for i, vs in verdicts.items():
+        for reviewer, v in zip(("ann", "bob", "cy"), vs):
+            if v:
+                record_review(store, qs[i], reviewer=reviewer, mode="verify", verdict=v,
+                              reason="wrong key" if v == "invalid" else None)
+    ag = human_scores(store)["agreement"]["verdicts"]
+    assert ag["method"] == "fleiss" and ag["reviewers"] == 3 and ag["items"] == 3
+    assert ag["kappa"] == round(5 / 9, 4) and ag["agreement"] == round(7 / 9, 4)

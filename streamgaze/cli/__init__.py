@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("streamgaze.cli.evaluate:score", "Accuracy per task, family and overall, with clustered bootstrap 95% intervals; writes report.md, report.html and scores.png."),
     "review": ("streamgaze.cli.review:review", "Serve a page to verify questions (with the gaze-overlay clip and the evidence) and to answer them blind; verdicts and answers go into the store's reviews table."),
     "compare": ("streamgaze.cli.evaluate:compare", "Paired difference R2 - R1 on the questions both runs answered, per task and overall: clustered bootstrap 95% intervals, exact McNemar p-values (a sign-flip test for proactive tasks), Holm-corrected."),
-    "review-score": ("streamgaze.cli.evaluate:review_score", "Human accuracy per task from the answers given in `streamgaze review` (answer mode)."),
+    "review-score": ("streamgaze.cli.evaluate:review_score", "Human accuracy per task from the answers given in `streamgaze review` (answer mode), with clustered intervals, and the agreement between reviewers (Cohen's kappa for two, Fleiss' for more)."),
     "sql": ("streamgaze.cli.tools:sql", "Run one read-only SQL query over the store."),
     "formats": ("streamgaze.cli.tools:formats", "List every ingest FORMAT and the plugin that provides it."),
     "export": ("streamgaze.cli.tools:export", "Write question files in other benchmarks' formats."),

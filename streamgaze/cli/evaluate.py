@@ -14,7 +14,7 @@ from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
 from streamgaze.eval.compare import compare_runs
-from streamgaze.eval.score import score_command
+from streamgaze.eval.score import run_question_videos, score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
 
@@ -75,13 +75,16 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
     """Accuracy per task, family and overall, with clustered bootstrap 95% intervals; writes report.md,
     report.html and scores.png. Several run folders are shown side by side; two get a paired comparison
     (the second minus the first) in the report."""
-    result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
+    human = human_scores(store, videos=run_question_videos(runs)) if store else None
+    result = score_command(list(runs), report_dir=report_dir, human=human,
                            scoring=scoring, comparison=compare_runs(*runs) if len(runs) == 2 else None)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return
     scores = result["scores"]
     tables.print_scores({**scores, "human": result["human"]} if result["human"] is not None else scores)
+    if result["human"] is not None:
+        tables.print_agreement(result["human"])
     flags = next((s.get("blind_flags") for s in scores.values() if s.get("blind_flags")), None)
     for task, baselines in (flags or {}).items():
         console.print(f"warning: {task}: the blind {' and '.join(baselines)} baseline's interval lies above chance "
@@ -115,9 +118,11 @@ def compare(run_1: Path, run_2: Path, as_json: bool, report_dir: Path | None) ->
 @STORE
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 def review_score(store: Path, as_json: bool) -> None:
-    """Human accuracy per task from the answers given in `streamgaze review` (answer mode)."""
+    """Human accuracy per task from the answers given in `streamgaze review` (answer mode), with clustered
+    intervals, and the agreement between reviewers (Cohen's kappa for two, Fleiss' for more)."""
     scores = human_scores(store)
     if as_json:
         click.echo(json.dumps(scores))
     else:
         tables.print_scores({"human": scores})
+        tables.print_agreement(scores)

@@ -40,6 +40,15 @@ def print_scores(scores: dict) -> None:
     _print(score_table(scores))
 
 
+def print_agreement(human: dict) -> None:
+    """``score --store`` / ``review-score``: agreement between reviewers, one line each."""
+    from streamgaze.eval.report import agreement_text
+
+    ag = human.get("agreement") or {}
+    click.echo(f"agreement on verification verdicts: {agreement_text(ag.get('verdicts'))}")
+    click.echo(f"agreement on blind answers: {agreement_text(ag.get('answers'))}")
+
+
 def comparison_table(c: dict) -> Table:
     """``streamgaze compare``: the paired difference per task and overall."""
     first, second = c["runs"]

@@ -73,11 +73,14 @@ def _task_rows(scores_by_run: dict, names: list[str], tasks: list[str]) -> list[
 REPORT_FILES = ("scores.png", "report.md", "scores.json", "report.html")
 
 
-def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, comparison: dict | None = None) -> list[Path]:
+def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, comparison: dict | None = None,
+                 human: dict | None = None) -> list[Path]:
     """Write ``report.md``, ``scores.png`` and ``scores.json`` into ``out_dir``; return their paths. With
     ``reference`` (the same runs under `streamgaze.eval.score.score_run_reference`), both files add the section
     "Reference scoring": per task and run, our accuracy, the reference's and the difference. With
-    ``comparison`` (`streamgaze.eval.compare.compare_runs` of two runs), the section "Paired comparison"."""
+    ``comparison`` (`streamgaze.eval.compare.compare_runs` of two runs), the section "Paired comparison". With
+    ``human`` (the review stage's human scores), the section "Human baseline": accuracy per task with clustered
+    intervals and the agreement between reviewers."""
     out_dir = Path(out_dir)
     check_outputs(out_dir, REPORT_FILES)  # every target checked before the first is written
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +143,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, co
                 qa = s.get("question_accuracy")
                 runs.append("-" if yr is None else f"yes {yr:.2f}; all points right {qa if qa is not None else 0:.2f}")
         md.append(f"| {t} | {gold} | " + " | ".join(runs) + " |")
+    md += _human_md(human)
     md += _blind_md(scores_by_run)
     md += _comparison_md(comparison)
     md += _reference_md(scores_by_run, reference)
@@ -153,7 +157,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, co
     path_json = out_dir / "scores.json"
     path_json.write_text(json.dumps(scores_by_run, indent=2) + "\n", encoding="utf-8")
     path_html = out_dir / "report.html"
-    path_html.write_text(_html(scores_by_run, tasks, png, reference, comparison), encoding="utf-8")
+    path_html.write_text(_html(scores_by_run, tasks, png, reference, comparison, human), encoding="utf-8")
     return [path_md, png, path_json, path_html]
 
 
@@ -163,6 +167,47 @@ REFERENCE_NOTE = ("Reference scoring: the StreamGaze reference's evaluate_result
                   "(expected no), questions without a prediction left out of the denominator, the average over the "
                   "task files present. Each cell: ours / reference (reference - ours); n is the reference's count "
                   "of trials.")
+
+
+HUMAN_HEAD = ["task", "answers", "accuracy (95 % CI)", "agreement on answers"]
+HUMAN_NOTE = ("Human accuracy from the answers given in the review page's answer mode (latest answer per reviewer, "
+              "question and test point), with clustered intervals (videos, then questions; all reviewers' answers to a "
+              "question form one unit). Agreement between reviewers: Cohen's kappa for two reviewers (items both "
+              "rated), Fleiss' kappa for more (items rated by at least two), with the raw share of agreeing pairs.")
+
+
+def agreement_text(a: dict | None) -> str:
+    """One agreement block (`streamgaze.review.data.agreement`) as text."""
+    if not a:
+        return "fewer than two reviewers"
+    if not a["items"]:
+        return f"{a['reviewers']} reviewers, no item rated by two"
+    kappa = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
+    name = "Cohen's" if a["method"] == "cohen" else "Fleiss'"
+    return f"{name} kappa {kappa}, raw agreement {a['agreement']:.3f} ({a['items']} items, {a['reviewers']} reviewers)"
+
+
+def _human_rows(human: dict | None) -> tuple[list[list[str]], list[str]]:
+    if not human or not human.get("tasks"):
+        return [], []
+    ag = human.get("agreement") or {}
+    by_task = ag.get("answers_by_task") or {}
+    rows = [[t, str(v["n"]), f"{v['accuracy']:.3f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", agreement_text(by_task.get(t))]
+            for t, v in human["tasks"].items()]
+    rows.append(["overall (mean of tasks)", "", f"{human['overall']:.3f}{_ci_text(human.get('overall_ci95'))}", ""])
+    notes = [f"Reviewers: {', '.join(human.get('reviewers') or []) or '-'}",
+             f"Verification verdicts: {agreement_text(ag.get('verdicts'))}",
+             f"Blind answers: {agreement_text(ag.get('answers'))}"]
+    return rows, notes
+
+
+def _human_md(human: dict | None) -> list[str]:
+    rows, notes = _human_rows(human)
+    if not rows:
+        return []
+    out = ["", "## Human baseline", "", HUMAN_NOTE, "", "| " + " | ".join(HUMAN_HEAD) + " |", "|" + "---|" * len(HUMAN_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""] + [f"- {n}" for n in notes]
 
 
 BLIND_HEAD = ["task", "n", "chance", "prior", "longest", "shortest", "flagged"]
@@ -324,7 +369,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.sum td{fo
 
 
 def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | None = None,
-          comparison: dict | None = None) -> str:
+          comparison: dict | None = None, human: dict | None = None) -> str:
     names = list(scores_by_run)
     e = lambda v: escape(str(v))  # noqa: E731
     parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>StreamGaze evaluation report</title>",
@@ -368,6 +413,12 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
             parts.append(f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{s['correct']}</td><td>{s['wrong']}</td><td>{s['unparsed']}</td>"
                          f"<td>{s['refused']}</td><td>{s['errors']}</td><td>{s['missing']}</td></tr>")
     parts.append("</table>")
+    rows, notes = _human_rows(human)
+    if rows or notes:
+        parts.append(f"<h2>Human baseline</h2><p class=\"note\">{e(HUMAN_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in HUMAN_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     rows = _blind_rows(scores_by_run)
     if rows:
         parts.append(f"<h2>Blind baselines</h2><p class=\"note\">{e(BLIND_NOTE)}</p><table><tr>"

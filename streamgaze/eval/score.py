@@ -89,6 +89,15 @@ def _qa_dir(run_dir: Path, info: dict) -> Path:
     return qa_dir
 
 
+def run_question_videos(run_dirs) -> dict[str, str]:
+    """``{question id: video id}`` over the question files of the runs (the clusters of the human scores)."""
+    out: dict[str, str] = {}
+    for run_dir in run_dirs:
+        _, questions, _, _ = load_run(run_dir)
+        out.update({q["id"]: q["video_id"] for qs in questions.values() for q in qs})
+    return out
+
+
 def question_dir(run_dir) -> Path:
     """The folder of a run folder's question files."""
     return _qa_dir(Path(run_dir), _run_info(Path(run_dir)))
@@ -413,7 +422,7 @@ def score_command(runs, report_dir=None, human: dict | None = None, scoring: str
     check_outputs(out_dir, REPORT_FILES)  # a bad --report fails before scoring, nothing written
     ours = score_runs(runs)
     reference = score_runs(runs, "reference")
-    paths = write_report(ours, out_dir, reference=reference, comparison=comparison)
+    paths = write_report(ours, out_dir, reference=reference, comparison=comparison, human=human)
     scores = ours if scoring == "ours" else reference
     obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
     if human is not None:
