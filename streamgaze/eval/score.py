@@ -17,7 +17,7 @@ import numpy as np
 from streamgaze.errors import InputError
 from streamgaze.eval import reference_scoring as ref
 from streamgaze.eval.report import REPORT_FILES, write_report
-from streamgaze.eval.stats import BOOTSTRAP, Units, macro_intervals, question_bootstrap_ci
+from streamgaze.eval.stats import BOOTSTRAP, Units, macro_intervals, question_bootstrap_ci, stratified_intervals
 from streamgaze.eval.runner import (
     PREDICTIONS,
     RUN,
@@ -353,34 +353,29 @@ def _score_task(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
         out["yes_rate"] = round(sum(r == "yes" for r in replies) / len(replies), 4) if replies else None
         out["expected_yes_rate"] = round(yes_exp, 4)
         out["chance"] = round(max(yes_exp, 1 - yes_exp), 4) if n else None  # majority-class rate
-        per_q = []
-        for q in qs:
-            pts = [o == "correct" for it, o in zip(items, outcomes) if it.q["id"] == q["id"]]
-            if pts:
-                per_q.append(all(pts))
-        out["question_accuracy"] = round(float(np.mean(per_q)), 4) if per_q else None
+        all_right = units.x == units.w  # per question: every test point right
+        out["question_accuracy"] = round(float(np.mean(all_right)), 4) if len(units) else None
         out["parsed_answers"] = dict(sorted(parsed_letters.items()))
     else:
         out["chance"] = round(float(np.mean([1 / max(len(q["options"]), 1) for q in qs])), 4) if qs else 0.25
         out["answer_letters"] = dict(sorted(Counter(q["answer"] for q in qs).items()))
         out["parsed_letters"] = dict(sorted(parsed_letters.items()))
-    out["blind"], out["blind_above_chance"] = blind_check(qs, out["chance"])
+    blind_units = {b: Units.from_outcomes(blind_outcomes(qs, b)) for b in BLIND_BASELINES}
+    out["ci95"], *blind_cis = stratified_intervals([units, *blind_units.values()])
+    out["blind"], out["blind_above_chance"] = blind_check(blind_units, blind_cis, out["chance"], len(qs))
     return out, units
 
 
-def blind_check(qs: list[dict], chance: float | None) -> tuple[dict, list[str]]:
+def blind_check(blind_units: dict[str, Units], cis: list, chance: float | None, n_questions: int) -> tuple[dict, list[str]]:
     """Each blind baseline's accuracy on the task's questions with its clustered interval, and the baselines
     whose interval lies entirely above ``chance`` (the task can be answered from the text alone). A task with
     fewer than `BLIND_MIN_QUESTIONS` questions is never flagged."""
     blind, above = {}, []
-    for b in BLIND_BASELINES:
-        outcomes = blind_outcomes(qs, b)
-        if not outcomes:
+    for (b, units), ci in zip(blind_units.items(), cis):
+        if not len(units):
             continue
-        units = Units.from_outcomes(outcomes)
-        ci = units.interval()
-        blind[b] = {"accuracy": round(sum(ok for _, _, ok in outcomes) / len(outcomes), 4), "ci95": ci}
-        if chance is not None and len(qs) >= BLIND_MIN_QUESTIONS and ci[0] > chance:
+        blind[b] = {"accuracy": round(float(units.x.sum() / units.w.sum()), 4), "ci95": ci}
+        if chance is not None and n_questions >= BLIND_MIN_QUESTIONS and ci[0] > chance:
             above.append(b)
     return blind, above
 

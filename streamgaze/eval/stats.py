@@ -78,8 +78,9 @@ def cluster_replicates(x, clusters, strata=None, w=None, *, resamples: int = BOO
     ``strata``: each unit's stratum code 0..S-1 (a task; default all 0). One replicate draws as many clusters as
     there are, with replacement, and inside every drawn cluster and stratum as many units as the cell has, with
     replacement; the strata share the cluster draw, so a mean over strata (families, overall) is resampled
-    jointly. Cells whose units are all 0/1 with weight 1 draw their count of ones as Binomial(n, p) (the same
-    distribution as drawing indices); other cells draw indices. Vectorised; memory bounded by chunks."""
+    jointly. A cluster drawn c times contributes c independent resamples of each of its cells: a cell whose units
+    are all 0/1 with weight 1 draws its count of ones as Binomial(c n, p) (the same distribution as drawing c n
+    indices), other cells draw the c n indices. Vectorised; the index draws are chunked to bound memory."""
     x = np.asarray(x, dtype=float)
     n_units = len(x)
     w = np.ones(n_units) if w is None else np.asarray(w, dtype=float)
@@ -104,40 +105,40 @@ def cluster_replicates(x, clusters, strata=None, w=None, *, resamples: int = BOO
     cell_x = np.add.reduceat(x, cell_start)
     binary = np.logical_and.reduceat((w == 1) & ((x == 0) | (x == 1)), cell_start)
     cell_p = cell_x / cell_size
-    # each cluster's cells are contiguous (sorted by cluster)
-    first_cell = np.searchsorted(cell_cluster, np.arange(n_clusters))
-    n_cells = np.diff(np.r_[first_cell, len(cell_start)])
+
+    stratum_of = np.zeros((len(cell_start), n_strata))
+    stratum_of[np.arange(len(cell_start)), cell_stratum] = 1.0  # cells -> strata, summed by a matrix product
+    fast, slow = np.flatnonzero(binary), np.flatnonzero(~binary)
+    slow_units = int(cell_size[slow].sum())
 
     rng = np.random.default_rng(seed)
+    # stage 1: how many times each cluster is drawn in each resample
     picks = rng.integers(0, n_clusters, size=(resamples, n_clusters))
-    per_row = max(1, int(n_units))
-    step = max(1, _CHUNK_DRAWS // per_row)
-    for r0 in range(0, resamples, step):
-        rows = picks[r0:r0 + step]
-        n_rows = len(rows)
-        flat = rows.ravel()
-        k = n_cells[flat]
-        cells = np.repeat(first_cell[flat], k) + _segments(k)
-        row_of_cell = np.repeat(np.repeat(np.arange(n_rows), n_clusters), k)
-        bins = row_of_cell * n_strata + cell_stratum[cells]
-        size = cell_size[cells]
-        rnum = np.zeros(n_rows * n_strata)
-        rden = np.bincount(bins, weights=np.zeros(len(bins)), minlength=n_rows * n_strata)
-        fast = binary[cells]
-        if fast.any():
-            ones = rng.binomial(size[fast], cell_p[cells[fast]])
-            rnum += np.bincount(bins[fast], weights=ones, minlength=n_rows * n_strata)
-            rden += np.bincount(bins[fast], weights=size[fast], minlength=n_rows * n_strata)
-        slow = ~fast
-        if slow.any():
-            sc, sb, ss = cells[slow], bins[slow], size[slow]
-            draw_cell = np.repeat(np.arange(len(sc)), ss)
-            units = cell_start[sc][draw_cell] + (rng.random(len(draw_cell)) * ss[draw_cell]).astype(np.int64)
-            rnum += np.bincount(sb[draw_cell], weights=x[units], minlength=n_rows * n_strata)
-            rden += np.bincount(sb[draw_cell], weights=w[units], minlength=n_rows * n_strata)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            block = np.where(rden > 0, rnum / np.where(rden > 0, rden, 1), np.nan)
-        values[r0:r0 + n_rows] = block.reshape(n_rows, n_strata)
+    times = np.bincount((picks + n_clusters * np.arange(resamples)[:, None]).ravel(),
+                        minlength=resamples * n_clusters).reshape(resamples, n_clusters)
+    # stage 2, 0/1 cells: a cell drawn c times contributes Binomial(c * n, p) ones out of c * n
+    num = np.zeros((resamples, n_strata))
+    den = np.zeros((resamples, n_strata))
+    if len(fast):
+        drawn = times[:, cell_cluster[fast]] * cell_size[fast]
+        num += rng.binomial(drawn, cell_p[fast]) @ stratum_of[fast]
+        den += drawn @ stratum_of[fast]
+    # stage 2, other cells: c * n unit indices drawn uniformly inside the cell
+    if len(slow):
+        step = max(1, _CHUNK_DRAWS // max(1, slow_units))
+        for r0 in range(0, resamples, step):
+            k = (times[r0:r0 + step, cell_cluster[slow]] * cell_size[slow]).ravel()  # draws per (row, cell)
+            n_rows = len(k) // len(slow)
+            cells = np.tile(slow, n_rows)
+            bins = np.repeat(np.arange(n_rows), len(slow)) * n_strata + cell_stratum[cells]
+            draw_cell = np.repeat(np.arange(len(k)), k)
+            size = cell_size[cells][draw_cell]
+            units = cell_start[cells][draw_cell] + (rng.random(len(draw_cell)) * size).astype(np.int64)
+            b = bins[draw_cell]
+            num[r0:r0 + n_rows] += np.bincount(b, weights=x[units], minlength=n_rows * n_strata).reshape(n_rows, n_strata)
+            den[r0:r0 + n_rows] += np.bincount(b, weights=w[units], minlength=n_rows * n_strata).reshape(n_rows, n_strata)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     return Replicates(estimate, values)
 
 
@@ -283,6 +284,14 @@ def joint_replicates(units: dict[str, Units], seed: int = 0) -> tuple[list[str],
     clusters = [c for t in names for c in units[t].clusters]
     strata = np.repeat(np.arange(len(names)), [len(units[t]) for t in names])
     return names, cluster_replicates(x, clusters, strata, w, seed=seed)
+
+
+def stratified_intervals(units: list[Units], seed: int = 0) -> list[list[float]]:
+    """Intervals of several estimates on the same videos (a model and the blind baselines on one task) from one
+    cluster draw: one call instead of one per estimate. ``[0.0, 0.0]`` for an estimate without units."""
+    names, reps = joint_replicates({str(i): u for i, u in enumerate(units)}, seed)
+    col = {int(n): i for i, n in enumerate(names)}
+    return [reps.interval(col[i]) if i in col else [0.0, 0.0] for i in range(len(units))]
 
 
 def macro_intervals(units: dict[str, Units], groups: dict[str, list[str]], seed: int = 0,

@@ -67,12 +67,15 @@ def _mcq_choices(qs: list[dict], baseline: str) -> dict[tuple[str, int], str]:
             continue
         v = q["video_id"]
         if baseline == "prior":
-            key = lambda i: (right.without(v, options[i]), -wrong.without(v, options[i]), _tiebreak(q["id"], options[i]))  # noqa: E731
+            keys = [(right.without(v, t), -wrong.without(v, t)) for t in options]
         elif baseline == "longest":
-            key = lambda i: (len(options[i]), _tiebreak(q["id"], options[i]))  # noqa: E731
+            keys = [(len(t),) for t in options]
         else:
-            key = lambda i: (-len(options[i]), _tiebreak(q["id"], options[i]))  # noqa: E731
-        out[(q["id"], -1)] = LETTERS[max(range(len(options)), key=key)]
+            keys = [(-len(t),) for t in options]
+        best = max(keys)
+        tied = [i for i, k in enumerate(keys) if k == best]
+        pick = tied[0] if len(tied) == 1 else max(tied, key=lambda i: _tiebreak(q["id"], options[i]))
+        out[(q["id"], -1)] = LETTERS[pick]
     return out
 
 
