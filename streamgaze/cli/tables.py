@@ -71,18 +71,26 @@ def print_comparison(c: dict) -> None:
 
 def generation_table(report: dict) -> Table:
     """``streamgaze generate``: questions and skips per task."""
-    table = Table("task", "family", "questions", "skipped (by reason)", "answer letters", "blind prior / longest / shortest")
+    table = Table("task", "family", "questions", "skipped (by reason)")
     for task_id, r in report["tasks"].items():
         skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items()) or "-"
+        table.add_row(task_id, r["family"], str(r["questions"]), skipped)
+    return table
+
+
+def answer_bias_table(report: dict) -> Table:
+    """``streamgaze generate``: each task's answer letters and the blind baselines' accuracy."""
+    table = Table("task", "answer letters", "prior", "longest", "shortest", title="answers and blind baselines")
+    for task_id, r in report["tasks"].items():
         letters = " ".join(f"{k} {v}" for k, v in r.get("answer_letters", {}).items()) or "-"
         blind = r.get("blind_baselines") or {}
-        blind_text = " / ".join("-" if blind.get(b) is None else f"{blind[b]:.2f}" for b in ("prior", "longest", "shortest"))
-        table.add_row(task_id, r["family"], str(r["questions"]), skipped, letters, blind_text)
+        table.add_row(task_id, letters, *("-" if blind.get(b) is None else f"{blind[b]:.2f}" for b in ("prior", "longest", "shortest")))
     return table
 
 
 def print_generation_report(report: dict) -> None:
     _print(generation_table(report))
+    _print(answer_bias_table(report))
     for task_id, problem in report.get("broken_tasks", {}).items():
         click.echo(f"left out task {task_id}: {problem}", err=True)
 
