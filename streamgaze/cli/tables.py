@@ -10,10 +10,14 @@ def _print(table: Table, console: Console | None = None) -> None:
     (console or Console()).print(table)
 
 
+def _ci(ci) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+
+
 def score_table(scores: dict) -> Table:
     """``streamgaze score`` / ``review-score``: accuracy (95% CI) per task, family and overall, one column per run."""
     names = list(scores)
-    table = Table("task", "n", *names, title="accuracy (95% CI)")
+    table = Table("task", "n", *names, title="accuracy (clustered 95% CI: videos, then questions)")
     tasks = sorted({t for s in scores.values() for t in s["tasks"]})
     for t in tasks:
         cells = []
@@ -29,9 +33,11 @@ def score_table(scores: dict) -> Table:
         table.add_row(t, n, *cells)
     fams = sorted({f for s in scores.values() for f in s["families"]})
     for f in fams:
-        table.add_row(f"family: {f}", "", *(f"{scores[n]['families'].get(f, float('nan')):.3f}" for n in names))
+        table.add_row(f"family: {f}", "", *(f"{scores[n]['families'].get(f, float('nan')):.3f}"
+                                            + _ci(scores[n].get("families_ci95", {}).get(f)) for n in names))
     table.add_row("overall", "", *(
-        f"{scores[n]['overall']:.3f}" + ("" if scores[n]["complete"] else f" incomplete ({scores[n]['tasks_scored']} tasks)")
+        f"{scores[n]['overall']:.3f}" + _ci(scores[n].get("overall_ci95"))
+        + ("" if scores[n]["complete"] else f" incomplete ({scores[n]['tasks_scored']} tasks)")
         for n in names))
     return table
 
