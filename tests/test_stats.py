@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamgaze.eval.runner import sha256_file
 from streamgaze.eval.score import score_run
@@ -62,6 +64,29 @@ def test_intervals_are_deterministic():
     assert clustered_ci(x, cl) == clustered_ci(x, cl)
     w = rng.integers(1, 4, 300).astype(float)
     assert clustered_ci(x * w, cl, w=w) == clustered_ci(x * w, cl, w=w)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(0, 4)), min_size=1, max_size=40))
+def test_intervals_contain_the_estimate_and_stay_in_range(units):
+    """Any units (video, points, right points): the interval holds the ratio estimate, inside [0, 1]."""
+    clusters = [v for v, _, _ in units]
+    w = np.array([n for _, n, _ in units], dtype=float)
+    x = np.array([min(k, n) for _, n, k in units], dtype=float)
+    lo, hi = clustered_ci(x, clusters, w=w)
+    est = x.sum() / w.sum()
+    assert 0.0 <= lo <= round(est, 4) + 1e-9 and round(est, 4) - 1e-9 <= hi <= 1.0
+
+
+def test_index_draws_and_binomial_draws_agree():
+    # the same 0/1 answers as weight-1 units (binomial path) and doubled (x 2, w 2: the index path): the same
+    # distribution of the estimate, so nearly the same interval
+    rng = np.random.default_rng(5)
+    videos = np.repeat(np.arange(30), rng.integers(2, 9, 30))
+    x = (rng.random(len(videos)) < 0.6).astype(float)
+    a = clustered_ci(x, videos)
+    b = clustered_ci(2 * x, videos, w=np.full(len(x), 2.0))
+    assert abs(a[0] - b[0]) < 0.03 and abs(a[1] - b[1]) < 0.03
 
 
 def _coverage(n_sims=300, n_videos=40, mean=0.6, icc=0.3, seed=1):

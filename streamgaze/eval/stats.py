@@ -64,13 +64,6 @@ class Replicates:
         return percentile_interval(self.values[:, s], float(self.estimate[s]))
 
 
-def _segments(lengths: np.ndarray) -> np.ndarray:
-    """For segments of the given lengths laid end to end, each position's offset inside its segment."""
-    total = int(lengths.sum())
-    starts = np.cumsum(lengths) - lengths
-    return np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
-
-
 def cluster_replicates(x, clusters, strata=None, w=None, *, resamples: int = BOOTSTRAP, seed: int = 0) -> Replicates:
     """Two-stage cluster bootstrap of ``sum(x) / sum(w)`` per stratum.
 
@@ -120,9 +113,11 @@ def cluster_replicates(x, clusters, strata=None, w=None, *, resamples: int = BOO
     num = np.zeros((resamples, n_strata))
     den = np.zeros((resamples, n_strata))
     if len(fast):
-        drawn = times[:, cell_cluster[fast]] * cell_size[fast]
-        num += rng.binomial(drawn, cell_p[fast]) @ stratum_of[fast]
-        den += drawn @ stratum_of[fast]
+        step = max(1, _CHUNK_DRAWS // len(fast))  # rows at a time (the same draws as all at once)
+        for r0 in range(0, resamples, step):
+            drawn = times[r0:r0 + step, cell_cluster[fast]] * cell_size[fast]
+            num[r0:r0 + step] += rng.binomial(drawn, cell_p[fast]) @ stratum_of[fast]
+            den[r0:r0 + step] += drawn @ stratum_of[fast]
     # stage 2, other cells: c * n unit indices drawn uniformly inside the cell
     if len(slow):
         step = max(1, _CHUNK_DRAWS // max(1, slow_units))
