@@ -72,6 +72,8 @@ class BlindModel:
         if self.answers is None:
             raise StreamGazeError(f"the {self.baseline} baseline answers from the question set: call prepare(questions) first")
         answer = self.answers.get((request.question_id, request.point_idx))
+        if answer is None and request.proactive:  # a streaming poll: every point of a question gets one answer
+            answer = self.answers.get((request.question_id, 0))
         if answer is None:
             raise StreamGazeError(f"question {request.question_id!r} was not in the question set given to prepare()")
         return answer.capitalize() if request.proactive else answer

@@ -85,8 +85,8 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
     tables.print_scores({**scores, "human": result["human"]} if result["human"] is not None else scores)
     if result["human"] is not None:
         tables.print_agreement(result["human"])
-    flags = next((s.get("blind_flags") for s in scores.values() if s.get("blind_flags")), None)
-    for task, baselines in (flags or {}).items():
+    flags = {t: tuple(b) for s in scores.values() for t, b in (s.get("blind_flags") or {}).items()}
+    for task, baselines in sorted(flags.items()):
         console.print(f"warning: {task}: the blind {' and '.join(baselines)} baseline's interval lies above chance "
                       "(the text gives answers away; see the report's \"Blind baselines\")")
     for p in result["reports"]:
