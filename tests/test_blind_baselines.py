@@ -174,3 +174,14 @@ def test_the_models_need_the_question_set(tmp_path):
         run_eval(qa, EvalConfig(m, tmp_path / m))
         rows = [json.loads(x) for x in (tmp_path / m / "predictions.jsonl").read_text().splitlines()]
         assert len(rows) == 6 and all(r["outcome"] in ("correct", "wrong") for r in rows)
+
+
+def test_blind_models_answer_streaming_polls(tmp_path):
+    qs = [{"id": f"{OAA}/v{v}", "task": OAA, "family": "proactive", "video_id": f"v{v}", "question": "Alert me.",
+           "options": [], "answer": "", "answer_text": "", "time_s": 1.0, "clip": [0.0, 1.0],
+           "evidence": {"target": "mug", "onset_s": 20.0},
+           "test_points": [{"t_s": 10.0, "expected": "no"}, {"t_s": 21.0, "expected": "yes"}]} for v in range(3)]
+    qa = _write_qa(tmp_path, qs)
+    run_eval(qa, EvalConfig("prior", tmp_path / "R", streaming=True, poll_s=5.0))
+    rows = [json.loads(x) for x in (tmp_path / "R" / "stream.jsonl").read_text().splitlines()]
+    assert rows and all(r.get("outcome") != "error" for r in rows)
