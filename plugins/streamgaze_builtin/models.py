@@ -1,12 +1,15 @@
-"""Built-in models: the ``random`` and ``first-option`` baselines, and any OpenAI-compatible endpoint
+"""Built-in models: the ``random`` and ``first-option`` baselines, the blind ``prior``, ``longest`` and
+``shortest`` baselines (answers from the option texts alone), and any OpenAI-compatible endpoint
 (``openai:<model>`` with frames, ``text-only:<model>`` without)."""
 from __future__ import annotations
 
 import hashlib
 
 from streamgaze.plugins.api import (
+    BLIND_BASELINES,
     DEFAULT_ENDPOINT,
     LETTERS,
+    StreamGazeError,
     ModelOptions,
     Request,
     hookimpl,
@@ -14,6 +17,7 @@ from streamgaze.plugins.api import (
     make_client,
     redact_url,
     resolve_api_key,
+    blind_answers,
 )
 
 
@@ -47,6 +51,37 @@ class FirstOptionModel:
 
     async def ask(self, request: Request) -> str:
         return "Yes" if request.proactive or not request.options else "A"
+
+
+class BlindModel:
+    """A blind baseline (``prior``, ``longest``, ``shortest``; `streamgaze.plugins.api.blind_answers`): the
+    answers are worked out once from every question being evaluated (`prepare`), then looked up."""
+
+    uses_frames = False
+    uses_prompt = False
+    endpoint = None
+    baseline = ""
+
+    def __init__(self, spec: str, options: ModelOptions):
+        self.answers: dict[tuple[str, int], str] | None = None
+
+    def prepare(self, questions: list[dict]) -> None:
+        self.answers = blind_answers(questions, self.baseline)
+
+    async def ask(self, request: Request) -> str:
+        if self.answers is None:
+            raise StreamGazeError(f"the {self.baseline} baseline answers from the question set: call prepare(questions) first")
+        answer = self.answers.get((request.question_id, request.point_idx))
+        if answer is None and request.proactive:  # a streaming poll: every point of a question gets one answer
+            answer = self.answers.get((request.question_id, 0))
+        if answer is None:
+            raise StreamGazeError(f"question {request.question_id!r} was not in the question set given to prepare()")
+        return answer.capitalize() if request.proactive else answer
+
+
+def _blind(name: str) -> type:
+    return type(f"{name.capitalize()}Baseline", (BlindModel,), {"baseline": name,
+                                                                 "__doc__": f"The blind `{name}` baseline."})
 
 
 class OpenAIModel:
@@ -92,4 +127,5 @@ class TextOnlyModel(OpenAIModel):
 
 @hookimpl
 def streamgaze_models():
-    return {"random": RandomModel, "first-option": FirstOptionModel, "openai:": OpenAIModel, "text-only:": TextOnlyModel}
+    return {"random": RandomModel, "first-option": FirstOptionModel, **{b: _blind(b) for b in BLIND_BASELINES},
+            "openai:": OpenAIModel, "text-only:": TextOnlyModel}

@@ -1,4 +1,4 @@
-"""Evaluation: ``eval``, ``score``, ``review-score``."""
+"""Evaluation: ``eval``, ``score``, ``compare``, ``review-score``."""
 from __future__ import annotations
 
 import json
@@ -15,12 +15,14 @@ from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
 from streamgaze.eval.reference_protocol import PROTOCOLS
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
+from streamgaze.eval.compare import compare_runs
 from streamgaze.eval.samples import write_samples
-from streamgaze.eval.score import score_command
+from streamgaze.eval.score import run_question_videos, score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
 
-MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-only:<model>` (no frames); "
+MODEL_HELP = ("Built in: `random`, `first-option`, blind `prior`/`longest`/`shortest`, `openai:<model>` or "
+              "`text-only:<model>` (no frames); "
               "models from plugins by their names (`streamgaze plugins list`; an unknown name lists them all).")
 
 
@@ -90,10 +92,12 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--wandb", "wandb_project", metavar="PROJECT", help="Also log each run (settings, scores, per-sample table) to this Weights & Biases project (extra streamgaze[wandb]).")
 def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str,
           wandb_project: str | None) -> None:
-    """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
-    scores.png. Several run folders are shown side by side."""
-    result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
-                           scoring=scoring)
+    """Accuracy per task, family and overall, with clustered bootstrap 95% intervals; writes report.md,
+    report.html and scores.png. Several run folders are shown side by side; two get a paired comparison
+    (the second minus the first) in the report."""
+    human = human_scores(store, videos=run_question_videos(runs)) if store else None
+    result = score_command(list(runs), report_dir=report_dir, human=human,
+                           scoring=scoring, comparison=compare_runs(*runs) if len(runs) == 2 else None)
     if wandb_project:
         from streamgaze.eval.wandb_log import log_runs  # the optional extra is imported only when asked for
 
@@ -103,7 +107,34 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
         return
     scores = result["scores"]
     tables.print_scores({**scores, "human": result["human"]} if result["human"] is not None else scores)
+    if result["human"] is not None:
+        tables.print_agreement(result["human"])
+    flags = {t: tuple(b) for s in scores.values() for t, b in (s.get("blind_flags") or {}).items()}
+    for task, baselines in sorted(flags.items()):
+        console.print(f"warning: {task}: the blind {' and '.join(baselines)} baseline's interval lies above chance "
+                      "(the text gives answers away; see the report's \"Blind baselines\")")
     for p in result["reports"]:
+        console.print(f"report: {p}")
+
+
+@click.command()
+@click.argument("run_1", metavar="R1", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_2", metavar="R2", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), metavar="DIRECTORY",
+              help="Also write the two runs' report (report.md, report.html, ...) with the comparison section there.")
+def compare(run_1: Path, run_2: Path, as_json: bool, report_dir: Path | None) -> None:
+    """Paired difference R2 - R1 on the questions both runs answered, per task and overall: clustered
+    bootstrap 95% intervals, exact McNemar p-values (a sign-flip test for proactive tasks), Holm-corrected."""
+    comparison = compare_runs(run_1, run_2)
+    reports = []
+    if report_dir is not None:
+        reports = score_command([run_1, run_2], report_dir=report_dir, comparison=comparison)["reports"]
+    if as_json:
+        click.echo(json.dumps(comparison))
+        return
+    tables.print_comparison(comparison)
+    for p in reports:
         console.print(f"report: {p}")
 
 
@@ -111,9 +142,11 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
 @STORE
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 def review_score(store: Path, as_json: bool) -> None:
-    """Human accuracy per task from the answers given in `streamgaze review` (answer mode)."""
+    """Human accuracy per task from the answers given in `streamgaze review` (answer mode), with clustered
+    intervals, and the agreement between reviewers (Cohen's kappa for two, Fleiss' for more)."""
     scores = human_scores(store)
     if as_json:
         click.echo(json.dumps(scores))
     else:
         tables.print_scores({"human": scores})
+        tables.print_agreement(scores)

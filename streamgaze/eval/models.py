@@ -7,7 +7,9 @@ names like ``openai:gpt-4o`` (empty for plain names). A model is any object with
 - ``async def ask(self, request: Request) -> str`` (the raw reply; raise to signal a failure, see `retryable`),
 - ``uses_frames: bool`` (False: the runner skips frame extraction, e.g. the baselines and ``text-only:``),
 - ``uses_prompt: bool`` (False: the runner does not build prompts; baselines),
-- optional ``endpoint: str | None`` (recorded in run.json, never a key) and ``async def aclose(self)``.
+- optional ``endpoint: str | None`` (recorded in run.json, never a key) and ``async def aclose(self)``,
+- optional ``prepare(self, questions: list[dict])``: called once before the first request with every question
+  being evaluated (the blind ``prior`` baseline learns from the other videos' questions).
 """
 from __future__ import annotations
 

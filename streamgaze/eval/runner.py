@@ -373,6 +373,8 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     options = ModelOptions(base_url=base_url, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s,
                            temperature=c.temperature, top_p=c.top_p)
     m = get_model(model, options)
+    if hasattr(m, "prepare"):  # a model that answers from the whole question set (the blind `prior`)
+        m.prepare(questions)
     endpoint = redact_url(getattr(m, "endpoint", None))  # a key written into the URL is never recorded
 
     # a missing store is bad input too: said before the run folder is touched

@@ -55,6 +55,7 @@ from streamgaze.plugins.hookspecs import hookimpl
 from streamgaze.progress import stage
 from streamgaze.store import open_store
 from streamgaze.tasks import names
+from streamgaze.tasks.blind import BLIND_BASELINES, blind_answers
 from streamgaze.tasks.api import (
     LETTERS,
     OPTION_COUNT,
@@ -76,6 +77,7 @@ from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_
 from streamgaze.tasks.rng import choice, sample
 
 __all__ = [
+    "BLIND_BASELINES", "blind_answers",
     "Action", "alert_candidates", "check_text", "read_json", "read_text", "shorten", "alert_points", "call_with_retries", "Candidate", "check_times", "choice",
     "compiled_ivt", "compiled_threads", "DEFAULT_DEG_PER_UNIT", "DEFAULT_ENDPOINT", "distractors_assured",
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
