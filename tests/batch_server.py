@@ -2,7 +2,8 @@
 
 - ``POST /v1/files`` (multipart, ``purpose=batch``) stores an upload; ``GET /v1/files/{id}/content`` returns it;
 - ``POST /v1/batches`` makes a batch of an uploaded file; ``GET /v1/batches/{id}`` reports it. A worker thread
-  answers the batch's requests one by one (``answer(body) -> text``, as ``/v1/chat/completions`` would) and then
+  answers the batch's requests one by one (``answer(body) -> text``, as ``/v1/chat/completions`` would; None: that
+  request fails with HTTP 500 inside the batch) and then
   writes the output file; ``hold`` keeps batches in progress until it is set; ``end_as`` ends them ``failed`` or
   ``expired`` instead;
 - ``POST /v1/chat/completions`` answers online with the same ``answer``, for comparisons.
@@ -133,9 +134,12 @@ class BatchServer:
         for i, line in enumerate(lines):
             time.sleep(self.delay_s)
             body = line["body"]
-            out.append({"id": f"batch_req_{i}", "custom_id": line["custom_id"],
-                        "response": {"status_code": 200, "request_id": f"r{i}",
-                                     "body": completion(body["model"], self.answer(body), i)}, "error": None})
+            text = self.answer(body)
+            if text is None:  # ``answer`` gives None: this request fails inside the batch (HTTP 500)
+                response = {"status_code": 500, "request_id": f"r{i}", "body": {"error": {"message": "overloaded"}}}
+            else:
+                response = {"status_code": 200, "request_id": f"r{i}", "body": completion(body["model"], text, i)}
+            out.append({"id": f"batch_req_{i}", "custom_id": line["custom_id"], "response": response, "error": None})
             with self.lock:
                 batch["request_counts"]["completed"] += 1
         with self.lock:

@@ -455,3 +455,31 @@ def test_results_that_failed_at_the_provider_exit_1_and_are_asked_again(world):
     assert run_cli(*eval_args(world, "R", "--batch-write", str(world / "B2"))).exit_code == 0
     again = [json.loads(x)["custom_id"] for x in (world / "B2" / "requests-0001.jsonl").read_text().splitlines()]
     assert again == [first["custom_id"]]
+
+
+def test_objects_batch_with_failed_requests_exits_1_and_the_next_batch_asks_them(tmp_path, monkeypatch):
+    from test_openai_labeller import FakeOpenAI, make_store
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("STREAMGAZE_BATCH_POLL_S", "0.02")
+    fake = FakeOpenAI({"e2": "500_once"})  # e2's frames fail the first time they are asked
+
+    def answer(body):
+        status, content, _ = fake.handle(body, None)
+        return content if status == 200 else None
+
+    srv = BatchServer(answer)
+    try:
+        store = make_store(tmp_path / "s.duckdb", labeller_video(tmp_path / "video.mp4"))
+        res = CliRunner().invoke(cli, objects_args(store, tmp_path, "--batch", "--base-url", srv.url))
+        assert res.exit_code == 1 and "failed in the batch" in res.output, res.output
+        assert "e2" not in {r[0] for r in objects_rows(store)} and len({r[0] for r in objects_rows(store)}) == 6
+        res = run_cli(*objects_args(store, tmp_path, "--batch", "--base-url", srv.url))
+        assert res.exit_code == 0, res.output
+        assert srv.created == ["batch_1", "batch_2"]
+        second = [json.loads(x) for x in srv.files[srv.batches["batch_2"]["input_file_id"]].splitlines()]
+        assert len(second) == 3  # only e2's three frames were asked again
+        assert len({r[0] for r in objects_rows(store) if r[2] == "gazed"}) == 7
+    finally:
+        srv.close()
+        fake.close()

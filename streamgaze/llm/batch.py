@@ -429,7 +429,13 @@ def submit_and_read(state_dir: Path, write: Callable[[Path], list[Path]], read: 
         raise ExternalCallsFailed(f"{what}: {redact(f'{type(exc).__name__}: {exc}').splitlines()[0][:300]}; "
                               f"the batch ids are kept in {state_path}, run the same command again to resume") from None
     result_files = [state_dir / r for j in open_jobs for r in j.results]
-    summary = read(result_files)
+    try:
+        summary = read(result_files)
+    except ExternalCallsFailed:  # read, with some results errors: the next run submits those again
+        for j in open_jobs:
+            j.status = "read"
+        save()
+        raise
     for j in open_jobs:
         j.status = "read"
     save()
