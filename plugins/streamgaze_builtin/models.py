@@ -91,7 +91,8 @@ class OpenAIModel:
     uses_prompt = True
 
     def __init__(self, spec: str, options: ModelOptions):
-        key = resolve_api_key(None, options.base_url, f"model {spec!r}")
+        # Batch files are written or read without sending anything: no key needed then
+        key = "unused" if options.offline else resolve_api_key(None, options.base_url, f"model {spec!r}")
         self.model = spec
         self.options = options
         self.endpoint = redact_url(options.base_url or DEFAULT_ENDPOINT)  # recorded: never a key
@@ -103,14 +104,14 @@ class OpenAIModel:
         parts.append({"type": "text", "text": request.prompt})
         return parts
 
+    def request_body(self, request: Request) -> dict:
+        """The chat-completions body of one request: what `ask` sends and what a Batch file holds."""
+        return {"model": self.model, "messages": [{"role": "user", "content": self.content(request)}],
+                "temperature": self.options.temperature, "max_tokens": self.options.max_tokens,
+                **({"top_p": self.options.top_p} if self.options.top_p is not None else {})}
+
     async def ask(self, request: Request) -> str:
-        resp = await self.client.chat.completions.create(
-            model=self.model,
-            messages=[{"role": "user", "content": self.content(request)}],
-            temperature=self.options.temperature,
-            max_tokens=self.options.max_tokens,
-            **({"top_p": self.options.top_p} if self.options.top_p is not None else {}),
-        )
+        resp = await self.client.chat.completions.create(**self.request_body(request))
         if not resp.choices:
             return ""
         return resp.choices[0].message.content or ""

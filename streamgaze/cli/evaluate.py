@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, batch_options, batch_settings, finite_float
 from streamgaze.errors import StreamGazeError
 from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
@@ -49,10 +49,11 @@ MODEL_HELP = ("Built in: `random`, `first-option`, blind `prior`/`longest`/`shor
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
 @SHARD
+@batch_options
 def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str | None,
              protocol: str, temperature: float | None, top_p: float | None, max_tokens: int | None, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float,
-             shard=None) -> None:
+             shard=None, **batch) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
     Ends with `audit run`'s verdict. Exit code 0 when every request was answered, 1 when some failed or the audit
@@ -70,7 +71,16 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
                         poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing,
                         protocol=protocol, temperature=temperature, top_p=top_p, max_tokens=max_tokens, shard=shard)
-    outcome = evaluate(qa_dir, config)
+    batch = batch_settings(**batch)
+    if batch:
+        from streamgaze.eval.batch import evaluate_batch
+
+        outcome = evaluate_batch(qa_dir, config, **batch)
+        if batch["write_dir"] is not None:  # requests written, the run folder left as it was
+            click.echo(outcome.summary)
+            return
+    else:
+        outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
     write_samples(out_dir)
     checked = audit_run(out_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float, parse_params
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, batch_options, batch_settings, finite_float, parse_params
 from streamgaze.demo.run import run_demo
 from streamgaze.gaze.fixations import run_fixations
 from streamgaze.gaze.ingest import get_loader
@@ -69,13 +69,20 @@ def fixations(store: Path, detector: str, params: tuple[str, ...], device: str) 
 @click.option("--api-key", help="API key (openai labeller; default: $OPENAI_API_KEY). Never written anywhere.")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
 @SHARD
+@batch_options
 def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, api_key: str | None, params: tuple[str, ...],
-            shard=None) -> None:
+            shard=None, **batch) -> None:
     """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
     options = parse_params(params)
     given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key}
     options.update({k: v for k, v in given.items() if v is not None})
     options["concurrency"] = concurrency
+    batch = batch_settings(**batch)
+    if batch:
+        from streamgaze.objects.batch import run_objects_batch
+
+        click.echo(run_objects_batch(store, labeller, options, shard=shard, **batch))
+        return
     click.echo(run_objects(store, labeller=labeller, options=options, shard=shard))
 
 

@@ -9,7 +9,9 @@ names like ``openai:gpt-4o`` (empty for plain names). A model is any object with
 - ``uses_prompt: bool`` (False: the runner does not build prompts; baselines),
 - optional ``endpoint: str | None`` (recorded in run.json, never a key) and ``async def aclose(self)``,
 - optional ``prepare(self, questions: list[dict])``: called once before the first request with every question
-  being evaluated (the blind ``prior`` baseline learns from the other videos' questions).
+  being evaluated (the blind ``prior`` baseline learns from the other videos' questions),
+- optional ``request_body(request) -> dict``: the chat-completions body that ``ask`` sends (frames as base64
+  ``image_url`` parts); a model with it can be run through Batch files (`streamgaze.llm.batch`).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class ModelOptions:
     timeout_s: float = 60.0
     temperature: float = 0.0
     top_p: float | None = None  # None: not sent (the endpoint's default)
+    offline: bool = False  # nothing is sent (Batch files are written or read): no API key needed
 
 
 @dataclass

@@ -40,6 +40,7 @@ from streamgaze.gaze.ingest import (
 from streamgaze.gaze.overlay import GazeTrack, draw_gaze, resolve_video_path
 from streamgaze.gaze.video import read_frames_at
 from streamgaze.llm import cache as llm
+from streamgaze.llm.batch import UNANSWERED, settings_digest
 from streamgaze.llm.client import (
     DEFAULT_ENDPOINT,
     RetriesExhausted,
@@ -83,7 +84,7 @@ __all__ = [
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
     "InputError", "ivt_pass", "Labelled", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client",
-    "redact_url", "url_secrets",
+    "redact_url", "url_secrets", "settings_digest", "UNANSWERED",
     "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
     "parallel_ranges", "ExternalCallsFailed", "PluginError", "present_candidates", "PresentParams", "ProactiveParams", "released_intervals",
