@@ -23,6 +23,7 @@ from streamgaze.plugins.manager import debug
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streamgaze.cli.pipeline:demo", "Make the synthetic demo world and run the whole pipeline on it."),
     "ingest": ("streamgaze.cli.pipeline:ingest", "Load gaze (and video metadata, action labels, ...) in FORMAT into the store."),
+    "ingest-dataset": ("streamgaze.cli.datasets:ingest_dataset", "Ingest every recording of dataset NAME found under ROOT (`streamgaze formats` lists the datasets)."),
     "fixations": ("streamgaze.cli.pipeline:fixations", "Detect fixations and merge them into dwell episodes."),
     "objects": ("streamgaze.cli.pipeline:objects", "Name the gazed object of each episode, the other objects inside the field of view, and those outside it."),
     "generate": ("streamgaze.cli.pipeline:generate", "Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."),

@@ -8,7 +8,9 @@ import click
 
 from streamgaze.cli import tables
 from streamgaze.cli.common import STORE, finite_float
+from streamgaze.errors import StreamGazeError
 from streamgaze.eval.reference_results import export_reference_results
+from streamgaze.gaze.datasets.recipes import load_recipe, recipe_paths
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
 from streamgaze.store import run_readonly_sql
@@ -35,6 +37,15 @@ def formats() -> None:
     for name, entry in registry("gaze_loaders").items():
         doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
         click.echo(f"{name:<24} {entry.source.label:<32} {doc[0] if doc else ''}")
+    recipes = recipe_paths()
+    if recipes:
+        click.echo("\ndatasets (streamgaze ingest-dataset NAME ROOT):")
+    for name, (path, label) in recipes.items():
+        try:
+            title = load_recipe(path).title
+        except StreamGazeError as exc:
+            title = f"(broken recipe) {exc}"
+        click.echo(f"{name:<24} {label:<32} {title}")
 
 
 @click.group()

@@ -1,0 +1,203 @@
+"""``streamgaze ingest-dataset``: every recording of a dataset folder into the store, each whole or not at all.
+
+Recordings are parsed (hashed, read by their loaders, validated, checked) by worker processes (``jobs``; one job
+parses in this process) and written by this process alone, one transaction per recording. A recording whose
+source files have the hashes stored for it (``recording_sources``) is skipped; one whose files changed replaces its
+rows in one transaction; one that fails costs one line and leaves the store as it was for that recording.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+
+from streamgaze.errors import StreamGazeError
+from streamgaze.gaze.datasets.checks import checks_table, measure, warnings_for
+from streamgaze.gaze.datasets.discovery import Discovery, Recording
+from streamgaze.gaze.datasets.recipes import Recipe
+from streamgaze.gaze.ingest import prepare, videos_table
+from streamgaze.gaze.video import probe_video
+from streamgaze.progress import stage
+from streamgaze.store import open_store
+
+#: Files up to this size are hashed whole; a bigger one (a long video) by its size, head and tail.
+WHOLE_HASH_LIMIT = 64 << 20
+SAMPLE_BYTES = 8 << 20
+#: Per-video tables a recording's rows live in: a re-ingested recording's old rows go from all of them.
+RECORDING_TABLES = ("gaze", "gaze_units", "videos", "actions", "recording_checks", "recording_sources")
+
+
+def file_hash(path: Path) -> tuple[int, str]:
+    """``(size, blake2b hex)`` of a file: whole up to `WHOLE_HASH_LIMIT`, else size + first and last 8 MB."""
+    size = path.stat().st_size
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        if size <= WHOLE_HASH_LIMIT:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        else:
+            h.update(str(size).encode())
+            h.update(fh.read(SAMPLE_BYTES))
+            fh.seek(size - SAMPLE_BYTES)
+            h.update(fh.read(SAMPLE_BYTES))
+    return size, h.hexdigest()
+
+
+@dataclass
+class Job:
+    """What a worker needs to parse one recording (picklable)."""
+
+    recipe: Recipe
+    recording: Recording
+    known: frozenset | None  # the stored (role, path, size, hash) rows of this recording, if any
+
+
+@dataclass
+class Outcome:
+    """One recording's result: ``ok`` (tables to write), ``unchanged`` or ``failed`` (``error``)."""
+
+    video_id: str
+    status: str
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def parse_recording(job: Job) -> Outcome:
+    """Hash, read and check one recording (in a worker process); never touches the store."""
+    rec, recipe = job.recording, job.recipe
+    try:
+        sources = []
+        for sf in rec.all_files():
+            size, digest = file_hash(sf.path)
+            role = sf.rule.role
+            sources.append((role, str(sf.path.absolute()), size, digest))
+        if job.known is not None and frozenset(sources) == job.known:
+            return Outcome(rec.id, "unchanged")
+        return _parse(rec, recipe, sources)
+    except StreamGazeError as exc:
+        return Outcome(rec.id, "failed", error=str(exc))
+    except OSError as exc:
+        return Outcome(rec.id, "failed", error=f"{exc.filename}: {exc.strerror or exc}")
+    except Exception as exc:  # a loader bug costs its recording, not the whole dataset
+        return Outcome(rec.id, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _parse(rec: Recording, recipe: Recipe, sources: list[tuple]) -> Outcome:
+    vid, dataset = rec.id, recipe.name
+    video = rec.first("video")
+    info = probe_video(video.path) if video else None
+    extras = rec.files.get("extra", [])
+    tables: dict[str, pa.Table] = {}
+    gaze = rec.first("gaze")
+    if gaze is not None:
+        paths = [gaze.path] + [e.path for e in extras if e.rule.pass_to == "gaze"]
+        prepared = prepare(None, gaze.rule.format, paths, info=info, video_id=vid, dataset=dataset,
+                           allow_unknown_videos=True)
+        tables.update(prepared.tables)
+    elif info is not None:
+        tables["videos"] = videos_table(vid, dataset, info)
+    by_format: dict[str, list[Path]] = {}
+    for sf in rec.files.get("annotations", []):
+        by_format.setdefault(sf.rule.format, []).append(sf.path)
+    for fmt, paths in sorted(by_format.items()):
+        paths += [e.path for e in extras if e.rule.pass_to == "annotations"]
+        prepared = prepare(None, fmt, paths, video_id=vid, dataset=dataset, allow_unknown_videos=True)
+        for name, table in prepared.tables.items():
+            if name == "videos" and "videos" in tables:
+                continue
+            tables[name] = pa.concat_tables([tables[name], table]) if name in tables else table
+    v = tables.get("videos")
+    fps = v["fps"][0].as_py() if v is not None else None
+    duration = v["duration_s"][0].as_py() if v is not None else None
+    n_frames = v["n_frames"][0].as_py() if v is not None else None
+    m = measure(tables.get("gaze"), fps, duration, n_frames)
+    warns = warnings_for(m, recipe, rec.warnings)
+    tables["recording_checks"] = checks_table(vid, dataset, m, warns)
+    role, path, size, digest = zip(*sources) if sources else ((),) * 4
+    n = len(role)
+    tables["recording_sources"] = pa.table({
+        "video_id": pa.array([vid] * n, pa.string()), "dataset": pa.array([dataset] * n, pa.string()),
+        "role": pa.array(role, pa.string()), "path": pa.array(path, pa.string()),
+        "size": pa.array(size, pa.int64()), "hash": pa.array(digest, pa.string()),
+    })
+    return Outcome(vid, "ok", tables, m, warns)
+
+
+def _known_sources(store, dataset: str) -> tuple[dict[str, frozenset], set[str]]:
+    """The stored source rows per recording of ``dataset``, and every video id the store holds."""
+    con = store.con
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                        "WHERE table_schema = 'main' AND table_catalog = current_database()").fetchall()}
+    known: dict[str, set] = {}
+    if "recording_sources" in tables:
+        for vid, role, path, size, digest in con.execute(
+                "SELECT video_id, role, path, size, hash FROM recording_sources WHERE dataset = ?", [dataset]).fetchall():
+            known.setdefault(vid, set()).add((role, path, size, digest))
+    held = {r[0] for r in con.execute("SELECT video_id FROM videos UNION SELECT DISTINCT video_id FROM gaze").fetchall()}
+    return {k: frozenset(v) for k, v in known.items()}, held
+
+
+def _write(store, outcome: Outcome, held: set[str]) -> None:
+    """One recording's rows in one transaction (its old rows first, if the store held the video)."""
+    vid = outcome.video_id
+    with store.transaction() as con:
+        if vid in held:
+            for table in RECORDING_TABLES:
+                con.execute(f"DELETE FROM {table} WHERE video_id = ?", [vid])
+        for name, table in outcome.tables.items():
+            if vid in held and name not in RECORDING_TABLES:
+                store.replace_video_rows(name, [vid], table)
+            else:
+                store.insert(name, table)
+    held.add(vid)
+
+
+def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: int = 1,
+                   on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Parse every complete recording of ``found`` (``jobs`` processes) and write each in its own transaction.
+
+    Returns one `Outcome` per recording, in recording order. Raises only for a store that cannot be opened.
+    """
+    outcomes: dict[str, Outcome] = {}
+    with open_store(store_path) as store:
+        known, held = _known_sources(store, recipe.name) if Path(store_path).exists() else ({}, set())
+        jobs_list = [Job(recipe, rec, known.get(rec.id)) for rec in found.complete]
+
+        def done(outcome: Outcome) -> None:
+            if outcome.status == "ok":
+                try:
+                    _write(store, outcome, held)
+                except StreamGazeError as exc:
+                    outcome.status, outcome.error, outcome.tables = "failed", str(exc), {}
+            outcome.tables = {}  # written: free the rows
+            outcomes[outcome.video_id] = outcome
+            if on_outcome:
+                on_outcome(outcome)
+            advance(1)
+
+        with stage("recordings", total=len(jobs_list)) as advance:
+            if jobs <= 1 or len(jobs_list) <= 1:
+                for job in jobs_list:
+                    done(parse_recording(job))
+            else:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(["streamgaze.gaze.datasets.run"])
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                    pending, queue = set(), iter(jobs_list)
+                    window = 4 * jobs  # parsed recordings waiting for the writer stay few
+                    for job in queue:
+                        pending.add(pool.submit(parse_recording, job))
+                        if len(pending) >= window:
+                            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                            for f in finished:
+                                done(f.result())
+                    for f in wait(pending).done:
+                        done(f.result())
+    return [outcomes[rec.id] for rec in found.complete]
