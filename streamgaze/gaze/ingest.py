@@ -553,11 +553,12 @@ def prepare(
     dataset: str | None = None,
     allow_unknown_videos: bool = False,
     info: VideoInfo | None = None,
+    loader=None,
 ) -> Prepared:
     """Everything `ingest` does before opening the store for writing: parse, probe, validate. ``store_path``
     is only read (to know which videos it holds) and may be None with ``allow_unknown_videos``; a probed
-    ``info`` may stand in for ``video``."""
-    loader = get_loader(fmt)
+    ``info`` may stand in for ``video``; a ``loader`` already looked up saves the plugin registry's look-up."""
+    loader = loader or get_loader(fmt)
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError("PATH", "no input files given")

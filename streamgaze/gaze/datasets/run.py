@@ -20,7 +20,7 @@ from streamgaze.errors import StreamGazeError
 from streamgaze.gaze.datasets.checks import checks_table, measure, warnings_for
 from streamgaze.gaze.datasets.discovery import Discovery, Recording
 from streamgaze.gaze.datasets.recipes import Recipe
-from streamgaze.gaze.ingest import prepare, videos_table
+from streamgaze.gaze.ingest import get_loader, prepare, videos_table
 from streamgaze.gaze.video import probe_video
 from streamgaze.progress import stage
 from streamgaze.store import open_store
@@ -89,6 +89,16 @@ def parse_recording(job: Job) -> Outcome:
         return Outcome(rec.id, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
 
 
+_LOADERS: dict[str, object] = {}
+
+
+def _loader(fmt: str):
+    """The loader of ``fmt``, looked up once per process (the registry call walks every plugin)."""
+    if fmt not in _LOADERS:
+        _LOADERS[fmt] = get_loader(fmt)
+    return _LOADERS[fmt]
+
+
 def _parse(rec: Recording, recipe: Recipe, sources: list[tuple]) -> Outcome:
     vid, dataset = rec.id, recipe.name
     video = rec.first("video")
@@ -99,7 +109,7 @@ def _parse(rec: Recording, recipe: Recipe, sources: list[tuple]) -> Outcome:
     if gaze is not None:
         paths = [gaze.path] + [e.path for e in extras if e.rule.pass_to == "gaze"]
         prepared = prepare(None, gaze.rule.format, paths, info=info, video_id=vid, dataset=dataset,
-                           allow_unknown_videos=True)
+                           allow_unknown_videos=True, loader=_loader(gaze.rule.format))
         tables.update(prepared.tables)
     elif info is not None:
         tables["videos"] = videos_table(vid, dataset, info)
@@ -108,7 +118,8 @@ def _parse(rec: Recording, recipe: Recipe, sources: list[tuple]) -> Outcome:
         by_format.setdefault(sf.rule.format, []).append(sf.path)
     for fmt, paths in sorted(by_format.items()):
         paths += [e.path for e in extras if e.rule.pass_to == "annotations"]
-        prepared = prepare(None, fmt, paths, video_id=vid, dataset=dataset, allow_unknown_videos=True)
+        prepared = prepare(None, fmt, paths, video_id=vid, dataset=dataset, allow_unknown_videos=True,
+                           loader=_loader(fmt))
         for name, table in prepared.tables.items():
             if name == "videos" and "videos" in tables:
                 continue
@@ -144,43 +155,71 @@ def _known_sources(store, dataset: str) -> tuple[dict[str, frozenset], set[str]]
     return {k: frozenset(v) for k, v in known.items()}, held
 
 
-def _write(store, outcome: Outcome, held: set[str]) -> None:
-    """One recording's rows in one transaction (its old rows first, if the store held the video)."""
-    vid = outcome.video_id
+def _write(store, batch: list[Outcome], held: set[str]) -> None:
+    """Parsed recordings' rows in one transaction (their old rows first, where the store held the video).
+
+    Every recording in ``batch`` is already validated, so the batch commits whole; one commit per batch instead of
+    per recording is what makes a dataset of short recordings fast. `_flush` writes them one by one if it fails."""
+    ids = [o.video_id for o in batch]
+    again = [v for v in ids if v in held]
     with store.transaction() as con:
-        if vid in held:
-            for table in RECORDING_TABLES:
-                con.execute(f"DELETE FROM {table} WHERE video_id = ?", [vid])
-        for name, table in outcome.tables.items():
-            if vid in held and name not in RECORDING_TABLES:
-                store.replace_video_rows(name, [vid], table)
-            else:
+        if again:
+            names = set(RECORDING_TABLES) | {n for o in batch for n in o.tables}
+            for table in sorted(names):
+                con.execute(f"DELETE FROM {table} WHERE video_id IN (SELECT unnest(?))", [again])
+        for outcome in batch:
+            for name, table in outcome.tables.items():
                 store.insert(name, table)
-    held.add(vid)
+    held.update(ids)
+
+
+#: A write batch ends at this many recordings or gaze rows (whichever comes first).
+BATCH_RECORDINGS = 32
+BATCH_ROWS = 1_000_000
 
 
 def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: int = 1,
                    on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Parse every complete recording of ``found`` (``jobs`` processes) and write each in its own transaction.
+    """Parse every complete recording of ``found`` (``jobs`` processes) and write them from this process.
 
     Returns one `Outcome` per recording, in recording order. Raises only for a store that cannot be opened.
     """
     outcomes: dict[str, Outcome] = {}
+    batch: list[Outcome] = []
     with open_store(store_path) as store:
         known, held = _known_sources(store, recipe.name) if Path(store_path).exists() else ({}, set())
         jobs_list = [Job(recipe, rec, known.get(rec.id)) for rec in found.complete]
 
-        def done(outcome: Outcome) -> None:
-            if outcome.status == "ok":
-                try:
-                    _write(store, outcome, held)
-                except StreamGazeError as exc:
-                    outcome.status, outcome.error, outcome.tables = "failed", str(exc), {}
-            outcome.tables = {}  # written: free the rows
+        def finish(outcome: Outcome) -> None:
+            outcome.tables = {}  # written (or failed): free the rows
             outcomes[outcome.video_id] = outcome
             if on_outcome:
                 on_outcome(outcome)
             advance(1)
+
+        def flush() -> None:
+            if not batch:
+                return
+            try:
+                _write(store, batch, held)
+            except StreamGazeError:
+                for outcome in batch:  # one by one: only the recording that cannot be written fails
+                    try:
+                        _write(store, [outcome], held)
+                    except StreamGazeError as exc:
+                        outcome.status, outcome.error = "failed", str(exc)
+            for outcome in batch:
+                finish(outcome)
+            batch.clear()
+
+        def done(outcome: Outcome) -> None:
+            if outcome.status != "ok":
+                finish(outcome)
+                return
+            batch.append(outcome)
+            rows = sum(o.checks.get("n_gaze") or 0 for o in batch)
+            if len(batch) >= BATCH_RECORDINGS or rows >= BATCH_ROWS:
+                flush()
 
         with stage("recordings", total=len(jobs_list)) as advance:
             if jobs <= 1 or len(jobs_list) <= 1:
@@ -188,7 +227,7 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                     done(parse_recording(job))
             else:
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["streamgaze.gaze.datasets.run"])
+                ctx.set_forkserver_preload(["streamgaze.gaze.datasets.warm"])
                 with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
                     pending, queue = set(), iter(jobs_list)
                     window = 4 * jobs  # parsed recordings waiting for the writer stay few
@@ -200,4 +239,5 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                                 done(f.result())
                     for f in wait(pending).done:
                         done(f.result())
+            flush()
     return [outcomes[rec.id] for rec in found.complete]
