@@ -428,3 +428,24 @@ def test_recipes_listed():
         assert f"\n{name} " in out
     rows = json.loads(CliRunner().invoke(cli, ["plugins", "list", "--json"]).output)
     assert {r["name"] for r in rows if r["kind"] == "dataset"} == set(TREES)
+
+
+def test_store_made_before_the_dataset_tables(tmp_path):
+    """A store without recording_sources / recording_checks (made before they existed) is read as it is and gets
+    them with its next write."""
+    import duckdb
+
+    tree = pupil_cloud(tmp_path / "d")
+    tree.fix()
+    store = tmp_path / "s.duckdb"
+    assert run(tree.name, tree.root, "--store", store, "--only", "*-aaaa").exit_code == 0
+    con = duckdb.connect(str(store))
+    con.execute("DROP TABLE recording_sources")
+    con.execute("DROP TABLE recording_checks")
+    con.close()
+    res = CliRunner().invoke(cli, ["sql", "SELECT count(*) FROM videos", "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    res = run(tree.name, tree.root, "--store", store)
+    assert res.exit_code == 0 and "ingested 3, unchanged 0, failed 0" in res.output  # no hashes: all re-read
+    assert store_rows(store, "SELECT count(*) FROM recording_checks") == [(3,)]
+    assert store_rows(store, "SELECT count(*) FROM videos") == [(3,)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,16 +120,34 @@ def discover(recipe: Recipe, root: Path, only: str | None = None) -> Discovery:
     return Discovery(root, complete, incomplete, unmatched, ambiguous)
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def mentioned_names(text: str) -> set[str]:
+    """Every word of ``text`` made of letters, digits, ``_ . -``, and each of its prefixes that ends before a
+    ``-``, ``_`` or ``.`` (EGTEA names a clip ``<session>-<start>-<end>-...``, the release ``<video>.mp4``)."""
+    names: set[str] = set()
+    for word in set(_TOKEN.findall(text)):
+        names.add(word)
+        for i, ch in enumerate(word):
+            if ch in "-_.":
+                names.add(word[:i])
+    return names
+
+
 def _attach_shared(recordings: dict[str, Recording], shared: list[SourceFile]) -> None:
-    """Give each shared file to the recordings whose id it mentions (one read per file, a substring search)."""
+    """Give each shared file to the recordings whose id it mentions (one read and one word scan per file, so two
+    thousand sessions against a large annotation file cost a set look-up each)."""
     for sf in shared:
         try:
             with open(sf.path, "rb") as fh:
                 text = fh.read(SHARED_READ_LIMIT).decode("utf-8", errors="replace")
         except OSError:
             text = ""
+        names = mentioned_names(text)
         for rid, rec in recordings.items():
-            if rid in text:
+            if (rid in names) if _PLAIN_ID.match(rid) else (rid in text):
                 rec.files.setdefault(sf.rule.role, []).append(sf)
     # an extra file shared with annotations (EGTEA's action_idx.txt) follows them: only where annotations went
     for rec in recordings.values():
