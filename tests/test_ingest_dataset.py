@@ -372,9 +372,10 @@ def test_checks_values(tmp_path):
     assert slow[7] == pytest.approx(3.0) and slow[8] is True
     assert "each sample serves 3.0 frames" in slow[9]
     assert "documents 200 Hz" in slow[9]  # the recipe's fact: Neon gaze is 200 Hz
-    # the summary table shows them too
-    res = run(tree.name, tree.root, "--store", tmp_path / "t.duckdb", "--only", "*-bbbb")
-    assert res.exit_code == 0 and "serves 3.0 frames" in res.output
+    # the summary table shows them too, from the store for a recording a rerun skips
+    res = run(tree.name, tree.root, "--store", store, "--only", "*-bbbb")
+    assert res.exit_code == 0 and "ingested 0, unchanged 1" in res.output
+    assert "unchanged" in res.output and "serves 3.0 frames" in res.output and "10.0" in res.output
 
 
 def test_changed_file_is_reingested(tmp_path):

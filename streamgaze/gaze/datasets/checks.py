@@ -25,6 +25,9 @@ MAX_OUTSIDE = 0.01
 #: Gaze is "slower than frames" when its rate is below this fraction of the video's fps (rounding of rates).
 RATE_TOLERANCE = 0.95
 
+#: Between the warnings of one recording in ``recording_checks.warnings``.
+WARNING_SEPARATOR = " | "
+
 CHECK_COLUMNS = {
     "video_id": pa.string(), "dataset": pa.string(), "n_gaze": pa.int64(), "gaze_rate_hz": pa.float64(),
     "video_fps": pa.float64(), "video_duration_s": pa.float64(), "gaze_duration_s": pa.float64(),
@@ -97,5 +100,5 @@ def warnings_for(m: dict, recipe: Recipe, file_warnings: list[str]) -> list[str]
 
 
 def checks_table(video_id: str, dataset: str, m: dict, warnings: list[str]) -> pa.Table:
-    row = {**m, "video_id": video_id, "dataset": dataset, "warnings": "; ".join(warnings)}
+    row = {**m, "video_id": video_id, "dataset": dataset, "warnings": WARNING_SEPARATOR.join(warnings)}
     return pa.table({k: pa.array([row.get(k)], typ) for k, typ in CHECK_COLUMNS.items()})

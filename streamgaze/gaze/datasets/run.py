@@ -17,7 +17,7 @@ from typing import Callable
 import pyarrow as pa
 
 from streamgaze.errors import StreamGazeError
-from streamgaze.gaze.datasets.checks import checks_table, measure, warnings_for
+from streamgaze.gaze.datasets.checks import WARNING_SEPARATOR, checks_table, measure, warnings_for
 from streamgaze.gaze.datasets.discovery import Discovery, Recording
 from streamgaze.gaze.datasets.recipes import Recipe
 from streamgaze.gaze.ingest import get_loader, prepare, videos_table
@@ -167,8 +167,13 @@ def _write(store, batch: list[Outcome], held: set[str]) -> None:
             names = set(RECORDING_TABLES) | {n for o in batch for n in o.tables}
             for table in sorted(names):
                 con.execute(f"DELETE FROM {table} WHERE video_id IN (SELECT unnest(?))", [again])
-        for outcome in batch:
-            for name, table in outcome.tables.items():
+        for name in sorted({n for o in batch for n in o.tables}):
+            parts = [o.tables[name] for o in batch if name in o.tables]
+            try:  # one insert per table: DuckDB appends one large arrow table faster than many small ones
+                parts = [pa.concat_tables(parts, promote_options="permissive")]
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # loaders that disagree on a column's type
+                pass
+            for table in parts:
                 store.insert(name, table)
     held.update(ids)
 
@@ -240,4 +245,11 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                     for f in wait(pending).done:
                         done(f.result())
             flush()
+        unchanged = [v for v, o in outcomes.items() if o.status == "unchanged"]
+        if unchanged:  # the summary shows their stored checks
+            for row in store.rows("SELECT * FROM recording_checks WHERE video_id IN (SELECT unnest(?)) AND dataset = ?",
+                                  [unchanged, recipe.name]):
+                o = outcomes[row["video_id"]]
+                o.checks = {k: v for k, v in row.items() if k not in ("video_id", "dataset", "warnings")}
+                o.warnings = [w for w in (row["warnings"] or "").split(WARNING_SEPARATOR) if w]
     return [outcomes[rec.id] for rec in found.complete]
