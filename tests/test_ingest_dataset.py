@@ -450,3 +450,20 @@ def test_store_made_before_the_dataset_tables(tmp_path):
     assert res.exit_code == 0 and "ingested 3, unchanged 0, failed 0" in res.output  # no hashes: all re-read
     assert store_rows(store, "SELECT count(*) FROM recording_checks") == [(3,)]
     assert store_rows(store, "SELECT count(*) FROM videos") == [(3,)]
+
+
+def test_two_gaze_files_for_one_recording(tmp_path):
+    """Two candidate gaze files for one recording (a rule without pick: last) are listed and that recording is
+    skipped; with pick: last (Pupil Player's numbered exports) the newest is read."""
+    root = tmp_path / "v2"
+    put(root / "gaze" / "uid-1.csv", ego4d_csv())
+    put(root / "gaze" / "uid-1.mp4", ego4d_csv())
+    put(root / "gaze" / "uid-2.csv", ego4d_csv())
+    for uid in ("uid-1", "uid-2"):
+        write_video(root / "full_scale" / f"{uid}.mp4")
+    store = tmp_path / "s.duckdb"
+    res = run("ego4d-gaze", root, "--store", store)
+    assert res.exit_code == 0, res.output
+    assert "ambiguous recordings (skipped): 1" in res.output
+    assert "uid-1: 2 gaze files for one recording (gaze/uid-1.csv, gaze/uid-1.mp4)" in res.output
+    assert store_rows(store, "SELECT video_id FROM videos") == [("uid-2",)]

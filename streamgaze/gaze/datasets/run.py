@@ -7,14 +7,17 @@ rows in one transaction; one that fails costs one line and leaves the store as i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from streamgaze.errors import StreamGazeError
 from streamgaze.gaze.datasets.checks import WARNING_SEPARATOR, checks_table, measure, warnings_for
@@ -22,6 +25,7 @@ from streamgaze.gaze.datasets.discovery import Discovery, Recording
 from streamgaze.gaze.datasets.recipes import Recipe
 from streamgaze.gaze.ingest import get_loader, prepare, videos_table
 from streamgaze.gaze.video import probe_video
+from streamgaze.plugins.manager import registry
 from streamgaze.progress import stage
 from streamgaze.store import open_store
 
@@ -191,7 +195,10 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
     """
     outcomes: dict[str, Outcome] = {}
     batch: list[Outcome] = []
-    with open_store(store_path) as store:
+    parallel = jobs > 1 and len(found.complete) > 1
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(_worker_pool(jobs)) if parallel else None  # before the store is opened
+        store = stack.enter_context(open_store(store_path))
         known, held = _known_sources(store, recipe.name) if Path(store_path).exists() else ({}, set())
         jobs_list = [Job(recipe, rec, known.get(rec.id)) for rec in found.complete]
 
@@ -227,23 +234,20 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                 flush()
 
         with stage("recordings", total=len(jobs_list)) as advance:
-            if jobs <= 1 or len(jobs_list) <= 1:
+            if pool is None:
                 for job in jobs_list:
                     done(parse_recording(job))
             else:
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["streamgaze.gaze.datasets.warm"])
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                    pending, queue = set(), iter(jobs_list)
-                    window = 4 * jobs  # parsed recordings waiting for the writer stay few
-                    for job in queue:
-                        pending.add(pool.submit(parse_recording, job))
-                        if len(pending) >= window:
-                            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                            for f in finished:
-                                done(f.result())
-                    for f in wait(pending).done:
-                        done(f.result())
+                pending = set()
+                window = 4 * jobs  # parsed recordings waiting for the writer stay few
+                for job in jobs_list:
+                    pending.add(pool.submit(parse_recording, job))
+                    if len(pending) >= window:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            done(f.result())
+                for f in wait(pending).done:
+                    done(f.result())
             flush()
         unchanged = [v for v, o in outcomes.items() if o.status == "unchanged"]
         if unchanged:  # the summary shows their stored checks
@@ -253,3 +257,29 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                 o.checks = {k: v for k, v in row.items() if k not in ("video_id", "dataset", "warnings")}
                 o.warnings = [w for w in (row["warnings"] or "").split(WARNING_SEPARATOR) if w]
     return [outcomes[rec.id] for rec in found.complete]
+
+
+def _warm_worker() -> None:
+    """A worker's first act: load the loaders and run one pyarrow compute kernel (its first call imports pandas,
+    about half a second), before any recording is timed against it."""
+    registry("gaze_loaders")
+    pc.fill_null(pa.array([None], pa.string()), "")
+
+
+def _ready() -> bool:
+    return True
+
+
+def _worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes, all started now. On Linux they are forked from this process, which has imported
+    everything already (a fresh interpreter per worker costs seconds on a loaded machine); they are forked before
+    the store is opened, so no DuckDB thread or lock is copied into them. Elsewhere they are spawned."""
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_warm_worker)
+    try:
+        for f in wait([pool.submit(_ready) for _ in range(jobs)]).done:
+            f.result()
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    return pool
