@@ -142,7 +142,16 @@ def _parse(rec: Recording, recipe: Recipe, sources: list[tuple]) -> Outcome:
         "role": pa.array(role, pa.string()), "path": pa.array(path, pa.string()),
         "size": pa.array(size, pa.int64()), "hash": pa.array(digest, pa.string()),
     })
+    # the id as a dictionary column: one string per table instead of one per row, to pickle and for DuckDB to read
+    tables = {name: _dictionary_ids(t) for name, t in tables.items()}
     return Outcome(vid, "ok", tables, m, warns)
+
+
+def _dictionary_ids(table: pa.Table) -> pa.Table:
+    i = table.schema.get_field_index("video_id")
+    if i < 0 or table.num_rows < 2 or pa.types.is_dictionary(table.schema.field(i).type):
+        return table
+    return table.set_column(i, "video_id", pc.dictionary_encode(table["video_id"]))
 
 
 def _known_sources(store, dataset: str) -> tuple[dict[str, frozenset], set[str]]:
@@ -264,6 +273,7 @@ def _warm_worker() -> None:
     about half a second), before any recording is timed against it."""
     registry("gaze_loaders")
     pc.fill_null(pa.array([None], pa.string()), "")
+    pa.set_cpu_count(1)  # the workers are the parallelism: one arrow thread each, no oversubscription
 
 
 def _ready() -> bool:
