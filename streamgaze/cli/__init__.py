@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("streamgaze.cli.review:review", "Serve a page to verify questions (with the gaze-overlay clip and the evidence) and to answer them blind; verdicts and answers go into the store's reviews table."),
     "review-score": ("streamgaze.cli.evaluate:review_score", "Human accuracy per task from the answers given in `streamgaze review` (answer mode)."),
     "sql": ("streamgaze.cli.tools:sql", "Run one read-only SQL query over the store."),
-    "formats": ("streamgaze.cli.tools:formats", "List every ingest FORMAT and the plugin that provides it."),
+    "formats": ("streamgaze.cli.tools:formats", "List every ingest FORMAT and dataset recipe with the plugin that provides it."),
     "export": ("streamgaze.cli.tools:export", "Write question files in other benchmarks' formats."),
     "render": ("streamgaze.cli.tools:render", "Render videos with gaze drawn on them."),
     "tasks": ("streamgaze.cli.plugins:tasks", "List registered tasks, or scaffold a new one."),

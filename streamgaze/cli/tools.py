@@ -33,7 +33,7 @@ def sql(query: str, store: Path, as_json: bool) -> None:
 
 @click.command()
 def formats() -> None:
-    """List every ingest FORMAT and the plugin that provides it."""
+    """List every ingest FORMAT and dataset recipe with the plugin that provides it."""
     for name, entry in registry("gaze_loaders").items():
         doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
         click.echo(f"{name:<24} {entry.source.label:<32} {doc[0] if doc else ''}")
