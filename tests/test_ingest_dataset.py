@@ -467,3 +467,14 @@ def test_two_gaze_files_for_one_recording(tmp_path):
     assert "ambiguous recordings (skipped): 1" in res.output
     assert "uid-1: 2 gaze files for one recording (gaze/uid-1.csv, gaze/uid-1.mp4)" in res.output
     assert store_rows(store, "SELECT video_id FROM videos") == [("uid-2",)]
+
+
+def test_recipe_naming_an_unknown_format(tmp_path, monkeypatch):
+    from streamgaze.gaze.datasets import recipes
+
+    bad = put(tmp_path / "mine.yaml", "name: mine\ntitle: t\ndescription: d\nlicence: l\n"
+                                      "files:\n  - {role: gaze, pattern: '(?P<id>.+)\\.csv$', format: no-such}\n"
+                                      "  - {role: video, pattern: '(?P<id>.+)\\.mp4$'}\n")
+    monkeypatch.setattr(recipes, "recipe_paths", lambda: {"mine": (bad, "test")})
+    with pytest.raises(StreamGazeError, match=r"mine\.yaml: files\.0\.format: unknown format 'no-such'"):
+        recipes.get_recipe("mine")

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamgaze.errors import StreamGazeError
-from streamgaze.plugins.manager import get_plugins
+from streamgaze.plugins.manager import get_plugins, registry
 
 Role = Literal["gaze", "video", "annotations", "extra", "ignore"]
 #: What a check-based pitfall warning is attached to (see `streamgaze.gaze.datasets.checks`).
@@ -163,4 +163,10 @@ def get_recipe(name: str) -> Recipe:
     if name not in paths:
         raise StreamGazeError(f"unknown dataset {name!r}; available: {', '.join(paths) or 'none'}"
                               f"{get_plugins().broken_note()}")
-    return load_recipe(paths[name][0])
+    recipe = load_recipe(paths[name][0])
+    formats = registry("gaze_loaders")
+    for i, rule in enumerate(recipe.files):
+        if rule.format and rule.format not in formats:
+            raise StreamGazeError(f"{recipe.path}: files.{i}.format: unknown format {rule.format!r} (`streamgaze "
+                                  f"formats` lists them){get_plugins().broken_note()}")
+    return recipe
