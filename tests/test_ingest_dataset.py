@@ -478,3 +478,20 @@ def test_recipe_naming_an_unknown_format(tmp_path, monkeypatch):
     monkeypatch.setattr(recipes, "recipe_paths", lambda: {"mine": (bad, "test")})
     with pytest.raises(StreamGazeError, match=r"mine\.yaml: files\.0\.format: unknown format 'no-such'"):
         recipes.get_recipe("mine")
+
+
+def test_parquet_export_of_a_store_without_the_dataset_tables(tmp_path):
+    import duckdb
+
+    from streamgaze.parquet import export_parquet
+    from streamgaze.tasks.testing import toy_store
+
+    store = tmp_path / "s.duckdb"
+    toy_store(store).close()
+    con = duckdb.connect(str(store))
+    con.execute("DROP TABLE recording_sources")
+    con.execute("DROP TABLE recording_checks")
+    con.close()
+    counts = export_parquet(store, tmp_path / "pq")
+    assert counts["recording_checks"] == 0 and counts["episodes"] == 6
+    assert (tmp_path / "pq" / "recording_checks").is_dir()

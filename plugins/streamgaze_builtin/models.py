@@ -74,6 +74,7 @@ class OpenAIModel:
             messages=[{"role": "user", "content": self.content(request)}],
             temperature=self.options.temperature,
             max_tokens=self.options.max_tokens,
+            **({"top_p": self.options.top_p} if self.options.top_p is not None else {}),
         )
         if not resp.choices:
             return ""

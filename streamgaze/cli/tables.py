@@ -118,6 +118,29 @@ def plugin_lines(rows: list[dict]) -> list[str]:
             for c in [head, *cells]]
 
 
+def audit_table(summary: dict) -> Table:
+    """``streamgaze audit questions``: per task file, questions, faulty and unverifiable, each by reason."""
+    table = Table(title="audit of released questions")
+    for name in ("task", "questions", "faulty", "unverifiable", "faults (by reason)", "unverifiable (by reason)"):
+        table.add_column(name, overflow="fold")  # task ids and reasons in full, folded in a narrow terminal
+    rows = [*summary["tasks"].items(), ("total", summary["total"])]
+    for task, r in rows:
+        table.add_row(task, str(r["questions"]), str(r["faulty"]), str(r["unverifiable"]),
+                      ", ".join(f"{k} {v}" for k, v in r["reasons"].items()) or "-",
+                      ", ".join(f"{k} {v}" for k, v in r["unverifiable_reasons"].items()) or "-")
+    return table
+
+
+def print_audit(summary: dict) -> None:
+    _print(audit_table(summary))
+    if "faults_file" in summary:
+        click.echo(f"faults: {summary['faults_file']}")
+    regen = summary.get("regenerated")
+    if regen:
+        click.echo(f"regenerated: {sum(regen['questions'].values())} questions in {regen['qa_dir']}; "
+                   f"{regen['mapped']} of {regen['released']} released questions mapped ({regen['mapping']})")
+
+
 #: ``ingest-dataset``: above this many recordings the summary lists only the failed and warned ones.
 DATASET_TABLE_ROWS = 40
 
