@@ -192,7 +192,7 @@ def _write(store, batch: list[Outcome], held: set[str]) -> None:
 
 
 #: A write batch ends at this many recordings or gaze rows (whichever comes first).
-BATCH_RECORDINGS = 32
+BATCH_RECORDINGS = 16
 BATCH_ROWS = 1_000_000
 
 
@@ -248,7 +248,9 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                     done(parse_recording(job))
             else:
                 pending = set()
-                window = 4 * jobs  # parsed recordings waiting for the writer stay few
+                # enough in flight that the workers keep parsing while the writer commits a whole batch; few
+                # enough that parsed recordings waiting for the writer stay a few tens of MB
+                window = 2 * BATCH_RECORDINGS + 2 * jobs
                 for job in jobs_list:
                     pending.add(pool.submit(parse_recording, job))
                     if len(pending) >= window:
