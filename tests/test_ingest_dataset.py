@@ -378,6 +378,24 @@ def test_checks_values(tmp_path):
     assert "│ unchanged │" in res.output and "each sample serves 3.0" in res.output
 
 
+def test_moved_dataset_folder_is_unchanged(tmp_path):
+    """Source paths are stored relative to ROOT: the same files under another root are skipped."""
+    tree = pupil_cloud(tmp_path / "d")
+    tree.fix()
+    store = tmp_path / "s.duckdb"
+    assert run(tree.name, tmp_path / "d", "--store", store).exit_code == 0
+    moved = Path(shutil.move(str(tmp_path / "d"), str(tmp_path / "elsewhere")))
+    res = run(tree.name, moved, "--store", store)
+    assert res.exit_code == 0 and "ingested 0, unchanged 3, failed 0" in res.output
+    paths = [r[0] for r in store_rows(store, "SELECT path FROM recording_sources ORDER BY path")]
+    assert paths[0].startswith("Timeseries Data + Scene Video/2024-01-01_10-00-00-aaaa/")
+    videos = [Path(r[0]) for r in store_rows(store, "SELECT path FROM videos")]
+    assert videos and all(p.is_relative_to(moved) and p.is_file() for p in videos)  # the video rows followed
+    before = store.read_bytes()
+    assert run(tree.name, moved, "--store", store).exit_code == 0
+    assert store.read_bytes() == before  # a rerun with nothing changed writes nothing
+
+
 def test_changed_file_is_reingested(tmp_path):
     """A recording whose gaze file changed replaces its rows (one transaction); the others are skipped."""
     tree = pupil_cloud(tmp_path / "d")

@@ -59,6 +59,7 @@ class Job:
     recipe: Recipe
     recording: Recording
     known: frozenset | None  # the stored (role, path, size, hash) rows of this recording, if any
+    root: Path | None = None  # paths are stored relative to it: a moved dataset folder is not "changed"
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Outcome:
     checks: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    video_path: str | None = None  # where the video is now (an unchanged recording may have moved with its folder)
 
 
 def parse_recording(job: Job) -> Outcome:
@@ -81,9 +83,11 @@ def parse_recording(job: Job) -> Outcome:
         for sf in rec.all_files():
             size, digest = file_hash(sf.path)
             role = sf.rule.role
-            sources.append((role, str(sf.path.absolute()), size, digest))
+            path = sf.path.relative_to(job.root).as_posix() if job.root else str(sf.path.absolute())
+            sources.append((role, path, size, digest))
         if job.known is not None and frozenset(sources) == job.known:
-            return Outcome(rec.id, "unchanged")
+            video = rec.first("video")
+            return Outcome(rec.id, "unchanged", video_path=str(video.path.absolute()) if video else None)
         return _parse(rec, recipe, sources)
     except StreamGazeError as exc:
         return Outcome(rec.id, "failed", error=str(exc))
@@ -209,7 +213,7 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
         pool = stack.enter_context(_worker_pool(jobs)) if parallel else None  # before the store is opened
         store = stack.enter_context(open_store(store_path))
         known, held = _known_sources(store, recipe.name) if Path(store_path).exists() else ({}, set())
-        jobs_list = [Job(recipe, rec, known.get(rec.id)) for rec in found.complete]
+        jobs_list = [Job(recipe, rec, known.get(rec.id), found.root) for rec in found.complete]
 
         def finish(outcome: Outcome) -> None:
             outcome.tables = {}  # written (or failed): free the rows
@@ -261,6 +265,7 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                     done(f.result())
             flush()
         unchanged = [v for v, o in outcomes.items() if o.status == "unchanged"]
+        _follow_moved_videos(store, [outcomes[v] for v in unchanged])
         if unchanged:  # the summary shows their stored checks
             for row in store.rows("SELECT * FROM recording_checks WHERE video_id IN (SELECT unnest(?)) AND dataset = ?",
                                   [unchanged, recipe.name]):
@@ -268,6 +273,20 @@ def ingest_dataset(recipe: Recipe, found: Discovery, store_path: Path, *, jobs: 
                 o.checks = {k: v for k, v in row.items() if k not in ("video_id", "dataset", "warnings")}
                 o.warnings = [w for w in (row["warnings"] or "").split(WARNING_SEPARATOR) if w]
     return [outcomes[rec.id] for rec in found.complete]
+
+
+def _follow_moved_videos(store, unchanged: list[Outcome]) -> None:
+    """Point ``videos.path`` of unchanged recordings at where their video is now (the dataset folder was moved);
+    nothing is written when no path changed."""
+    now = {o.video_id: o.video_path for o in unchanged if o.video_path}
+    if not now:
+        return
+    stored = dict(store.con.execute("SELECT video_id, path FROM videos WHERE video_id IN (SELECT unnest(?))",
+                                    [list(now)]).fetchall())
+    moved = [(path, vid) for vid, path in sorted(now.items()) if vid in stored and stored[vid] != path]
+    if moved:
+        with store.transaction() as con:
+            con.executemany("UPDATE videos SET path = ? WHERE video_id = ?", moved)
 
 
 def _warm_worker() -> None:
