@@ -23,6 +23,7 @@ from streamgaze.plugins.manager import debug
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streamgaze.cli.pipeline:demo", "Make the synthetic demo world and run the whole pipeline on it."),
     "ingest": ("streamgaze.cli.pipeline:ingest", "Load gaze (and video metadata, action labels, ...) in FORMAT into the store."),
+    "ingest-dataset": ("streamgaze.cli.datasets:ingest_dataset", "Ingest every recording of dataset NAME found under ROOT (`streamgaze formats` lists the datasets)."),
     "fixations": ("streamgaze.cli.pipeline:fixations", "Detect fixations and merge them into dwell episodes."),
     "objects": ("streamgaze.cli.pipeline:objects", "Name the gazed object of each episode, the other objects inside the field of view, and those outside it."),
     "generate": ("streamgaze.cli.pipeline:generate", "Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."),
@@ -34,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("streamgaze.cli.audit:audit", "Check a run for information from after the question time, or released questions against their metadata."),
     "sql": ("streamgaze.cli.tools:sql", "Run one read-only SQL query over the store (or over its Parquet export)."),
     "merge": ("streamgaze.cli.scale:merge", "Merge the stores, question folders or eval run folders of a sharded run into one."),
-    "formats": ("streamgaze.cli.tools:formats", "List every ingest FORMAT and the plugin that provides it."),
+    "formats": ("streamgaze.cli.tools:formats", "List every ingest FORMAT and dataset recipe with the plugin that provides it."),
     "export": ("streamgaze.cli.tools:export", "Write question files in other benchmarks' formats, a run's results, or the store as Parquet."),
     "render": ("streamgaze.cli.tools:render", "Render videos with gaze drawn on them."),
     "tasks": ("streamgaze.cli.plugins:tasks", "List registered tasks, or scaffold a new one."),

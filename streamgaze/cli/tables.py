@@ -185,3 +185,30 @@ def print_audit(summary: dict) -> None:
     if regen:
         click.echo(f"regenerated: {sum(regen['questions'].values())} questions in {regen['qa_dir']}; "
                    f"{regen['mapped']} of {regen['released']} released questions mapped ({regen['mapping']})")
+
+
+#: ``ingest-dataset``: above this many recordings the summary lists only the failed and warned ones.
+DATASET_TABLE_ROWS = 40
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def dataset_table(outcomes: list) -> Table:
+    """``streamgaze ingest-dataset``: one row per recording (status, gaze, video, coverage, warnings or error)."""
+    rows = outcomes if len(outcomes) <= DATASET_TABLE_ROWS else [o for o in outcomes if o.error or o.warnings]
+    title = "recordings" if rows is outcomes else f"recordings with a problem ({len(rows)} of {len(outcomes)})"
+    table = Table("recording", "status", "gaze rows", "gaze Hz", "video fps", "video s", "coverage", "invalid",
+                  "outside", "warnings / error", title=title)
+    for o in rows:
+        m = o.checks or {}
+        table.add_row(o.video_id, o.status, _num(m.get("n_gaze"), "d"), _num(m.get("gaze_rate_hz"), ".1f"),
+                      _num(m.get("video_fps"), ".2f"), _num(m.get("video_duration_s"), ".1f"),
+                      _num(m.get("coverage"), ".0%"), _num(m.get("invalid_share"), ".1%"),
+                      _num(m.get("outside_share"), ".1%"), o.error or "; ".join(o.warnings))
+    return table
+
+
+def print_dataset_summary(outcomes: list) -> None:
+    _print(dataset_table(outcomes), Console(width=200))
