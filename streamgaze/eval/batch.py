@@ -17,7 +17,7 @@ from pathlib import Path
 from streamgaze.errors import ExternalCallsFailed, StreamGazeError
 from streamgaze.eval.runner import EvalOutcome, Item, answer_row, build_request, evaluate
 from streamgaze.eval.samples import SETTINGS_KEYS, settings_hash
-from streamgaze.llm.batch import BatchSession, make_sync_client, submit_and_read
+from streamgaze.llm.batch import BatchSession, check_mode, make_sync_client, submit_and_read
 from streamgaze.llm.client import resolve_api_key
 
 KIND = "eval"
@@ -112,11 +112,7 @@ def evaluate_batch(qa_dir, config, *, write_dir: Path | None = None, read_files=
                    images: str = "inline") -> EvalOutcome:
     """`evaluate` through Batch files: ``write_dir`` writes the requests there, ``read_files`` reads results,
     ``submit`` does both through the endpoint's Files and Batches API (ids kept in ``<run>/batch/batches.json``)."""
-    if sum(bool(x) for x in (write_dir, read_files, submit)) != 1:
-        raise StreamGazeError("give one of --batch-write DIR, --batch-read FILE, --batch")
-    if images != "inline" and write_dir is None:
-        raise StreamGazeError("--batch-images file goes with --batch-write (a provider's Batch API cannot read "
-                              "local files)")
+    check_mode(write_dir, read_files, submit, images)
     if write_dir is not None:
         return evaluate(qa_dir, config, EvalBatch(BatchSession(KIND, "write", folder=Path(write_dir), images=images)))
     if read_files:

@@ -419,30 +419,11 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
                      + "".join(f"<th>{e(h)}</th>" for h in HUMAN_HEAD) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
         parts.append("</table><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-    rows = _blind_rows(scores_by_run)
-    if rows:
-        parts.append(f"<h2>Blind baselines</h2><p class=\"note\">{e(BLIND_NOTE)}</p><table><tr>"
-                     + "".join(f"<th>{e(h)}</th>" for h in BLIND_HEAD) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
-        parts.append("</table>")
-    rows = _comparison_rows(comparison)
-    if rows:
-        parts.append(f"<h2>Paired comparison</h2><p class=\"note\">{e(_comparison_note(comparison))}</p><table><tr>"
-                     + "".join(f"<th>{e(h)}</th>" for h in COMPARISON_HEAD) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
-        parts.append("</table>")
-    rows = _reference_rows(scores_by_run, reference)
-    if rows:
-        parts.append(f"<h2>Reference scoring</h2><p class=\"note\">{e(REFERENCE_NOTE)}</p><table><tr>"
-                     + "".join(f"<th>{e(h)}</th>" for h in _reference_head(names)) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
-        parts.append("</table>")
-    rows = _streaming_rows(scores_by_run)
-    if rows:
-        parts.append(f"<h2>Streaming alerts</h2><p class=\"note\">{e(STREAM_NOTE)}</p><table><tr>"
-                     + "".join(f"<th>{e(h)}</th>" for h in STREAM_HEAD) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
-        parts.append("</table>")
+    parts += _html_section("Blind baselines", BLIND_NOTE, BLIND_HEAD, _blind_rows(scores_by_run))
+    parts += _html_section("Paired comparison", _comparison_note(comparison) if comparison else "", COMPARISON_HEAD,
+                           _comparison_rows(comparison))
+    parts += _html_section("Reference scoring", REFERENCE_NOTE, _reference_head(names), _reference_rows(scores_by_run, reference))
+    parts += _html_section("Streaming alerts", STREAM_NOTE, STREAM_HEAD, _streaming_rows(scores_by_run))
     flagged = [n for n in names if scores_by_run[n].get("flagged")]
     if flagged:
         parts.append("<h2>Flagged runs</h2><ul>" + "".join(f"<li class=\"flag\">{e(n)}: {e(scores_by_run[n]['flagged'])}</li>" for n in flagged) + "</ul>")
@@ -486,3 +467,13 @@ def _chart(scores_by_run: dict, tasks: list[str], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _html_section(title: str, note: str, head, rows) -> list[str]:
+    """One report section as HTML: heading, note and table; nothing when there are no rows."""
+    if not rows:
+        return []
+    e = lambda v: escape(str(v))  # noqa: E731
+    return ([f"<h2>{e(title)}</h2><p class=\"note\">{e(note)}</p><table><tr>"
+             + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
+            + ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows] + ["</table>"])

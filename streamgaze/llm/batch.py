@@ -40,6 +40,16 @@ UNANSWERED = "not answered in the batch results"
 LISTED = 5  # unanswered custom_ids named in a summary line
 
 
+def check_mode(write_dir, read_files, submit: bool, images: str) -> None:
+    """The batch options of ``eval`` and ``objects`` make sense together: exactly one mode, file images only when
+    writing."""
+    if sum(bool(x) for x in (write_dir, read_files, submit)) != 1:
+        raise StreamGazeError("give one of --batch-write DIR, --batch-read FILE, --batch")
+    if images != "inline" and write_dir is None:
+        raise StreamGazeError("--batch-images file goes with --batch-write (a provider's Batch API cannot read "
+                              "local files)")
+
+
 def settings_digest(settings: dict) -> str:
     """12 hex of the sha256 of the settings that shape a request (model included): part of every custom_id."""
     blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamgaze.errors import StreamGazeError
-from streamgaze.llm.batch import BatchSession, make_sync_client, submit_and_read
+from streamgaze.llm.batch import BatchSession, check_mode, make_sync_client, submit_and_read
 from streamgaze.llm.client import resolve_api_key
 from streamgaze.objects.stage import run_objects
 
@@ -26,11 +25,7 @@ def run_objects_batch(store_path, labeller: str, options: dict, *, write_dir: Pa
                       submit: bool = False, images: str = "inline", shard=None) -> str:
     """`run_objects` through Batch files: ``write_dir`` writes the requests there (the store is left as it is),
     ``read_files`` reads results into the store, ``submit`` does both through the endpoint's Batches API."""
-    if sum(bool(x) for x in (write_dir, read_files, submit)) != 1:
-        raise StreamGazeError("give one of --batch-write DIR, --batch-read FILE, --batch")
-    if images != "inline" and write_dir is None:
-        raise StreamGazeError("--batch-images file goes with --batch-write (a provider's Batch API cannot read "
-                              "local files)")
+    check_mode(write_dir, read_files, submit, images)
     if write_dir is not None:
         return run_objects(store_path, labeller, options, shard, BatchSession(KIND, "write", folder=Path(write_dir),
                                                                               images=images))
