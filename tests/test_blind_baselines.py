@@ -7,6 +7,8 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
+from test_eval_runner import write_qa
+
 from streamgaze.cli import cli
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.runner import run_eval
@@ -26,14 +28,8 @@ def _q(qid: str, video: str, options: list[str], answer: str, task: str = OIE) -
 
 
 def _write_qa(tmp_path, questions: list[dict]):
-    qa = tmp_path / "qa"
-    qa.mkdir()
-    by_task: dict[str, list[dict]] = {}
-    for q in questions:
-        by_task.setdefault(q["task"], []).append(q)
-    for task, qs in by_task.items():
-        (qa / f"{task}.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
-    return qa
+    write_qa(tmp_path / "qa", questions)
+    return tmp_path / "qa"
 
 
 def test_prior_leaves_the_questions_own_video_out():

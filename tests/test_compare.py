@@ -6,6 +6,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from test_eval_runner import write_qa
+
 from streamgaze.cli import cli
 from streamgaze.eval.compare import compare_runs
 from streamgaze.eval.runner import sha256_file
@@ -29,14 +31,8 @@ def _pro(i: int, video: str, points: int) -> dict:
 
 
 def _qa(tmp_path, questions: list[dict]):
-    qa = tmp_path / "qa"
-    qa.mkdir()
-    by_task: dict[str, list[dict]] = {}
-    for q in questions:
-        by_task.setdefault(q["task"], []).append(q)
-    for task, qs in by_task.items():
-        (qa / f"{task}.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
-    return qa
+    write_qa(tmp_path / "qa", questions)
+    return tmp_path / "qa"
 
 
 def _run(tmp_path, name: str, qa, right: set, skip: set = frozenset(), error: set = frozenset()):
