@@ -11,7 +11,7 @@ from streamgaze.plugins.api import (
     Request,
     hookimpl,
     image_part,
-    make_client,
+    openai_fleet,
     redact_url,
     resolve_api_key,
 )
@@ -50,18 +50,22 @@ class FirstOptionModel:
 
 
 class OpenAIModel:
-    """Any OpenAI-compatible chat completions endpoint; frames as base64 JPEG ``image_url`` parts."""
+    """Any OpenAI-compatible chat completions endpoint, or several (each request to the least busy); frames as
+    base64 JPEG ``image_url`` parts."""
 
     uses_frames = True
     uses_prompt = True
 
     def __init__(self, spec: str, options: ModelOptions):
-        key = resolve_api_key(None, options.base_url, f"model {spec!r}")
+        urls = options.endpoints()
+        key = resolve_api_key(None, urls[0], f"model {spec!r}")
         self.model = spec
         self.options = options
-        self.endpoint = redact_url(options.base_url or DEFAULT_ENDPOINT)  # recorded: never a key
-        # retries are the runner's (exponential backoff on 429/5xx/timeouts)
-        self.client = make_client(key, options.base_url, options.timeout_s)
+        self.endpoint = redact_url(urls[0] or DEFAULT_ENDPOINT)  # recorded: never a key
+        # routing, the adaptive in-flight limit and the retries (until the budget is spent) are the fleet's
+        self.fleet = openai_fleet(key, urls, options.timeout_s, ceiling=options.concurrency,
+                                  budget_s=options.retry_budget_s, backoff_s=options.backoff_s,
+                                  max_attempts=max(1, options.retries) if options.retries is not None else None)
 
     def content(self, request: Request) -> list[dict]:
         parts = [image_part(jpg) for jpg in request.images] if self.uses_frames else []
@@ -69,18 +73,16 @@ class OpenAIModel:
         return parts
 
     async def ask(self, request: Request) -> str:
-        resp = await self.client.chat.completions.create(
-            model=self.model,
-            messages=[{"role": "user", "content": self.content(request)}],
-            temperature=self.options.temperature,
-            max_tokens=self.options.max_tokens,
-        )
+        """The reply; raises `RetriesExhausted` when the request failed for good or its retry budget ran out."""
+        body = {"model": self.model, "messages": [{"role": "user", "content": self.content(request)}],
+                "temperature": self.options.temperature, "max_tokens": self.options.max_tokens}
+        resp = await self.fleet.call(lambda client: client.chat.completions.create(**body))
         if not resp.choices:
             return ""
         return resp.choices[0].message.content or ""
 
     async def aclose(self) -> None:
-        await self.client.close()
+        await self.fleet.aclose()
 
 
 class TextOnlyModel(OpenAIModel):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
+from streamgaze.eval.frame_cache import FrameCounts, track_digest, variant, video_identity
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.gaze.overlay import GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
 
@@ -62,6 +63,9 @@ class VideoContext:
         self._lock = threading.Lock()  # guards the JPEG cache and the idle readers
         self._idle: list[FrameReader] = []
         self._cache: OrderedDict = OrderedDict()
+        self.disk_cache = None  # a `streamgaze.eval.frame_cache.FrameCache` set by the runner, or None
+        self.counts = FrameCounts()  # frames decoded and served from a cache
+        self._identity: str | None = None
 
     @classmethod
     def load(cls, store, video_id: str, fov_radius: float = OVERLAY_FOV_RADIUS) -> "VideoContext":
@@ -173,6 +177,22 @@ class VideoContext:
             for i in have:
                 self._cache.move_to_end((i, overlay))
         todo = [i for i in idx if i not in have]
+        keys = {}
+        if todo and self.disk_cache is not None:
+            keys = self._disk_keys(todo, overlay)
+            for i in todo:
+                jpeg = self.disk_cache.get(keys[i])
+                if jpeg is not None:
+                    have[i] = jpeg
+            fresh = [i for i in todo if i in have]
+            if fresh:
+                with self._lock:
+                    for i in fresh:
+                        self._cache[(i, overlay)] = have[i]
+            todo = [i for i in todo if i not in have]
+        with self._lock:
+            self.counts.decoded += len(todo)
+            self.counts.cached += len(idx) - len(todo)
         if todo:
 
             def encode(frame: np.ndarray, i: int) -> bytes:  # runs in the decoding thread, right after the decode
@@ -180,12 +200,28 @@ class VideoContext:
                 return buf.tobytes()
 
             have.update(self._read(todo, encode))
+            if self.disk_cache is not None:
+                for i in todo:
+                    self.disk_cache.put(keys[i], have[i])
             with self._lock:
                 for i in todo:
                     self._cache[(i, overlay)] = have[i]
                 while len(self._cache) > 1024:
                     self._cache.popitem(last=False)
         return [have[i] for i in idx]
+
+    def _disk_keys(self, indices: list[int], overlay: bool) -> dict[int, str]:
+        """The frame cache's key of each frame: the video file's identity, the index, the size, the overlay."""
+        if self._identity is None:
+            self._identity = video_identity(self.path)
+        if not overlay:
+            drawn = "plain"
+        elif self.gaze_drawn:
+            drawn = "in-video"
+        else:
+            drawn = "gaze-" + track_digest(self.track.t, self.track.x, self.track.y, [self.fov_radius, self.fps])
+        how = variant(MAX_SIDE, JPEG_QUALITY, drawn)
+        return {i: self.disk_cache.key(self._identity, i, how) for i in indices}
 
     def salience_jpeg(self, end_idx: int, t0: float, t1: float) -> bytes:
         """Heat map of the valid gaze in [t0, t1] (a Gaussian per sample, sigma 0.05 of the width, summed,

@@ -1,0 +1,181 @@
+"""The persistent frame cache: every JPEG frame the eval sends, kept on disk so that a second model, gaze mode or
+rerun on the same questions decodes nothing again.
+
+An entry is keyed by the video file's identity (its size and a hash of its first and last MiB, so a copy or a move
+of the file still hits and an edited file never does), the frame index, the output size and JPEG quality, the
+overlay (none, drawn from a given gaze track, or already in the video) and the OpenCV version (the JPEG encoder).
+Each file holds a digest of its JPEG: a corrupt or truncated entry is ignored and written again. The folder is
+bounded (`DEFAULT_MAX_BYTES`); when it grows past the bound the least recently used entries go (a hit touches
+its file's mtime). Writes go through a temporary file and a rename, so concurrent runs can share the folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"SGFC1"
+DIGEST = 16
+FORMAT_VERSION = 1
+DEFAULT_MAX_BYTES = 2 * 1024**3
+ENV_DIR = "STREAMGAZE_FRAME_CACHE_DIR"
+SUFFIX = ".jpgc"
+HEAD_BYTES = 1 << 20
+
+
+def default_dir() -> Path:
+    """``$STREAMGAZE_FRAME_CACHE_DIR``, else the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``,
+    ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows) ``/streamgaze/frames``."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return Path(env)
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "streamgaze" / "frames"
+
+
+def video_identity(path: Path) -> str:
+    """The video file's identity: its size and a hash of its first and last MiB."""
+    size = os.path.getsize(path)
+    h = hashlib.sha256(f"{size}|".encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(HEAD_BYTES))
+        if size > 2 * HEAD_BYTES:
+            fh.seek(size - HEAD_BYTES)
+        h.update(fh.read(HEAD_BYTES))
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class FrameCounts:
+    """Frames of one run: ``decoded`` from the video, ``cached`` served from a cache (memory or disk)."""
+
+    decoded: int = 0
+    cached: int = 0
+
+    def as_dict(self) -> dict:
+        return {"decoded": self.decoded, "cached": self.cached}
+
+
+class FrameCache:
+    """JPEG frames on disk under ``root``, at most about ``max_bytes`` (least recently used out)."""
+
+    def __init__(self, root: Path | str, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.root = Path(root)
+        self.max_bytes = int(max_bytes)
+        self._lock = threading.Lock()
+        self._size: int | None = None  # bytes in the folder, counted on the first write
+        self.rewritten = 0  # corrupt entries found (and written again)
+
+    def key(self, identity: str, idx: int, variant: str) -> str:
+        import cv2
+
+        text = f"{FORMAT_VERSION}|{identity}|{int(idx)}|{variant}|{cv2.__version__}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / (key + SUFFIX)
+
+    def get(self, key: str) -> bytes | None:
+        """The JPEG of ``key``, or None (absent or corrupt); a hit marks the entry as recently used."""
+        p = self._path(key)
+        try:
+            data = p.read_bytes()
+        except OSError:
+            return None
+        head = len(MAGIC) + DIGEST
+        if len(data) <= head or data[: len(MAGIC)] != MAGIC:
+            self.rewritten += 1
+            return None
+        jpeg = data[head:]
+        if hashlib.blake2b(jpeg, digest_size=DIGEST).digest() != data[len(MAGIC):head]:
+            self.rewritten += 1
+            return None
+        try:
+            os.utime(p)
+        except OSError:
+            pass
+        return jpeg
+
+    def put(self, key: str, jpeg: bytes) -> None:
+        p = self._path(key)
+        data = MAGIC + hashlib.blake2b(jpeg, digest_size=DIGEST).digest() + jpeg
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(f"{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, p)
+        except OSError:
+            return  # a cache that cannot be written only costs speed
+        with self._lock:
+            if self._size is None:
+                self._size = self._count()
+            else:
+                self._size += len(data)
+            over = self._size > self.max_bytes
+        if over:
+            self.evict()
+
+    def _entries(self) -> list[tuple[int, int, Path]]:
+        out = []
+        if not self.root.is_dir():
+            return out
+        for sub in os.scandir(self.root):
+            if not sub.is_dir():
+                continue
+            for f in os.scandir(sub.path):
+                if f.name.endswith(SUFFIX):
+                    try:
+                        st = f.stat()
+                    except OSError:
+                        continue
+                    out.append((st.st_mtime_ns, st.st_size, Path(f.path)))
+        return out
+
+    def _count(self) -> int:
+        return sum(size for _, size, _ in self._entries())
+
+    def evict(self) -> int:
+        """Remove the least recently used entries until the folder holds at most 90 % of the bound; returns how
+        many went."""
+        with self._lock:
+            entries = sorted(self._entries())
+            total = sum(size for _, size, _ in entries)
+            target = int(self.max_bytes * 0.9)
+            gone = 0
+            for _, size, path in entries:
+                if total <= target:
+                    break
+                try:
+                    path.unlink()
+                except OSError:
+                    continue
+                total -= size
+                gone += 1
+            self._size = total
+            return gone
+
+
+def variant(max_side: int, quality: int, overlay: str) -> str:
+    """The part of the key that says how a frame was made: output size, JPEG quality and overlay."""
+    return f"side{int(max_side)}|q{int(quality)}|{overlay}"
+
+
+def track_digest(*arrays) -> str:
+    """A short digest of the gaze drawn on the frames (the track's arrays and the circle radius)."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float64)).tobytes())
+        h.update(b"|")
+    return h.hexdigest()[:24]
+
+
