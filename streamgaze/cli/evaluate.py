@@ -27,8 +27,11 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--benchmark", "benchmark", type=click.Path(path_type=Path), metavar="ROOT", help="A released StreamGaze folder: --qa ROOT/dataset/qa (or ROOT/qa) and --videos ROOT/dataset/videos (or ROOT/videos).")
 @click.option("--allow-missing", is_flag=True, help="With --videos: record the questions whose video is not found as missing (wrong) instead of stopping.")
 @click.option("--model", required=True, help=MODEL_HELP)
-@click.option("--base-url", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...).")
-@click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight.")
+@click.option("--base-url", "base_urls", multiple=True, metavar="URL", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...); repeat it for several: each request goes to the least busy.")
+@click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight at most (429 and 503 lower it for a while).")
+@click.option("--retry-budget", default=600.0, show_default=True, type=finite_float(0), metavar="SECONDS", help="Retry a failed request (429, 5xx, timeouts) until this much time has passed.")
+@click.option("--frame-cache", "frame_cache", type=click.Path(path_type=Path, file_okay=False), metavar="DIR", help="Folder of the frame cache (default: the user's cache folder, streamgaze/frames).")
+@click.option("--no-frame-cache", is_flag=True, help="Decode every frame again; keep nothing on disk.")
 @click.option("--gaze-prompt", default="none", show_default=True, type=click.Choice(list(GAZE_MODES)))
 @click.option("--prompt-style", default="windowed", show_default=True, type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Run folder (resumable).")
@@ -38,7 +41,8 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--streaming", is_flag=True, help="Run the streaming alert metric on the proactive questions instead (poll every --poll-s).")
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
-def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str, out_dir: Path,
+def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_urls: tuple[str, ...], concurrency: int, retry_budget: float,
+             frame_cache: Path | None, no_frame_cache: bool, gaze_prompt: str, prompt_style: str, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
@@ -52,9 +56,13 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
         raise StreamGazeError("give --qa QA_DIR (or --benchmark ROOT)")
     if allow_missing and videos_dir is None:
         raise StreamGazeError("--allow-missing goes with --videos or --benchmark")
-    config = EvalConfig(model=model, out_dir=out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt,
+    if no_frame_cache and frame_cache is not None:
+        raise StreamGazeError("--frame-cache DIR and --no-frame-cache: give one or the other")
+    config = EvalConfig(model=model, out_dir=out_dir, base_url=base_urls[0] if base_urls else None, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
-                        poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing)
+                        poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing,
+                        base_urls=base_urls, retry_budget_s=retry_budget,
+                        frame_cache=False if no_frame_cache else (frame_cache or True))
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
     failure = outcome.failure()

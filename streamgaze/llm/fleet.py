@@ -31,6 +31,7 @@ BREAKER_QUIET_S = 2.0
 BREAKER_COOLDOWN_S = 2.0  # first time out; doubles each time the probe fails, up to BREAKER_MAX_COOLDOWN_S
 BREAKER_MAX_COOLDOWN_S = 120.0
 BACKOFF_CAP_S = 60.0
+WAIT_POLL_S = 1.0  # a request waiting for an endpoint looks again at least this often
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -120,21 +121,21 @@ class Endpoint:
         self.failures_in_row = 0
         self.last_success = -float("inf")
         self.open_until = 0.0  # taken out until then (monotonic seconds)
-        self.cooldown_s = BREAKER_COOLDOWN_S
+        self.cooldown_s = self.base_cooldown_s = BREAKER_COOLDOWN_S
         self.tripped = False  # the breaker is open or half-open: one probe at a time
         self.times_out = 0
         self.not_before = 0.0  # Retry-After: no request before then
 
-    def free(self, now: float) -> int:
-        """How many more requests this endpoint takes now."""
-        if now < self.open_until or now < self.not_before:
+    def free(self, now: float, breaker: bool = True) -> int:
+        """How many more requests this endpoint takes now (``breaker`` False: as if it were never taken out)."""
+        if now < self.not_before:
             return 0
-        if self.tripped:  # half-open: a single probe
-            return 1 if self.outstanding == 0 else 0
+        if breaker and self.tripped:  # taken out, then half-open: a single probe at a time
+            return 1 if now >= self.open_until and self.outstanding == 0 else 0
         return max(0, self.limit.cap - self.outstanding)
 
-    def wakes_at(self, now: float) -> float | None:
-        t = max(self.open_until, self.not_before)
+    def wakes_at(self, now: float, breaker: bool = True) -> float | None:
+        t = max(self.open_until if breaker else 0.0, self.not_before)
         return t if t > now else None
 
     def succeeded(self, now: float, latency_s: float) -> None:
@@ -144,7 +145,7 @@ class Endpoint:
         self.last_success = now
         self.limit.on_success()
         if self.tripped:
-            self.tripped, self.cooldown_s = False, BREAKER_COOLDOWN_S
+            self.tripped, self.cooldown_s = False, self.base_cooldown_s
 
     def failed(self, now: float) -> None:
         """A failure that says the endpoint may be down (no answer, a timeout, a 5xx): count it, and take the
@@ -202,9 +203,12 @@ class Fleet:
 
     def __init__(self, urls: Sequence[str | None], make_client: Callable[[str | None], Any], *, ceiling: int = 8,
                  budget_s: float = DEFAULT_RETRY_BUDGET_S, backoff_s: float = 1.0, max_attempts: int | None = None,
-                 attempt_timeout_s: float | None = None, seed: int | None = None):
+                 attempt_timeout_s: float | None = None, seed: int | None = None,
+                 breaker_cooldown_s: float = BREAKER_COOLDOWN_S):
         urls = list(urls) or [None]
         self.endpoints = [Endpoint(u, make_client(u), ceiling) for u in urls]
+        for e in self.endpoints:
+            e.cooldown_s = e.base_cooldown_s = breaker_cooldown_s
         self.ceiling = int(ceiling)
         self.budget_s, self.backoff_s, self.max_attempts = float(budget_s), float(backoff_s), max_attempts
         self.attempt_timeout_s = attempt_timeout_s
@@ -217,12 +221,18 @@ class Fleet:
         return [e.url for e in self.endpoints]
 
     # -- routing -----------------------------------------------------------------------------------------
+    def _breaker(self) -> bool:
+        """Whether the circuit breakers steer: only while some endpoint is not taken out (with every endpoint out,
+        or a single one, there is nowhere else to go: the backoff alone paces the retries)."""
+        return not all(e.tripped for e in self.endpoints)
+
     def _pick(self, now: float) -> Endpoint | None:
         if self.in_flight >= self.ceiling:
             return None
         best = None
+        breaker = self._breaker()
         for e in self.endpoints:
-            if e.free(now) > 0 and (best is None or (e.outstanding, e.requests) < (best.outstanding, best.requests)):
+            if e.free(now, breaker) > 0 and (best is None or (e.outstanding, e.requests) < (best.outstanding, best.requests)):
                 best = e
         return best
 
@@ -236,8 +246,9 @@ class Fleet:
                 return e
             if now >= deadline:
                 raise BudgetSpent
-            wakes = [t for x in self.endpoints if (t := x.wakes_at(now)) is not None]
-            timeout = min([deadline, *wakes]) - now
+            breaker = self._breaker()
+            wakes = [t for x in self.endpoints if (t := x.wakes_at(now, breaker)) is not None]
+            timeout = min([deadline, now + WAIT_POLL_S, *wakes]) - now
             fut = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             try:
@@ -252,15 +263,24 @@ class Fleet:
                 except ValueError:
                     pass
 
-    def _release(self, e: Endpoint) -> None:
+    def _release(self, e: Endpoint, *, changed: bool = False) -> None:
+        """Give back ``e``'s place; ``changed``: the endpoint was taken out or paused, so every waiting request
+        looks again (and learns when to)."""
         e.outstanding -= 1
         self.in_flight -= 1
+        if changed:
+            while self._waiters:
+                fut = self._waiters.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+            return
         self._wake()
 
     def _wake(self) -> None:
         """Wake as many waiting requests as there are free places now."""
         now = time.monotonic()
-        room = min(self.ceiling - self.in_flight, sum(e.free(now) for e in self.endpoints))
+        breaker = self._breaker()
+        room = min(self.ceiling - self.in_flight, sum(e.free(now, breaker) for e in self.endpoints))
         while room > 0 and self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
@@ -311,7 +331,7 @@ class Fleet:
                 if status is None or status >= 500 and status != 429:
                     if retryable(exc):
                         e.failed(now)
-                self._release(e)
+                self._release(e, changed=True)
                 last = exc
                 if not retryable(exc) or (self.max_attempts is not None and attempt >= self.max_attempts):
                     raise RetriesExhausted(exc, attempt) from exc
