@@ -21,10 +21,11 @@ class SlowChatServer:
     - ``script``: the statuses answered to the successive attempts of each request (requests told apart by their
       body), e.g. ``[429, 429, 429, 500]``; then 200;
     - ``down``: while True every request is answered 500 (an endpoint that keeps failing).
+    ``keep_bodies``: ``bodies`` holds every request body.
     ``statuses`` counts the answers by status, ``times`` holds (perf_counter, status) of each answer."""
 
     def __init__(self, content: str, delay_s: float, usage: tuple[int, int] = (1, 1), *, capacity: int | None = None,
-                 retry_after: str | None = None, script: list[int] | None = None):
+                 retry_after: str | None = None, script: list[int] | None = None, keep_bodies: bool = False):
         self.count = self.in_flight = self.max_in_flight = 0
         self.first = self.last = None
         self.capacity, self.retry_after, self.script = capacity, retry_after, list(script or [])
@@ -32,6 +33,7 @@ class SlowChatServer:
         self.statuses: dict[int, int] = {}
         self.times: list[tuple[float, int]] = []
         self.attempts: dict[str, int] = {}
+        self.bodies: list[bytes] | None = [] if keep_bodies else None  # every request body, with keep_bodies
         lock = threading.Lock()
         srv = self
         body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
@@ -64,6 +66,8 @@ class SlowChatServer:
                 status = 200
                 with lock:
                     srv.count += 1
+                    if srv.bodies is not None:
+                        srv.bodies.append(raw)
                     srv.first = srv.first or time.perf_counter()
                     if srv.down:
                         status = 500

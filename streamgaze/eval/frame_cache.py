@@ -179,3 +179,59 @@ def track_digest(*arrays) -> str:
     return h.hexdigest()[:24]
 
 
+
+
+MEMORY_FRAMES = 1024  # JPEGs a video keeps in memory
+
+
+def jpegs_once(video, idx: list[int], overlay: bool) -> list[bytes]:
+    """The JPEGs of frames ``idx`` of ``video`` (a `streamgaze.eval.frames.VideoContext`): from its memory cache,
+    else from its ``disk_cache``, else decoded by ``video.encode_jpegs`` and kept in both. A frame another request
+    of the run is decoding at the moment is waited for, not decoded twice. Counts go to ``video.counts``."""
+    lock, memory = video._lock, video._cache
+    with lock:
+        have = {i: memory[(i, overlay)] for i in idx if (i, overlay) in memory}
+        for i in have:
+            memory.move_to_end((i, overlay))
+        todo = [i for i in idx if i not in have]
+        waits = {i: video._pending[(i, overlay)] for i in todo if (i, overlay) in video._pending}
+        mine = [i for i in todo if i not in waits]
+        for i in mine:
+            video._pending[(i, overlay)] = threading.Event()
+    decoded: list[int] = []
+    try:
+        keys = {}
+        if mine and video.disk_cache is not None:
+            keys = video._disk_keys(mine, overlay)
+            for i in mine:
+                jpeg = video.disk_cache.get(keys[i])
+                if jpeg is not None:
+                    have[i] = jpeg
+        decoded = [i for i in mine if i not in have]
+        if decoded:
+            fresh = video.encode_jpegs(decoded, overlay)
+            have.update(fresh)
+            if video.disk_cache is not None:
+                for i in decoded:
+                    video.disk_cache.put(keys[i], fresh[i])
+    finally:
+        with lock:
+            for i in mine:
+                if i in have:
+                    memory[(i, overlay)] = have[i]
+                video._pending.pop((i, overlay)).set()
+            while len(memory) > MEMORY_FRAMES:
+                memory.popitem(last=False)
+    late = 0
+    for i, done in waits.items():
+        done.wait()
+        with lock:
+            got = memory.get((i, overlay))
+        if got is None:  # the other request failed (or the frame left memory already): decode it here
+            got = video.encode_jpegs([i], overlay)[i]
+            late += 1
+        have[i] = got
+    with lock:
+        video.counts.decoded += len(decoded) + late
+        video.counts.cached += len(idx) - len(decoded) - late
+    return [have[i] for i in idx]
