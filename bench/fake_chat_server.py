@@ -107,3 +107,22 @@ class SlowChatServer:
 
     def __exit__(self, *exc) -> None:
         self.shutdown()
+
+
+if __name__ == "__main__":  # a server in a process of its own, so that its CPU is not the client's
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--delay", type=float, default=0.3)
+    ap.add_argument("--capacity", type=int)
+    ap.add_argument("--script", default="", help="comma-separated statuses for the attempts of each request")
+    args = ap.parse_args()
+    server = SlowChatServer("A", args.delay, capacity=args.capacity,
+                            script=[int(s) for s in args.script.split(",") if s])
+    print(server.url, flush=True)
+    for line in sys.stdin:  # "stats" prints the counts; end of input stops the server
+        if line.strip() == "stats":
+            print(json.dumps({"count": server.count, "max_in_flight": server.max_in_flight,
+                              "statuses": server.statuses}), flush=True)
+    server.shutdown()

@@ -671,7 +671,7 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
 
     async def ask_one(it: Item, advance) -> dict:
         video = videos.get(it.q["id"])
-        if getattr(m, "uses_frames", True) or getattr(m, "uses_prompt", True):
+        if getattr(m, "uses_frames", True) and video is not None:  # frames: decoded in a worker thread
             req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style)
         else:
             req = build_request(it, m, mode, n_frames, video, prompt_style)
