@@ -83,6 +83,9 @@ def _timed_eval(qa: Path, config) -> dict:
 def child(name: str, url: str, work: Path, quick: bool) -> dict:
     os.environ["STREAMGAZE_PROGRESS"] = "0"
     os.environ["STREAMGAZE_FRAME_CACHE_DIR"] = str(work / "frame-cache")
+    # one question first, so that imports and plugin loading are not counted as the requests' CPU
+    _questions(work / "warmup", [(0.0, 1.0)])
+    _timed_eval(work / "warmup", _config("text-only:bench", work / "R-warmup", url, 1))
     if name == "inflight32":
         n = 160 if quick else 320
         _questions(work / "qa", [(0.0, 1.0)] * n)

@@ -64,6 +64,19 @@ def attach_frame_cache(videos: Iterable, setting: Path | bool) -> Callable[[], F
     return totals
 
 
+def prefetch_frames(model, items: list, videos: dict, mode: str, n_frames: int, stoppers: list) -> list:
+    """Start decoding the run's frames ahead, in video order on every core (`streamgaze.eval.prefetch`), when the
+    model takes frames and the frame cache is on; returns ``items`` in the order their frames will be ready.
+    ``stoppers`` gets the function that stops the prefetch (the runner calls it when the run ends)."""
+    if not getattr(model, "uses_frames", True) or not items or any(not hasattr(it, "clip") for it in items):
+        return items
+    from streamgaze.eval.prefetch import plan
+
+    pre, ordered = plan(items, videos, mode == "overlay", n_frames)
+    stoppers.append(pre.close)
+    return ordered
+
+
 def record(run_info: dict, model, fleet: Fleet, frames: FrameCounts) -> None:
     """Write into run.json what the run's endpoints did (counts, latency, limits) and how its frames were got."""
     if getattr(model, "fleet", None) is fleet:

@@ -73,6 +73,8 @@ class FrameCache:
         self._lock = threading.Lock()
         self._size: int | None = None  # bytes in the folder, counted on the first write
         self.rewritten = 0  # corrupt entries found (and written again)
+        self._root = str(self.root)
+        self._dirs: set[str] = set()  # sub-folders known to exist
 
     def key(self, identity: str, idx: int, variant: str) -> str:
         import cv2
@@ -85,9 +87,10 @@ class FrameCache:
 
     def get(self, key: str) -> bytes | None:
         """The JPEG of ``key``, or None (absent or corrupt); a hit marks the entry as recently used."""
-        p = self._path(key)
+        p = os.path.join(self._root, key[:2], key + SUFFIX)
         try:
-            data = p.read_bytes()
+            with open(p, "rb") as fh:
+                data = fh.read()
         except OSError:
             return None
         head = len(MAGIC) + DIGEST
@@ -105,14 +108,22 @@ class FrameCache:
         return jpeg
 
     def put(self, key: str, jpeg: bytes) -> None:
-        p = self._path(key)
         data = MAGIC + hashlib.blake2b(jpeg, digest_size=DIGEST).digest() + jpeg
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f"{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, p)
+        sub = os.path.join(self._root, key[:2])
+        path = os.path.join(sub, key + SUFFIX)
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:  # plain os calls: pathlib and makedirs on every write cost more than the write itself
+            if sub not in self._dirs:
+                os.makedirs(sub, exist_ok=True)
+                self._dirs.add(sub)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
         except OSError:
+            self._dirs.discard(sub)
             return  # a cache that cannot be written only costs speed
         with self._lock:
             if self._size is None:
@@ -227,11 +238,18 @@ def jpegs_once(video, idx: list[int], overlay: bool) -> list[bytes]:
         done.wait()
         with lock:
             got = memory.get((i, overlay))
+        if got is None and video.disk_cache is not None:  # decoded ahead, already out of memory
+            got = video.disk_cache.get(video._disk_keys([i], overlay)[i])
         if got is None:  # the other request failed (or the frame left memory already): decode it here
             got = video.encode_jpegs([i], overlay)[i]
             late += 1
         have[i] = got
     with lock:
-        video.counts.decoded += len(decoded) + late
-        video.counts.cached += len(idx) - len(decoded) - late
+        ahead = 0  # frames decoded ahead for the run and sent now for the first time: counted as decoded
+        for i in idx:
+            if (i, overlay) in video._fresh:
+                video._fresh.discard((i, overlay))
+                ahead += 1
+        video.counts.decoded += len(decoded) + late + ahead
+        video.counts.cached += len(idx) - len(decoded) - late - ahead
     return [have[i] for i in idx]

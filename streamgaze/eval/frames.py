@@ -67,6 +67,7 @@ class VideoContext:
         self.counts = FrameCounts()  # frames decoded and served from a cache
         self._identity: str | None = None
         self._pending: dict = {}  # (index, overlay) -> threading.Event: being decoded by another request
+        self._fresh: set = set()  # (index, overlay) decoded ahead (`streamgaze.eval.prefetch`), not yet counted
 
     @classmethod
     def load(cls, store, video_id: str, fov_radius: float = OVERLAY_FOV_RADIUS) -> "VideoContext":

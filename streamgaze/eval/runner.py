@@ -481,13 +481,17 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     errors: list[str] = []
     fleet = dispatch.fleet_for(m, c)
     frame_counts = dispatch.attach_frame_cache(videos.values(), c.frame_cache)
+    stoppers: list = []
     t_start = time.perf_counter()
     try:
         to_ask = [j for j in todo if isinstance(j, StreamJob) or j.q["id"] not in missing_videos]
+        to_ask = dispatch.prefetch_frames(m, to_ask, videos, gaze_prompt, frames, stoppers)
         asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, fleet, timeout_s,
                          counts, prompt_style, asked_total,
                          secrets=[s for u in c.base_urls or (base_url,) for s in url_secrets(u)], errors=errors))
     finally:
+        for stop in stoppers:
+            stop()
         for v in {id(v): v for v in videos.values()}.values():
             v.close()
     elapsed = time.perf_counter() - t_start
