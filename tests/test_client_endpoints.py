@@ -127,7 +127,8 @@ def test_429_lowers_the_in_flight_limit_and_every_request_is_answered():
 def test_additive_increase_multiplicative_decrease_once_per_window():
     limit = AdaptiveLimit(64)
     epoch = limit.epoch
-    assert limit.on_overload(epoch) and limit.value == 32
+    assert not limit.on_overload(epoch, outstanding=20)  # refused at a low load: not a capacity signal
+    assert limit.on_overload(epoch, outstanding=40) and limit.value == 32
     assert not limit.on_overload(epoch)  # a refusal of a request sent before the decrease: counted once
     assert limit.on_overload(limit.epoch) and limit.value == 16
     for _ in range(16):

@@ -98,9 +98,12 @@ class AdaptiveLimit:
     def on_success(self) -> None:
         self.value = min(float(self.ceiling), self.value + 1.0 / max(self.value, 1.0))
 
-    def on_overload(self, epoch: int) -> bool:
-        """Halve the limit if the refused request was sent after the last decrease; True if it was lowered."""
-        if epoch != self.epoch:
+    def on_overload(self, epoch: int, outstanding: int | None = None) -> bool:
+        """Halve the limit if the refused request was sent after the last decrease, with at least half the limit
+        in flight (``outstanding``, counting it): a refusal at a low load says nothing about how many requests the
+        server takes (a server refusing every first attempt would otherwise drive the limit to 1). True if it
+        was lowered."""
+        if epoch != self.epoch or (outstanding is not None and outstanding < self.value / 2):
             return False
         self.value = max(float(self.floor), self.value * self.factor)
         self.lowest = min(self.lowest, self.value)
@@ -303,7 +306,7 @@ class Fleet:
                 err = last or TimeoutError(f"retry budget of {deadline - start:g} s spent waiting for an endpoint")
                 raise RetriesExhausted(err, attempt) from err
             attempt += 1
-            epoch = e.limit.epoch
+            epoch, load = e.limit.epoch, e.outstanding
             e.requests += 1
             t0 = time.monotonic()
             try:
@@ -324,14 +327,15 @@ class Fleet:
                 else:
                     e.errors += 1
                 if status in OVERLOAD:
-                    e.limit.on_overload(epoch)
+                    e.limit.on_overload(epoch, load)
                 wait_after = retry_after_s(exc)
+                before = (e.not_before, e.open_until)
                 if wait_after is not None and retryable(exc):
                     e.not_before = max(e.not_before, now + wait_after)
                 if status is None or status >= 500 and status != 429:
                     if retryable(exc):
                         e.failed(now)
-                self._release(e, changed=True)
+                self._release(e, changed=(e.not_before, e.open_until) != before)
                 last = exc
                 if not retryable(exc) or (self.max_attempts is not None and attempt >= self.max_attempts):
                     raise RetriesExhausted(exc, attempt) from exc
