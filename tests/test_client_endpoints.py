@@ -136,7 +136,8 @@ def test_additive_increase_multiplicative_decrease_once_per_window():
     assert 16.9 < limit.value < 17.1  # one more per window of answered requests
     for _ in range(20):
         limit.on_overload(limit.epoch)
-    assert limit.cap == 1 and limit.lowest == 1.0
+    assert limit.cap == 4 and limit.lowest == 4.0  # the floor
+    assert AdaptiveLimit(2).floor == 2 and AdaptiveLimit(64, floor=1).floor == 1
     for _ in range(10_000):
         limit.on_success()
     assert limit.value == 64  # never above the ceiling

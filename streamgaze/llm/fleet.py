@@ -26,6 +26,8 @@ T = TypeVar("T")
 
 DEFAULT_RETRY_BUDGET_S = 600.0
 OVERLOAD = (429, 503)  # "slow down": lower the endpoint's in-flight limit
+MIN_LIMIT = 4  # the in-flight limit never goes below this (or the ceiling): a server refusing requests whatever
+# its load (a quota, a warming replica) would otherwise leave one request in flight and the retries' backoff idle
 BREAKER_FAILURES = 5  # failures in a row (no success for BREAKER_QUIET_S) that take an endpoint out
 BREAKER_QUIET_S = 2.0
 BREAKER_COOLDOWN_S = 2.0  # first time out; doubles each time the probe fails, up to BREAKER_MAX_COOLDOWN_S
@@ -84,8 +86,9 @@ class AdaptiveLimit:
     of a request sent after the last decrease lowers it again (``epoch``), so a burst of refusals to requests
     sent together counts once, as TCP counts one loss per window."""
 
-    def __init__(self, ceiling: int, *, floor: int = 1, start: float | None = None, factor: float = 0.5):
-        self.ceiling, self.floor, self.factor = int(ceiling), int(floor), factor
+    def __init__(self, ceiling: int, *, floor: int | None = None, start: float | None = None, factor: float = 0.5):
+        floor = min(MIN_LIMIT, int(ceiling)) if floor is None else int(floor)
+        self.ceiling, self.floor, self.factor = int(ceiling), floor, factor
         self.value = float(min(ceiling, start if start is not None else ceiling))
         self.epoch = 0
         self.decreases = 0
