@@ -40,7 +40,7 @@ REMoDNaV's FIXA and PURS) against the rest; kappa over the samples both sides ca
     from the file name (``img``, ``trial``, ``video``). Stable = fixation or pursuit; judged: gaze present and
     a label 1-5 (undefined left out). ``deg_per_unit``: one pixel at the screen centre from the file's geometry.
     Kappa per category, pooled over its trials: each detector vs each coder (mean), and coder vs coder on the
-    trials both coded. The issue's targets: 0.80 images, 0.78 dots, 0.75 video (two coders: 0.90 / 0.81 / 0.88).
+    trials both coded. The issue's targets: 0.80 images, 0.78 dots, 0.80 video (two coders: 0.90 / 0.81 / 0.88).
 ``--sweep`` adds ivt thresholds and idt dispersions on every data set (defaults unchanged by it), and for (c) REMoDNaV
 without its PURS events (``pursuit`` = false).
 """
@@ -350,7 +350,7 @@ def lund_part(root: Path, detectors: list[str], sweep: bool) -> None:
     if not files:
         raise SystemExit(f"--lund {root}: no .mat files below it")
     trials = [read_lund_mat(f) for f in files]
-    target = {"images": 0.80, "dots": 0.78, "video": 0.75}
+    target = {"images": 0.80, "dots": 0.78, "video": 0.80}
     print(f"## (d) Human coders: Lund 2013 (Andersson et al. 2017), {root}: {len(files)} coded files\n")
     print("| category | trials | judged samples | " + " | ".join(detectors) + " | coder vs coder | target |\n|"
           + "---|" * (len(detectors) + 5))

@@ -75,8 +75,8 @@ def _timed_eval(qa: Path, config) -> dict:
     run = json.loads((config.out_dir / "run.json").read_text())
     out = {"n": len(rows), "seconds": wall, "per_s": len(rows) / wall, "cpu_ms_per_request": 1000 * cpu / len(rows),
            "errors": sum(r["outcome"] == "error" for r in rows)}
-    if isinstance(run.get("frames"), dict) and "decoded" in run["frames"]:
-        out["frames"] = {k: run["frames"][k] for k in ("decoded", "cached")}
+    if "frames" in run.get("last_run", {}):
+        out["frames"] = run["last_run"]["frames"]
     return out
 
 

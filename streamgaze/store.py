@@ -292,17 +292,25 @@ def open_store(path: str | Path, read_only: bool = False) -> Store:
 def run_readonly_sql(path: str | Path, sql: str, timeout_s: float = 10.0) -> tuple[list[str], list[tuple]]:
     """Run one query on a read-only connection with external access off; interrupted after ``timeout_s``."""
     store = open_store(path, read_only=True)
-    timer = threading.Timer(timeout_s, store.con.interrupt)
+    try:
+        return run_query(store.con, sql, Path(path), timeout_s)
+    finally:
+        store.close()
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, where, timeout_s: float = 10.0) -> tuple[list[str], list[tuple]]:
+    """One query's column names and rows, interrupted after ``timeout_s``; an SQL error is one line naming
+    ``where`` (the store, or a Parquet export)."""
+    timer = threading.Timer(timeout_s, con.interrupt)
     timer.start()
     try:
-        cur = store.con.execute(sql)
+        cur = con.execute(sql)
         if cur.description is None:
             return [], []
         return [d[0] for d in cur.description], cur.fetchall()
     except duckdb.InterruptException:
         raise StreamGazeError(f"query stopped after {timeout_s:g} s") from None
     except duckdb.Error as exc:
-        raise StreamGazeError(f"{Path(path)}: SQL error: {str(exc).splitlines()[0]}") from None
+        raise StreamGazeError(f"{where}: SQL error: {str(exc).splitlines()[0]}") from None
     finally:
         timer.cancel()
-        store.close()

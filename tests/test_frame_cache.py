@@ -64,7 +64,8 @@ def run(world: Path, out: Path, **kw) -> tuple[dict, dict[str, bytes]]:
             content = json.loads(raw)["messages"][0]["content"]
             text = next(p["text"] for p in content if p["type"] == "text")
             bodies[text] = raw
-    return json.loads((out / "run.json").read_text())["frames"], bodies
+    info = json.loads((out / "run.json").read_text())
+    return {**info["last_run"]["frames"], "n": info["frames"]["n"]}, bodies
 
 
 def entries(folder: Path) -> list[Path]:
@@ -127,4 +128,4 @@ def test_cli_frame_cache_flags(world, tmp_path):
                                        "--out", str(tmp_path / "R2"), "--frame-cache", str(cache)])
         assert res.exit_code == 0, res.output
     assert not entries(Path(os.environ["STREAMGAZE_FRAME_CACHE_DIR"]) / "nothing") and len(entries(cache)) > 0
-    assert json.loads((tmp_path / "R" / "run.json").read_text())["frames"]["cached"] >= 0
+    assert json.loads((tmp_path / "R" / "run.json").read_text())["last_run"]["frames"]["decoded"] > 0

@@ -119,10 +119,12 @@ def _commands(good: dict, store: Path, out: Path) -> dict[str, list[str]]:
         "review-score": ["review-score", "--store", s],
         "sql": ["sql", "select count(*) from qa_items", "--store", s],
         "render-overlay": ["render", "overlay", "--store", s, "--out", str(out / "render")],
+        "export-parquet": ["export", "parquet", "--store", s, "--out", str(out / "parquet")],
     }
 
 
-COMMANDS = ["ingest", "fixations", "objects", "generate", "eval", "export", "review-score", "sql", "render-overlay"]
+COMMANDS = ["ingest", "fixations", "objects", "generate", "eval", "export", "review-score", "sql", "render-overlay",
+            "export-parquet"]
 
 
 @pytest.mark.parametrize("bad", list(BAD))
@@ -143,7 +145,8 @@ def test_bad_store_is_refused_untouched(good, bad, tmp_path):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("args", [("sql", "SELECT max(length(item)) FROM qa_items"), ("generate", "--out", "OUT"), ("export", "streamgaze-json", "--qa", "QA", "--out", "OUT")])
+@pytest.mark.parametrize("args", [("sql", "SELECT max(length(item)) FROM qa_items"), ("generate", "--out", "OUT"), ("export", "streamgaze-json", "--qa", "QA", "--out", "OUT"),
+                                  ("export", "parquet", "--out", "OUT")])
 def test_a_store_with_a_damaged_block_is_one_line(good, tmp_path, args):
     """Garbage over the second half of a full-size store: the checksum failure surfaces when a block is read, as one
     line (exit 2, no traceback), and the file is left as it was."""

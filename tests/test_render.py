@@ -34,11 +34,13 @@ def store(tmp_path, monkeypatch):
     return path
 
 
-def test_gaze_at_nearest_within_tolerance():
+def test_gaze_at_latest_sample_at_or_before_within_tolerance():
     gt = np.array([0.0, 1.0, 2.0])
-    x, y, found = gaze_at(gt, np.array([0.1, 0.2, 0.3]), np.array([0.4, 0.5, 0.6]), [0.05, 0.6, 1.45, 5.0], 0.5)
-    assert found.tolist() == [True, True, True, False]
-    assert x[:3].tolist() == [0.1, 0.2, 0.2] and np.isnan(x[3])
+    x, y, found = gaze_at(gt, np.array([0.1, 0.2, 0.3]), np.array([0.4, 0.5, 0.6]),
+                          [0.05, 0.6, 1.45, 1.0, 5.0, -0.1], 0.5)
+    # 0.6 is nearer the sample at 1.0, which comes after it: never shown; 1.0 takes its own sample
+    assert found.tolist() == [True, False, True, True, False, False]
+    assert x[[0, 2, 3]].tolist() == [0.1, 0.2, 0.2] and np.isnan(x[1]) and np.isnan(x[4])
 
 
 def test_draw_gaze_marks():

@@ -77,9 +77,10 @@ class OpenAIModel:
         # the messages go as extra_body: sent as they are, not walked by the SDK's parameter transform, which
         # costs about as much CPU as all the rest of a request (bench/bench_client.py)
         messages = [{"role": "user", "content": self.content(request)}]
+        top_p = {"top_p": self.options.top_p} if self.options.top_p is not None else {}
         resp = await self.fleet.call(lambda client: client.chat.completions.create(
             model=self.model, messages=[], extra_body={"messages": messages},
-            temperature=self.options.temperature, max_tokens=self.options.max_tokens))
+            temperature=self.options.temperature, max_tokens=self.options.max_tokens, **top_p))
         if not resp.choices:
             return ""
         return resp.choices[0].message.content or ""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from streamgaze.shards import Shard
+
 
 class FiniteFloatRange(click.FloatRange):
     """`click.FloatRange` that also rejects ``nan``, ``inf`` and ``-inf`` (click lets NaN through every bound):
@@ -51,3 +53,22 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
             raise click.BadParameter(f"{pair!r}: {v} is not a finite number", param_hint="--param")
         out[k.strip()] = value
     return out
+
+
+class ShardType(click.ParamType):
+    """``K/N``: shard K of N (1 <= K <= N; `streamgaze.shards.Shard`). ``3/2``, ``0/2``, ``a/b``: one usage error
+    naming the option, exit code 2."""
+
+    name = "K/N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Shard):
+            return value
+        try:
+            return Shard.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SHARD = click.option("--shard", type=ShardType(), metavar="K/N",
+                     help="Only the videos of shard K of N (by a stable hash of the video id); `streamgaze merge` joins the shards.")

@@ -7,12 +7,15 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float
 from streamgaze.errors import StreamGazeError
+from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
+from streamgaze.eval.reference_protocol import PROTOCOLS
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
+from streamgaze.eval.samples import write_samples
 from streamgaze.eval.score import score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
@@ -33,7 +36,12 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--frame-cache", "frame_cache", type=click.Path(path_type=Path, file_okay=False), metavar="DIR", help="Folder of the frame cache (default: the user's cache folder, streamgaze/frames).")
 @click.option("--no-frame-cache", is_flag=True, help="Decode every frame again; keep nothing on disk.")
 @click.option("--gaze-prompt", default="none", show_default=True, type=click.Choice(list(GAZE_MODES)))
-@click.option("--prompt-style", default="windowed", show_default=True, type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged).")
+@click.option("--prompt-style", type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged). Default: the protocol's (windowed; reference with --protocol reference).")
+@click.option("--protocol", default="ours", show_default=True, type=click.Choice(list(PROTOCOLS)),
+              help="`reference`: the StreamGaze reference harness's clips, 16-frame sampling, 2048 px images, prompt texts and decoding defaults, for numbers next to the paper's (docs/eval.md).")
+@click.option("--temperature", type=finite_float(0, 2), help="Sampling temperature sent to the endpoint (default 0; 0.7 with --protocol reference).")
+@click.option("--top-p", "top_p", type=finite_float(0, 1), help="Nucleus sampling top_p sent to the endpoint (default: not sent; 0.8 with --protocol reference).")
+@click.option("--max-tokens", "max_tokens", type=POSITIVE_INT, help="Longest reply in tokens (default 16; 1536 with --protocol reference).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Run folder (resumable).")
 @click.option("--store", type=click.Path(path_type=Path), help="Store with the videos and gaze (default: QA/../store.duckdb); when given, predictions are also written to its predictions table.")
 @click.option("--seed", default=0, show_default=True, type=SEED)
@@ -41,12 +49,16 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--streaming", is_flag=True, help="Run the streaming alert metric on the proactive questions instead (poll every --poll-s).")
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
+@SHARD
 def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_urls: tuple[str, ...], concurrency: int, retry_budget: float,
-             frame_cache: Path | None, no_frame_cache: bool, gaze_prompt: str, prompt_style: str, out_dir: Path,
-             store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float) -> None:
+             frame_cache: Path | None, no_frame_cache: bool, gaze_prompt: str, prompt_style: str | None,
+             protocol: str, temperature: float | None, top_p: float | None, max_tokens: int | None, out_dir: Path,
+             store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float,
+             shard=None) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
-    Exit code 0 when every request was answered, 1 when some failed (their rows have outcome `error`; rerun the
+    Ends with `audit run`'s verdict. Exit code 0 when every request was answered, 1 when some failed or the audit
+    found a leak (their rows have outcome `error`; rerun the
     same command to retry them), 2 for bad input (options, question files), before anything is sent."""
     if benchmark is not None:
         if qa_dir is not None or videos_dir is not None:
@@ -61,13 +73,19 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
     config = EvalConfig(model=model, out_dir=out_dir, base_url=base_urls[0] if base_urls else None, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
                         poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing,
+                        protocol=protocol, temperature=temperature, top_p=top_p, max_tokens=max_tokens, shard=shard,
                         base_urls=base_urls, retry_budget_s=retry_budget,
                         frame_cache=False if no_frame_cache else (frame_cache or True))
     outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
+    write_samples(out_dir)
+    checked = audit_run(out_dir)
+    click.echo(verdict(checked))
     failure = outcome.failure()
     if failure is not None:
         raise failure
+    if checked["leaks"]:
+        raise click.exceptions.Exit(1)
 
 
 @click.command()
@@ -77,11 +95,17 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--store", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Store whose reviews add human accuracy per task beside the models.")
 @click.option("--scoring", default="ours", show_default=True, type=click.Choice(["ours", "reference"]),
               help="What the table and --json show: our rules, or the StreamGaze reference's evaluate_results.py rules. The report always shows both.")
-def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str) -> None:
+@click.option("--wandb", "wandb_project", metavar="PROJECT", help="Also log each run (settings, scores, per-sample table) to this Weights & Biases project (extra streamgaze[wandb]).")
+def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str,
+          wandb_project: str | None) -> None:
     """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
     scores.png. Several run folders are shown side by side."""
     result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
                            scoring=scoring)
+    if wandb_project:
+        from streamgaze.eval.wandb_log import log_runs  # the optional extra is imported only when asked for
+
+        log_runs(dict(zip(result["scores"], runs)), result["scores"], wandb_project)
     if as_json:
         click.echo(json.dumps(result["json"], indent=None, sort_keys=False))
         return

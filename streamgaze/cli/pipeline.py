@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, STORE, finite_float, parse_params
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float, parse_params
 from streamgaze.demo.run import run_demo
 from streamgaze.gaze.fixations import run_fixations
 from streamgaze.gaze.ingest import get_loader
@@ -51,9 +51,12 @@ def ingest(fmt: str, paths: tuple[Path, ...], store: Path, video: Path | None, v
 @STORE
 @click.option("--detector", default="ivt", show_default=True, help="Fixation detector plugin.")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Detector or episode-builder parameter.")
-def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
+@click.option("--device", type=click.Choice(["auto", "head-mounted", "screen"]), default="auto", show_default=True,
+              help="Device class whose detector defaults apply; auto decides per video from the stored dataset, "
+                   "geometry and gaze rate. --param values win over them.")
+def fixations(store: Path, detector: str, params: tuple[str, ...], device: str) -> None:
     """Detect fixations and merge them into dwell episodes."""
-    click.echo(run_fixations(store, detector=detector, params=parse_params(params)))
+    click.echo(run_fixations(store, detector=detector, params=parse_params(params), device=device))
 
 
 @click.command()
@@ -66,14 +69,16 @@ def fixations(store: Path, detector: str, params: tuple[str, ...]) -> None:
 @click.option("--api-key", help="API key (openai labeller; default: $OPENAI_API_KEY). Never written anywhere.")
 @click.option("--retry-budget", "retry_budget", type=finite_float(0), metavar="SECONDS", help="Retry a failed request until this much time has passed (openai labeller; default 600).")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
-def objects(store: Path, labeller: str, truth: Path | None, base_urls: tuple[str, ...], model: str | None, concurrency: int, api_key: str | None, retry_budget: float | None, params: tuple[str, ...]) -> None:
+@SHARD
+def objects(store: Path, labeller: str, truth: Path | None, base_urls: tuple[str, ...], model: str | None, concurrency: int, api_key: str | None, retry_budget: float | None, params: tuple[str, ...],
+            shard=None) -> None:
     """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
     options = parse_params(params)
     base_url = (base_urls[0] if len(base_urls) == 1 else list(base_urls)) if base_urls else None
     given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key, "retry_budget_s": retry_budget}
     options.update({k: v for k, v in given.items() if v is not None})
     options["concurrency"] = concurrency
-    click.echo(run_objects(store, labeller=labeller, options=options))
+    click.echo(run_objects(store, labeller=labeller, options=options, shard=shard))
 
 
 @click.command()
@@ -83,9 +88,10 @@ def objects(store: Path, labeller: str, truth: Path | None, base_urls: tuple[str
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Global seed of every draw.")
 @click.option("--specs", "spec_paths", multiple=True, type=click.Path(exists=True, path_type=Path), help="Extra spec file or folder (before packaging a task).")
 @click.option("--drop-invalid", is_flag=True, help="Leave out questions a reviewer marked invalid in `streamgaze review` (reason `reviewed_invalid`).")
-def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tuple[Path, ...], drop_invalid: bool) -> None:
+@SHARD
+def generate(store: Path, tasks: str, out_dir: Path, seed: int, spec_paths: tuple[Path, ...], drop_invalid: bool, shard=None) -> None:
     """Run the task specs over the store: writes OUT/<task_id>.jsonl and fills qa_items."""
     only = None if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
     report = run_generate(store, out_dir, only=only, seed=seed, extra_specs=list(spec_paths),
-                          drop_invalid=invalid_question_ids if drop_invalid else None)
+                          drop_invalid=invalid_question_ids if drop_invalid else None, shard=shard)
     tables.print_generation_report(report)

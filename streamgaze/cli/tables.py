@@ -116,3 +116,26 @@ def plugin_lines(rows: list[dict]) -> list[str]:
     widths = [max(len(str(c[i])) for c in [head, *cells]) for i in range(len(PLUGIN_COLUMNS))]
     return ["  ".join(str(v).ljust(w) for v, w in zip(c, widths)).rstrip() + (f"  {c[-1]}" if c[-1] else "")
             for c in [head, *cells]]
+
+
+def audit_table(summary: dict) -> Table:
+    """``streamgaze audit questions``: per task file, questions, faulty and unverifiable, each by reason."""
+    table = Table(title="audit of released questions")
+    for name in ("task", "questions", "faulty", "unverifiable", "faults (by reason)", "unverifiable (by reason)"):
+        table.add_column(name, overflow="fold")  # task ids and reasons in full, folded in a narrow terminal
+    rows = [*summary["tasks"].items(), ("total", summary["total"])]
+    for task, r in rows:
+        table.add_row(task, str(r["questions"]), str(r["faulty"]), str(r["unverifiable"]),
+                      ", ".join(f"{k} {v}" for k, v in r["reasons"].items()) or "-",
+                      ", ".join(f"{k} {v}" for k, v in r["unverifiable_reasons"].items()) or "-")
+    return table
+
+
+def print_audit(summary: dict) -> None:
+    _print(audit_table(summary))
+    if "faults_file" in summary:
+        click.echo(f"faults: {summary['faults_file']}")
+    regen = summary.get("regenerated")
+    if regen:
+        click.echo(f"regenerated: {sum(regen['questions'].values())} questions in {regen['qa_dir']}; "
+                   f"{regen['mapped']} of {regen['released']} released questions mapped ({regen['mapping']})")

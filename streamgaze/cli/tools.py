@@ -9,19 +9,25 @@ import click
 from streamgaze.cli import tables
 from streamgaze.cli.common import STORE, finite_float
 from streamgaze.eval.reference_results import export_reference_results
+from streamgaze.eval.samples import export_hf_dataset
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
+from streamgaze.errors import StreamGazeError
+from streamgaze.parquet import export_parquet, run_parquet_sql
 from streamgaze.store import run_readonly_sql
 from streamgaze.tasks.export import export_streamgaze_json
 
 
 @click.command()
 @click.argument("query")
-@STORE
+@click.option("--store", type=click.Path(path_type=Path), help="The DuckDB store file.")
+@click.option("--parquet", "parquet_dir", type=click.Path(path_type=Path), metavar="DIRECTORY", help="Query a `streamgaze export parquet` folder instead of a store.")
 @click.option("--json", "as_json", is_flag=True, help="Rows as JSON lines.")
-def sql(query: str, store: Path, as_json: bool) -> None:
-    """Run one read-only SQL query over the store."""
-    columns, rows = run_readonly_sql(store, query)
+def sql(query: str, store: Path | None, parquet_dir: Path | None, as_json: bool) -> None:
+    """Run one read-only SQL query over the store (or over its Parquet export)."""
+    if (store is None) == (parquet_dir is None):
+        raise StreamGazeError("give --store STORE or --parquet DIRECTORY (one of them)")
+    columns, rows = run_readonly_sql(store, query) if store is not None else run_parquet_sql(parquet_dir, query)
     if as_json:
         for row in rows:
             click.echo(json.dumps(dict(zip(columns, row)), default=str))
@@ -39,7 +45,7 @@ def formats() -> None:
 
 @click.group()
 def export() -> None:
-    """Write question files in other benchmarks' formats."""
+    """Write question files in other benchmarks' formats, a run's results, or the store as Parquet."""
 
 
 @export.command("streamgaze-json")
@@ -53,6 +59,16 @@ def export_streamgaze_json_cmd(qa_dir: Path, out_dir: Path, store: Path | None) 
         click.echo(f"{out_dir / (task_id + '.json')}: {r['items']} items{extra}")
 
 
+@export.command("parquet")
+@STORE
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for <table>/[dataset=<value>/]data_0.parquet.")
+def export_parquet_cmd(store: Path, out_dir: Path) -> None:
+    """Every table of the store as Parquet, Hive-partitioned by dataset where the table has a dataset column
+    (readable as is by DuckDB and pyarrow; `streamgaze sql --parquet DIRECTORY` queries it)."""
+    for table, n in export_parquet(store, out_dir).items():
+        click.echo(f"{out_dir / table}: {n} rows")
+
+
 @export.command("reference-results")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="RUN")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for NAME/results/<task_id>_output.json.")
@@ -63,6 +79,17 @@ def export_reference_results_cmd(run_dir: Path, out_dir: Path, model_name: str, 
     """A run folder in the StreamGaze reference's result layout (released items with the model's answers)."""
     for task_id, r in export_reference_results(run_dir, out_dir, model_name, viz=viz, store=store).items():
         click.echo(f"{r['path']}: {r['items']} items ({task_id})")
+
+
+@export.command("results")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["hf-dataset"]), default="hf-dataset", show_default=True,
+              help="hf-dataset: predictions.parquet and a dataset card README.md, ready for `huggingface-cli upload`.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIRECTORY", help="Folder for the dataset files.")
+def export_results_cmd(run_dir: Path, fmt: str, out_dir: Path) -> None:
+    """A run's per-sample results (one row per question or test point) with its settings and scores."""
+    for path in export_hf_dataset(run_dir, out_dir):
+        click.echo(str(path))
 
 
 @click.group()

@@ -16,6 +16,7 @@ from streamgaze.demo.synthetic import make_world
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.report import write_report
 from streamgaze.eval.runner import run_eval
+from streamgaze.eval.samples import write_samples
 from streamgaze.eval.score import score_runs
 from streamgaze.gaze.fixations import run_fixations
 from streamgaze.gaze.ingest import ingest
@@ -68,6 +69,7 @@ def run_demo(out_dir: Path, seed: int = 0, minutes: float = 3.0) -> dict:
     for model in BASELINES:
         run_dir = inside(results_dir, safe_name(model))  # a model name is data too: one folder inside results/
         run_eval(out_dir / "qa", EvalConfig(model, run_dir, store=store_path, seed=seed))
+        write_samples(run_dir)
         runs[model] = run_dir
     timings["eval"] = time.perf_counter() - t0
     scores = score_runs(list(runs.values()))

@@ -11,8 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from streamgaze.errors import StreamGazeError
-from streamgaze.eval import prompts
+from streamgaze.eval import prompts, reference_protocol
 from streamgaze.llm.client import redact_url
+from streamgaze.shards import Shard, shard_of
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class EvalConfig:
     retries: int | None = None  # at most this many attempts per request (None: until retry_budget_s is spent)
     backoff_s: float = 1.0
     fov_radius: float | None = None
-    max_tokens: int = 16
+    max_tokens: int | None = None  # None: the protocol's (16 ours, 1536 reference)
     timeout_s: float = 60.0
-    prompt_style: str = "windowed"
+    prompt_style: str | None = None  # None: the protocol's (windowed ours, reference reference)
     streaming: bool = False
     poll_s: float = 1.0
     tolerance_s: float = 3.0
@@ -42,8 +43,17 @@ class EvalConfig:
     base_urls: tuple[str, ...] = ()  # every endpoint (``--base-url`` repeated); ``base_url`` is the first
     retry_budget_s: float = 600.0  # a request is retried (jittered exponential backoff) until this much time passed
     frame_cache: Path | bool = True  # the on-disk frame cache: True its default folder, False none, or a folder
+    shard: Shard | None = None  # only the questions of this shard's videos (`streamgaze.shards`); "K/N" accepted
+    protocol: str = "ours"  # or "reference": the reference harness's clips, frames and defaults (reference_protocol)
+    temperature: float | None = None  # None: the protocol's (0 ours, 0.7 reference)
+    top_p: float | None = None  # None: the protocol's (not sent ours, 0.8 reference)
 
     def __post_init__(self) -> None:
+        if self.protocol not in reference_protocol.PROTOCOLS:
+            raise StreamGazeError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(reference_protocol.PROTOCOLS)}")
+        effective = reference_protocol.resolve(self.protocol, self.prompt_style, self.temperature, self.top_p, self.max_tokens)
+        for name, value in effective.items():
+            object.__setattr__(self, name, value)
         if not isinstance(self.model, str) or not self.model.strip():
             raise StreamGazeError("model: give a model name, e.g. first-option or openai:gpt-4o")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -59,6 +69,10 @@ class EvalConfig:
             object.__setattr__(self, "base_url", self.base_urls[0])
         if self.frame_cache not in (True, False):
             object.__setattr__(self, "frame_cache", Path(self.frame_cache))
+        try:
+            object.__setattr__(self, "shard", shard_of(self.shard))
+        except ValueError as exc:
+            raise StreamGazeError(f"shard: {exc}") from None
         for name, low in (("concurrency", 1), ("frames", 1), ("retries", 0), ("max_tokens", 1)):
             value = getattr(self, name)
             if name == "retries" and value is None:
@@ -71,6 +85,11 @@ class EvalConfig:
             bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
             if bad or (value <= 0 if positive else value < 0):
                 raise StreamGazeError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+        for name, high in (("temperature", 2.0), ("top_p", 1.0)):
+            value = getattr(self, name)
+            bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            if value is not None and (bad or not 0 <= value <= high):
+                raise StreamGazeError(f"{name} must be a number from 0 to {high:g}, got {value!r}")
         if self.fov_radius is not None and not (isinstance(self.fov_radius, (int, float)) and self.fov_radius > 0):
             raise StreamGazeError(f"fov_radius must be a number > 0, got {self.fov_radius!r}")
         for url in (self.base_url, *self.base_urls):

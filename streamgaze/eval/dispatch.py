@@ -77,10 +77,11 @@ def prefetch_frames(model, items: list, videos: dict, mode: str, n_frames: int, 
     return ordered
 
 
-def record(run_info: dict, model, fleet: Fleet, frames: FrameCounts) -> None:
-    """Write into run.json what the run's endpoints did (counts, latency, limits) and how its frames were got."""
+def record(run_info: dict, model, fleet: Fleet, frames: FrameCounts, last: str) -> None:
+    """Write into run.json what the run's endpoints did (``endpoints``: counts, latency, limits) and how its frames
+    were got (``frames`` in the last run's entry ``last``: the top-level ``frames`` is a setting that `merge`
+    compares across shards, these counts are not)."""
     if getattr(model, "fleet", None) is fleet:
         run_info["endpoints"] = fleet.stats()
-    if isinstance(run_info.get("frames"), dict) and getattr(model, "uses_frames", True):
-        run_info["frames"].update(frames.as_dict())
-
+    if getattr(model, "uses_frames", True) and isinstance(run_info.get(last), dict):
+        run_info[last]["frames"] = frames.as_dict()

@@ -119,9 +119,10 @@ class VideoContext:
                 return
         reader.close()
 
-    def raw_frames(self, indices: list[int]) -> dict[int, np.ndarray]:
-        """Decoded BGR frames by index."""
-        return self._read(indices)
+    def raw_frames(self, indices: list[int], prepare=None) -> dict:
+        """Decoded BGR frames by index (each passed through ``prepare(frame, idx)`` if given, in the decoding
+        thread)."""
+        return self._read(indices, prepare)
 
     def _read(self, indices: list[int], prepare=None) -> dict:
         """Frames by index, each passed through ``prepare(frame, idx)`` (if given) in the thread that decoded it.
@@ -221,12 +222,35 @@ class VideoContext:
         return buf.tobytes()
 
     def scanpath(self, units: str, t0: float, t1: float, limit: int = 50) -> list[tuple[float, float, float, float]]:
-        """Units (``episodes`` or ``fixations``) that start in [t0, t1), ends cut at t1; the last ``limit``."""
+        """Units (``episodes`` or ``fixations``) that start in [t0, t1), the last ``limit``. A unit still going on
+        at t1 is cut there and placed at the mean of its samples up to t1 (its stored centre uses later gaze;
+        dropped if it has none yet), so the text shows nothing measured after t1."""
         arr = self.episodes if units == "episodes" else self.fixations
         if not len(arr):
             return []
         sel = arr[(arr[:, 0] >= t0 - 1e-9) & (arr[:, 0] < t1)]
-        return [(float(a), float(min(b, t1)), float(x), float(y)) for a, b, x, y in sel[-limit:]]
+        out = []
+        for a, b, x, y in sel:
+            if b > t1:
+                xs, ys = self.track.between(a, t1)
+                if not len(xs):
+                    continue
+                b, x, y = t1, xs.mean(), ys.mean()
+            out.append((float(a), float(b), float(x), float(y)))
+        return out[-limit:]
+
+    def gaze_until(self, mode: str, indices: list[int], t_window: tuple[float, float],
+                   units: list[tuple[float, float, float, float]] | None = None) -> float | None:
+        """The time of the newest gaze sample a request shows in ``mode``: the overlay's samples at ``indices``, the
+        salience map's over ``t_window``, the scanpath ``units``' ends. None when no gaze of ours is shown (``none``,
+        or frames with the gaze already drawn in, whose source the run cannot know)."""
+        if mode == "overlay" and not self.gaze_drawn:
+            return self.track.last_used([i / self.fps for i in indices], 1.0 / self.fps)
+        if mode == "salience":
+            return self.track.last_between(*t_window)
+        if mode == "scanpath-text" and units:
+            return max(b for _, b, _, _ in units)
+        return None
 
     def close(self) -> None:
         with self._lock:

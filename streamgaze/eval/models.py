@@ -28,6 +28,7 @@ class ModelOptions:
     max_tokens: int = 16
     timeout_s: float = 60.0
     temperature: float = 0.0
+    top_p: float | None = None  # None: not sent (the endpoint's default)
     base_urls: tuple[str, ...] = ()  # every ``--base-url``: requests go to the least busy (`streamgaze.llm.fleet`)
     concurrency: int = 8  # the ceiling of requests in flight
     retry_budget_s: float = 600.0  # a request is retried until this much time has passed
@@ -51,6 +52,8 @@ class Request:
     options: list[str] = field(default_factory=list)  # display texts; empty for proactive points
     proactive: bool = False
     task: str = ""
+    clip: tuple[float, float] | None = None  # the span of video the request may show (recorded for the audit)
+    gaze_until: float | None = None  # the newest gaze sample shown (overlay, salience, scanpath text), if any
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from streamgaze import __version__
 from streamgaze.errors import ExternalCallsFailed, InputError
-from streamgaze.eval import dispatch, prompts
+from streamgaze.eval import dispatch, prompts, reference_protocol
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.frames import VideoContext, frame_indices
 from streamgaze.eval.models import ModelOptions, Request, get_model
@@ -46,6 +46,10 @@ from streamgaze.tasks.spec import family_of
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
+#: run.json fields that decide what a model was shown and how it was asked: runs to be merged must agree on them,
+#: and the per-sample log's settings hash covers them (with the question files)
+RUN_SETTINGS = ("model", "gaze_prompt", "prompt_style", "flagged", "protocol", "decoding", "frames", "fov_radius",
+                "seed", "streaming", "streamgaze_version")
 RAW_GAZE_MODES = ("salience", "scanpath-text")  # need the gaze samples; a released gaze_viz video is not enough
 MISSING_LISTED = 3  # videos named in the one line about missing videos
 REQUIRED = ("id", "task", "video_id", "question", "options", "answer", "clip")
@@ -223,17 +227,21 @@ def salience_window(item: Item) -> float:
 
 
 def build_request(item: Item, model, mode: str, n_frames: int, video: VideoContext | None,
-                  prompt_style: str = "windowed") -> Request:
+                  prompt_style: str = "windowed", protocol: str = "ours") -> Request:
     q = item.q
-    req = Request(q["id"], item.point_idx, "", options=list(q.get("options") or []), proactive=item.proactive, task=q["task"])
+    if protocol == "reference":
+        item = reference_protocol.with_reference_clip(item)
+    req = Request(q["id"], item.point_idx, "", options=list(q.get("options") or []), proactive=item.proactive,
+                  task=q["task"], clip=item.clip)
     if not getattr(model, "uses_prompt", True) and not getattr(model, "uses_frames", True):
         return req
     s_window = salience_window(item)
     t0, t1 = item.clip
-    lines = None
+    lines = shown_units = None
     if mode == "scanpath-text" and video is not None:
-        units = "episodes" if _family(q) == "past" and not item.proactive else "fixations"
-        lines = [prompts.scanpath_line(*u) for u in video.scanpath(units, t0, t1)]
+        kind = "episodes" if _family(q) == "past" and not item.proactive else "fixations"
+        shown_units = video.scanpath(kind, t0, t1)
+        lines = [prompts.scanpath_line(*u) for u in shown_units]
     gaze = prompts.gaze_block(mode, S=s_window, scanpath_lines=lines)
     if item.proactive and prompt_style == "reference":
         req.prompt = prompts.reference_proactive_prompt(q["question"], gaze)
@@ -245,11 +253,18 @@ def build_request(item: Item, model, mode: str, n_frames: int, video: VideoConte
     else:
         req.prompt = prompts.mcq_prompt(q["question"], req.options, gaze)
     if getattr(model, "uses_frames", True) and video is not None:
-        idx = frame_indices(item.clip, video.fps, video.n_frames, n_frames)
-        req.images = video.jpegs(idx, overlay=(mode == "overlay"))
+        if protocol == "reference":
+            idx = reference_protocol.clip_indices(item.clip, video.fps, video.n_frames, n_frames)
+            req.images = reference_protocol.jpegs(video, idx, overlay=(mode == "overlay"))
+        else:
+            idx = frame_indices(item.clip, video.fps, video.n_frames, n_frames)
+            req.images = video.jpegs(idx, overlay=(mode == "overlay"))
         req.frame_times = [round(i / video.fps, 4) for i in idx]
-        if mode == "salience":
+        if mode == "salience" and idx:
             req.images.append(video.salience_jpeg(idx[-1], max(t0, t1 - s_window), t1))
+        req.gaze_until = video.gaze_until(mode, idx, (max(t0, t1 - s_window), t1), shown_units)
+    elif shown_units:  # a model without frames still reads the scanpath text
+        req.gaze_until = video.gaze_until(mode, [], (t0, t1), shown_units)
     return req
 
 
@@ -340,6 +355,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     model, out_dir, base_url, concurrency, gaze_prompt = c.model, c.out_dir, c.base_url, c.concurrency, c.gaze_prompt
     store, seed, frames, retries, backoff_s, fov_radius = c.store, c.seed, c.frames, c.retries, c.backoff_s, c.fov_radius
     max_tokens, timeout_s, prompt_style, streaming = c.max_tokens, c.timeout_s, c.prompt_style, c.streaming
+    protocol = c.protocol
     poll_s, tolerance_s = c.poll_s, c.tolerance_s
     qa_dir, out_dir = Path(qa_dir), Path(out_dir)
     check_outputs(out_dir, [RUN, STREAM if streaming else PREDICTIONS])  # --out a file, or its files folders: nothing written
@@ -350,9 +366,12 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
             if streaming and q.get("test_points") and q.get("time_s") is None:
                 raise InputError(f, f"question {q['id']!r}: --streaming polls from time_s, which it lacks")
             questions.append(q)
+    if c.shard is not None:  # the questions of the shard's videos only (`streamgaze.shards`)
+        questions = [q for q in questions if c.shard.holds(q["video_id"])]
     items = [it for q in questions for it in items_of(q)]
 
     options = ModelOptions(base_url=base_url, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s,
+                           temperature=c.temperature, top_p=c.top_p,
                            base_urls=c.base_urls, concurrency=concurrency, retry_budget_s=c.retry_budget_s,
                            backoff_s=backoff_s, retries=retries)
     m = get_model(model, options)
@@ -399,8 +418,11 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         "gaze_prompt": gaze_prompt,
         "prompt_style": prompt_style,
         "flagged": prompts.REFERENCE_FLAG if prompt_style == "reference" else None,
-        "frames": {"n": frames, "policy": "evenly over the clip, last within one frame period of its end",
-                   "max_side_px": 512, "format": "jpeg"} if getattr(m, "uses_frames", True) else {"n": 0, "policy": "none (model takes no frames)"},
+        "frames": ({"n": frames, "policy": "evenly over the clip, last within one frame period of its end",
+                    "max_side_px": 512, "format": "jpeg"} if protocol == "ours" else reference_protocol.frames_info(frames))
+        if getattr(m, "uses_frames", True) else {"n": 0, "policy": "none (model takes no frames)"},
+        "protocol": protocol,
+        "decoding": {"temperature": c.temperature, "top_p": c.top_p, "max_tokens": max_tokens},
         "fov_radius": fov_radius or OVERLAY_FOV_RADIUS,
         "seed": seed,
         "streamgaze_version": __version__,
@@ -409,6 +431,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         "question_files": {f.name: sha256_file(f) for f in files},
         "questions_commit": _git_commit(qa_dir),
         **({"videos_dir": str(Path(c.videos).resolve())} if release else {}),
+        **({"shard": str(c.shard)} if c.shard is not None else {}),
     }
     old: dict = {}
     if run_path.exists():
@@ -416,9 +439,12 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
             old = json.loads(run_path.read_text())
         except ValueError:
             old = {}
-        for k in ("model", "gaze_prompt", "prompt_style"):
+        for k in ("model", "gaze_prompt", "prompt_style", "protocol"):
             if old.get(k) not in (None, run_info[k]):
                 raise InputError(run_path, f"this run folder holds {k} {old[k]!r}, not {run_info[k]!r}; use another --out")
+        if old and old.get("shard") != run_info.get("shard"):
+            raise InputError(run_path, f"this run folder holds shard {old.get('shard') or 'none (every video)'}, not "
+                                       f"{run_info.get('shard') or 'none (every video)'}; use another --out")
         for k in ("started", "streaming", "last_run", "last_stream_run"):
             if old.get(k) is not None:
                 run_info[k] = old[k]
@@ -485,17 +511,18 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     t_start = time.perf_counter()
     try:
         to_ask = [j for j in todo if isinstance(j, StreamJob) or j.q["id"] not in missing_videos]
-        to_ask = dispatch.prefetch_frames(m, to_ask, videos, gaze_prompt, frames, stoppers)
+        if protocol == "ours":  # the reference protocol samples its own frames
+            to_ask = dispatch.prefetch_frames(m, to_ask, videos, gaze_prompt, frames, stoppers)
         asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, fleet, timeout_s,
                          counts, prompt_style, asked_total,
-                         secrets=[s for u in c.base_urls or (base_url,) for s in url_secrets(u)], errors=errors))
+                         secrets=[s for u in c.base_urls or (base_url,) for s in url_secrets(u)], errors=errors,
+                         protocol=protocol))
     finally:
         for stop in stoppers:
             stop()
         for v in {id(v): v for v in videos.values()}.values():
             v.close()
     elapsed = time.perf_counter() - t_start
-    dispatch.record(run_info, m, fleet, frame_counts())
     if missing_videos and not streaming:
         counts["missing"] = counts.get("missing", 0) + sum(1 for it in todo if it.q["id"] in missing_videos)
     asked = sum(v for k, v in counts.items() if k != "missing")
@@ -504,6 +531,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     else:
         run_info["last_run"] = {"asked": len(todo), "already": len(items) - len(todo), "outcomes": counts,
                                 "seconds": round(elapsed, 3)}
+    dispatch.record(run_info, m, fleet, frame_counts(), "last_stream_run" if streaming else "last_run")
     _write_json(run_path, run_info)
     stored = ""
     if store is not None:
@@ -661,7 +689,7 @@ def sync_store(run_dir, store_path) -> int:
 
 
 async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, fleet, timeout_s,
-               counts, prompt_style="windowed", total=None, secrets=(), errors=None):
+               counts, prompt_style="windowed", total=None, secrets=(), errors=None, protocol="ours"):
     """Workers take items (one request each) or stream jobs (polls in order until the first "yes") off a queue;
     every reply is appended to ``pred_path`` and flushed at once."""
     queue: asyncio.Queue = asyncio.Queue()
@@ -676,9 +704,9 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
     async def ask_one(it: Item, advance) -> dict:
         video = videos.get(it.q["id"])
         if getattr(m, "uses_frames", True) and video is not None:  # frames: decoded in a worker thread
-            req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style)
+            req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style, protocol)
         else:
-            req = build_request(it, m, mode, n_frames, video, prompt_style)
+            req = build_request(it, m, mode, n_frames, video, prompt_style, protocol)
         text, error, latency = await dispatch.ask(m, req, fleet, timeout_s, secrets)
         if error is not None:
             parsed, outcome, kind = None, "error", "error"
@@ -701,7 +729,9 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
             "parse": kind,
             "outcome": outcome,
             "latency_s": round(latency, 4),
+            "clip": list(req.clip) if req.clip is not None else None,
             "frames": req.frame_times,
+            "gaze_until": None if req.gaze_until is None else round(req.gaze_until, 6),
             **({"k_last": it.k_last} if it.k_last is not None else {}),
             **({"error": error} if error else {}),
         }

@@ -27,6 +27,7 @@ from streamgaze.eval.runner import (
     stream_state,
 )
 from streamgaze.paths import check_outputs
+from streamgaze.shards import shard_of
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 
@@ -68,6 +69,10 @@ def load_run(run_dir) -> tuple[dict, dict[str, list[dict]], list[str], dict[tupl
     qa_dir = _qa_dir(run_dir, info)
     questions: dict[str, list[dict]] = {}
     changed = []
+    try:
+        shard = shard_of(info.get("shard"))  # a shard's run is scored on its own videos' questions
+    except ValueError as exc:
+        raise InputError(run_dir / RUN, f"shard: {exc}") from None
     for name, digest in sorted(files.items()):
         path = qa_dir / name
         if not path.exists():
@@ -75,7 +80,8 @@ def load_run(run_dir) -> tuple[dict, dict[str, list[dict]], list[str], dict[tupl
         if sha256_file(path) != digest:
             changed.append(name)
         for q in load_questions(path):
-            questions.setdefault(q["task"], []).append(q)
+            if shard is None or shard.holds(q["video_id"]):
+                questions.setdefault(q["task"], []).append(q)
         questions.setdefault(Path(name).stem, [])
     latest: dict[tuple[str, int], dict] = {}
     for row in read_predictions(run_dir / PREDICTIONS):

@@ -1,8 +1,9 @@
 """Gaze drawn on video: the one drawing function (green gaze dot, red FOV circle) and the overlay renderer.
 
 `draw_gaze` is shared by ``streamgaze render overlay`` and the eval's ``--gaze-prompt overlay`` mode, so both
-show exactly the same marks. `gaze_at` finds, for many frame times at once, the valid gaze sample nearest
-each time within a tolerance (numpy searchsorted, no per-frame Python search).
+show exactly the same marks. `gaze_at` finds, for many frame times at once, the latest valid gaze sample at or
+before each time within a tolerance (numpy searchsorted, no per-frame Python search): a frame never shows gaze
+measured after it, so a question's frames show nothing from after its time (`streamgaze audit run` checks it).
 """
 from __future__ import annotations
 
@@ -46,6 +47,18 @@ class GazeTrack:
     def at(self, times, max_dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return gaze_at(self.t, self.x, self.y, times, max_dt)
 
+    def last_used(self, times, max_dt: float) -> float | None:
+        """The time of the latest sample `at` takes for ``times`` (None when it takes none): what the run records
+        as the newest gaze a request showed."""
+        idx, found = sample_at(self.t, times, max_dt)
+        return float(self.t[idx[found]].max()) if found.any() else None
+
+    def last_between(self, t0: float, t1: float) -> float | None:
+        """The time of the latest sample `between` returns (None when there is none)."""
+        i0 = int(np.searchsorted(self.t, t0, side="left"))
+        i1 = int(np.searchsorted(self.t, t1, side="right"))
+        return float(self.t[i1 - 1]) if i1 > i0 else None
+
     def between(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """x, y of the valid samples with t0 <= t <= t1."""
         i0 = int(np.searchsorted(self.t, t0, side="left"))
@@ -73,19 +86,24 @@ def fetch_numpy(store, sql: str, params: list) -> list[np.ndarray]:
     return out
 
 
-def gaze_at(gt: np.ndarray, gx: np.ndarray, gy: np.ndarray, times, max_dt: float):
-    """For each time: (x, y, found) of the sample nearest in time, if within ``max_dt``; ``gt`` sorted."""
+def sample_at(gt: np.ndarray, times, max_dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each time: the index of the latest sample at or before it and whether it lies within ``max_dt``;
+    ``gt`` sorted. A sample after the time is never taken: the gaze shown with a frame was measured by then."""
     times = np.asarray(times, dtype=float)
-    found = np.zeros(times.shape, dtype=bool)
-    x = np.full(times.shape, np.nan)
-    y = np.full(times.shape, np.nan)
     if len(gt) == 0 or times.size == 0:
-        return x, y, found
-    right = np.clip(np.searchsorted(gt, times), 0, len(gt) - 1)
-    left = np.clip(right - 1, 0, len(gt) - 1)
-    use_left = np.abs(gt[left] - times) <= np.abs(gt[right] - times)
-    idx = np.where(use_left, left, right)
-    found = np.abs(gt[idx] - times) <= max_dt + 1e-9
+        return np.zeros(times.shape, dtype=int), np.zeros(times.shape, dtype=bool)
+    right = np.searchsorted(gt, times + 1e-9, side="right")  # first sample after the time (1 ns slack for rounding)
+    idx = np.clip(right - 1, 0, len(gt) - 1)
+    found = (right > 0) & (times - gt[idx] <= max_dt + 1e-9)
+    return idx, found
+
+
+def gaze_at(gt: np.ndarray, gx: np.ndarray, gy: np.ndarray, times, max_dt: float):
+    """For each time: (x, y, found) of the latest sample at or before it (`sample_at`), if within ``max_dt``."""
+    idx, found = sample_at(gt, times, max_dt)
+    if len(gt) == 0:
+        nan = np.full(found.shape, np.nan)
+        return nan, nan.copy(), found
     x = np.where(found, gx[idx], np.nan)
     y = np.where(found, gy[idx], np.nan)
     return x, y, found
@@ -109,7 +127,7 @@ def draw_gaze(frame: np.ndarray, x: float, y: float, fov_radius: float = OVERLAY
 
 
 def overlay_frame(frame: np.ndarray, track: GazeTrack, idx: int, fps: float, fov_radius: float = OVERLAY_FOV_RADIUS) -> np.ndarray:
-    """Frame ``idx`` with the gaze drawn by `draw_gaze` (the valid sample nearest the frame
+    """Frame ``idx`` with the gaze drawn by `draw_gaze` (the latest valid sample at or before the frame
     time, within one frame period), exactly as `streamgaze render overlay` draws it."""
     x, y, _ = track.at([idx / fps], 1.0 / fps)
     return draw_gaze(frame, x[0], y[0], fov_radius)

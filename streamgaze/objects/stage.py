@@ -20,6 +20,7 @@ import pyarrow as pa
 from streamgaze.errors import ExternalCallsFailed, PluginError, StreamGazeError
 from streamgaze.plugins.manager import lookup
 from streamgaze.progress import stage
+from streamgaze.shards import Shard, record_shard
 from streamgaze.store import SCHEMA, Store, open_store
 
 ROLES = ("gazed", "fov", "outside")
@@ -94,8 +95,10 @@ def _validate(rows: Any, video_id: str, episode_ids: set[str], labeller: str) ->
     return out
 
 
-def run_objects(store_path: str | Path, labeller: str = "annotation", options: dict | None = None) -> str:
-    """Label every episode of every video in the store; returns a one-line summary."""
+def run_objects(store_path: str | Path, labeller: str = "annotation", options: dict | None = None,
+                shard: Shard | None = None) -> str:
+    """Label every episode of every video in the store (of ``shard``'s videos only, when given; the others keep
+    their rows); returns a one-line summary."""
     options = dict(options or {})
     entry = lookup("object_labellers", labeller)
     impl = entry.obj
@@ -106,7 +109,7 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
     failed: dict[tuple[str, str], str] = {}  # (video_id, episode_id) -> reason: these keep their rows
     n_requests = n_failed_requests = 0
     with open_store(store_path, read_only=True) as store:
-        videos = store.rows("SELECT * FROM videos ORDER BY video_id")
+        videos = [v for v in store.rows("SELECT * FROM videos ORDER BY video_id") if shard is None or shard.holds(v["video_id"])]
         episodes = store.rows(
             "SELECT video_id, episode_id, t_start, t_end, x, y FROM episodes ORDER BY video_id, t_start, episode_id"
         )
@@ -159,6 +162,7 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
             for name in sorted(extra):
                 trows = [r for vid in sorted(extra[name]) for r in extra[name][vid]]
                 store.replace_video_rows(name, sorted(extra[name]), pa.Table.from_pylist(trows) if trows else pa.table({}))
+            record_shard(con, "objects", shard, labeller=labeller)
     counts = {role: sum(r["role"] == role for r in all_rows) for role in ROLES}
     labelled = len({(r["video_id"], r["episode_id"]) for r in all_rows if r["role"] == "gazed"})
     if failed:
@@ -171,5 +175,5 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
         raise ExternalCallsFailed(f"objects ({labeller}): {calls} ({why}); {len(failed)} of {n_episodes} episodes kept "
                              f"their previous objects, the other {n_episodes - len(failed)} were labelled "
                              f"({labelled} with a gazed object); run it again to retry them")
-    return (f"objects ({labeller}): {n_episodes} episodes in {len(results)} video(s), {labelled} with a gazed object; "
+    return (f"objects ({labeller}{f', shard {shard}' if shard else ''}): {n_episodes} episodes in {len(results)} video(s), {labelled} with a gazed object; "
             f"rows: {counts['gazed']} gazed, {counts['fov']} fov, {counts['outside']} outside")

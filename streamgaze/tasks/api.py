@@ -92,6 +92,20 @@ class TaskLogic:
     ) -> Draft | Skip:
         raise NotImplementedError
 
+    def audit_candidates(self, video: Timeline, params: BaseModel) -> Iterable[Candidate]:
+        """The candidates a released question may have come from (``streamgaze audit questions``): `candidates`
+        by default. A task whose parameters thin its candidates out (one per object, ...) lists them all here."""
+        return self.candidates(video, params)
+
+    def audit_build(
+        self, cand: Candidate, past: Timeline, params: BaseModel, rng: np.random.Generator, *, video: Timeline,
+        released: Mapping[str, Any],
+    ) -> Draft | Skip:
+        """The draft a released question (its JSON, ``released``) is checked against: `build` by default. A task
+        whose build draws something the released question states (OAR's attribute) builds for what it states; a
+        `Skip` here means the metadata cannot settle the question (reported as unverifiable, with its reason)."""
+        return self.build(cand, past, params, rng, video=video)
+
     def release_fields(self, question: Mapping[str, Any], store: Any) -> dict[str, Any]:
         """The task's own fields in the released StreamGaze JSON (``export streamgaze-json``), beside the common
         ones the exporter writes; ``store`` (`streamgaze.tasks.export.ReleaseStore`) gives episode times and gazed

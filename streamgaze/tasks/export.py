@@ -181,7 +181,8 @@ def export_streamgaze_json(qa_dir, out_dir, store=None) -> dict:
     for f in files:
         poll = _poll_s(qa_dir, f.stem)
         items, changed = [], 0
-        for n, line in enumerate(read_text(f).splitlines(), start=1):  # UTF-8 checked: one line if not
+        text = read_text(f) if f.stat().st_size else ""  # a task without questions wrote an empty file
+        for n, line in enumerate(text.splitlines(), start=1):  # UTF-8 checked: one line if not
             if not line.strip():
                 continue
             try:

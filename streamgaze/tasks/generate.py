@@ -24,6 +24,7 @@ import pyarrow as pa
 from streamgaze.errors import PluginError, StreamGazeError
 from streamgaze.paths import check_outputs, safe_name, write_files
 from streamgaze.progress import stage
+from streamgaze.shards import Shard, record_shard
 from streamgaze.store import Store, open_store
 from streamgaze.tasks.api import Candidate, Draft, Skip
 from streamgaze.tasks.draw import ON_DEMAND_FIELDS, Dedup, DrawnQuestion, draw, question_time
@@ -212,13 +213,17 @@ def _screened(task, video: Timeline, candidates: list[Candidate], seed: int, ski
     return [passed[i] for i in sorted(int(i) for i in picked)]
 
 
-def generate(store, tasks, seed: int = 0) -> list[TaskResult]:
-    """Run every task over every video of the store; returns the results in task id order.
+def generate(store, tasks, seed: int = 0, shard: Shard | None = None) -> list[TaskResult]:
+    """Run every task over every video of the store (``shard``'s videos only, when given); returns the results in
+    task id order. A video's questions depend on nothing but its own timeline, so a shard's questions are exactly
+    the unsharded run's questions of its videos.
 
     Videos are independent, so large stores are spread over worker processes (``STREAMGAZE_WORKERS``, default
     the CPUs available); results are gathered in video order, so the output does not depend on the split.
     """
     rows = TimelineRows(store)
+    if shard is not None:
+        rows.keep_videos(shard.holds)
     results = [TaskResult(task.id, task.spec.family, params=_resolved_params(task)) for task in tasks]
     with _collector_for_generation(), stage("generate", total=max(len(rows.video_ids), 1)) as advance:
         for video_id, per_task in zip(rows.video_ids, _per_video(tasks, rows, seed)):
@@ -335,12 +340,9 @@ def _task_file(task_id: str) -> str:
     return f"{name}.jsonl"
 
 
-def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) -> dict:
-    """Question files, the generation report, and qa_items/qa_skips in one transaction. Every output path is
-    checked before anything is written; the files are written under temporary names, the store transaction
-    runs, and only then are the files renamed into place (`streamgaze.paths.write_files`)."""
-    check_outputs(out_dir, output_names(r.task_id for r in results))
-    report = {"seed": seed, "tasks": {}}
+def output_files(results: list[TaskResult], seed: int, shard: Shard | None = None) -> tuple[dict[str, str], dict]:
+    """The question files and the generation report (`output_names`) as texts, and the report."""
+    report = {"seed": seed, **({"shard": str(shard)} if shard is not None else {}), "tasks": {}}
     files: dict[str, str] = {}
     for r in results:
         files[_task_file(r.task_id)] = "".join(line + "\n" for line in r.lines)
@@ -353,6 +355,16 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
             "params": r.params,
         }
     files[REPORT_FILE] = json.dumps(report, indent=2) + "\n"
+    return files, report
+
+
+def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int, shard: Shard | None = None) -> dict:
+    """Question files, the generation report, and qa_items/qa_skips in one transaction. Every output path is
+    checked before anything is written; the files are written under temporary names, the store transaction
+    runs, and only then are the files renamed into place (`streamgaze.paths.write_files`). With ``shard``, the
+    store's rows of the shard's videos are replaced and the other videos' rows kept."""
+    check_outputs(out_dir, output_names(r.task_id for r in results))
+    files, report = output_files(results, seed, shard)
     rows = [row for r in results for row in r.rows]
     column = lambda k: [row[k] for row in rows]  # noqa: E731
     qa_rows = pa.table({
@@ -367,9 +379,20 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
                           "reason": [s[2] for s in skips], "n": pa.array([s[3] for s in skips], pa.int32())})
 
     def fill_store() -> None:
+        task_ids = [r.task_id for r in results]
         with store.transaction() as con:
-            con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
-            con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [[r.task_id for r in results]])
+            if shard is None:
+                con.execute("DELETE FROM qa_items WHERE task IN (SELECT unnest(?))", [task_ids])
+                con.execute("DELETE FROM qa_skips WHERE task IN (SELECT unnest(?))", [task_ids])
+            else:
+                held = con.execute("SELECT DISTINCT video_id FROM qa_items WHERE task IN (SELECT unnest(?)) UNION "
+                                   "SELECT DISTINCT video_id FROM qa_skips WHERE task IN (SELECT unnest(?))",
+                                   [task_ids, task_ids]).fetchall()
+                mine = sorted(v for (v,) in held if v is not None and shard.holds(v))
+                for table in ("qa_items", "qa_skips"):
+                    con.execute(f"DELETE FROM {table} WHERE task IN (SELECT unnest(?)) AND video_id IN (SELECT unnest(?))",
+                                [task_ids, mine])
+            record_shard(con, "generate", shard, seed=seed, tasks=task_ids)
             store.insert("qa_items", qa_rows)
             store.insert("qa_skips", skip_rows)
 
@@ -378,7 +401,7 @@ def write_outputs(store, results: list[TaskResult], out_dir: Path, seed: int) ->
 
 
 def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None,
-                 drop_invalid: Callable[[Store], set[str]] | None = None) -> dict:
+                 drop_invalid: Callable[[Store], set[str]] | None = None, shard: Shard | None = None) -> dict:
     """``streamgaze generate``: load specs (fails before touching anything), generate, write. ``drop_invalid``
     (the review stage's `invalid_question_ids`, passed in by the CLI: generation sits below review) gives the
     questions a reviewer marked invalid; they are left out and counted as ``reviewed_invalid``."""
@@ -386,11 +409,11 @@ def run_generate(store_path, out_dir, only=None, seed: int = 0, extra_specs=None
     tasks = load_task_specs(only=only, extra_paths=extra_specs, on_broken=broken.__setitem__)
     check_outputs(out_dir, output_names(task.id for task in tasks))  # before the (long) generation
     with open_store(store_path, read_only=True) as ro:
-        results = generate(ro, tasks, seed=seed)
+        results = generate(ro, tasks, seed=seed, shard=shard)
         if drop_invalid is not None:
             invalid = drop_invalid(ro)
             for r in results:
                 r.drop(invalid, "reviewed_invalid")
     with open_store(store_path) as store:
-        report = write_outputs(store, results, Path(out_dir), seed)
+        report = write_outputs(store, results, Path(out_dir), seed, shard=shard)
     return {**report, "broken_tasks": broken} if broken else report

@@ -247,6 +247,15 @@ class TimelineRows:
         ).fetchall())
         self._parsed: dict = {}  # attribute JSON text -> dict: labellers repeat the same text; rows only read it
 
+    def keep_videos(self, keep) -> None:
+        """Only the videos for whose id ``keep(video_id)`` is true (a shard's); the others' rows are dropped."""
+        self.videos = [v for v in self.videos if keep(v[0])]
+        self.video_ids = [v[0] for v in self.videos]
+        wanted = set(self.video_ids)
+        self.episodes = {k: v for k, v in self.episodes.items() if k in wanted}
+        self.actions = {k: v for k, v in self.actions.items() if k in wanted}
+        self.objects = {k: v for k, v in self.objects.items() if k[0] in wanted}
+
     def timeline(self, i: int) -> Timeline:
         video_id, dataset, duration = self.videos[i]
         episodes, attr_rows = [], []

@@ -15,10 +15,13 @@ A detector plugin (hook ``streamgaze_fixation_detectors`` -> ``{name: Detector}`
 ``defaults`` dict (every parameter it accepts, with its default), optionally ``uses_degrees = False`` (its
 parameters are in normalised units, so `run_fixations` does not warn about an assumed angular scale), and
 ``__call__(t_s, x, y, valid, *, deg_per_unit, **params) -> (start_idx, end_idx)``: integer arrays of events,
-end exclusive, in time order, non-overlapping. `detect` computes times, centroids and sample counts.
+end exclusive, in time order, non-overlapping. `detect` computes times, centroids and sample counts. An optional
+``device_defaults`` dict (``{"screen": {...}}``) gives parameters per device class, which `run_fixations` decides
+per video (`device`: head-mounted scene camera or screen tracker) and lays under the user's ``--param`` values.
 
 The package's modules: `detection` (`detect`, the `Detector` protocol and the helpers detector plugins share),
-`ivt` (the I-VT speed test: compiled loop, numpy pass, threads), `episodes` (`build_episodes`), `scene`
+`ivt` (the I-VT speed test: compiled loop, numpy pass, threads), `device` (device classes and their defaults),
+`episodes` (`build_episodes`), `scene`
 (`scene_consistent`, `scene_flow`; OpenCV) and `stage` (`run_fixations`, the store-to-store stage). Settings
 read at call time (`CHUNK`, `THREADS`, `COMPILED_THREADS`, `PARALLEL_MIN`) live in their modules
 (`ivt.numpy_pass`, `ivt.parallel`, `detection`) and are not re-exported here: set them there.

@@ -18,6 +18,9 @@ from streamgaze.plugins.manager import lookup
 
 
 class Detector(Protocol):
+    """Optional besides: ``device_defaults = {"screen": {name: value}}``, the parameters `run_fixations` lays
+    under the user's for a video of that device class (`streamgaze.gaze.fixations.device`)."""
+
     defaults: dict
 
     def __call__(self, t_s: np.ndarray, x: np.ndarray, y: np.ndarray, valid: np.ndarray, *, deg_per_unit: float, **params): ...

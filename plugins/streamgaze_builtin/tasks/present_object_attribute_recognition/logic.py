@@ -283,6 +283,10 @@ class AttributeOfGazed(TaskLogic):
                               if _needs_caption(r, params.oar_attributes, invalid))
         return present_candidates(video, params)
 
+    def audit_candidates(self, video, params):
+        # A released question may be about any gaze of an object, not only its longest.
+        return present_candidates(video, params.model_copy(update={"present_one_per_object": False}))
+
     def build(self, cand, past, params, rng, *, video):
         e = cand.episode
         obj = e.gazed
@@ -332,6 +336,16 @@ class AttributeOfGazed(TaskLogic):
             context={"attribute": attribute},
             evidence=evidence,
         )
+
+    def audit_build(self, cand, past, params, rng, *, video, released):
+        """Build for the attribute the released question asks (``attribute_type``), not a drawn one."""
+        attribute = released.get("attribute_type")
+        if not isinstance(attribute, str) or not attribute.strip():
+            return Skip("attribute_not_named")
+        attribute = attribute.strip().lower()
+        if attribute not in params.oar_attributes:
+            return Skip("attribute_not_asked")
+        return self.build(cand, past, params.model_copy(update={"oar_attributes": [attribute]}), rng, video=video)
 
     def release_fields(self, question, store):
         ev = question["evidence"]

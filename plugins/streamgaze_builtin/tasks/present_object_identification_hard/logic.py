@@ -12,6 +12,10 @@ class GazedAmongVisible(TaskLogic):
     def candidates(self, video, params):
         return present_candidates(video, params)
 
+    def audit_candidates(self, video, params):
+        # A released question may be about any gaze of an object, not only its longest.
+        return present_candidates(video, params.model_copy(update={"present_one_per_object": False}))
+
     def build(self, cand, past, params, rng, *, video):
         e = cand.episode
         return Draft(

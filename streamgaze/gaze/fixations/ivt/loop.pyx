@@ -16,13 +16,15 @@ from libc.math cimport INFINITY, fabs, isfinite
 
 def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, valid, *, double threshold,
                double aspect, double max_gap_s, Py_ssize_t min_samples, double min_duration_s, bint want_range,
-               Py_ssize_t half_span=1, run_parts=None):
+               Py_ssize_t half_span=1, run_parts=None, Py_ssize_t pso_samples=0):
     """``(start, end, t_start, t_end, x, y, n_samples, big, down)`` of the I-VT fixations (numpy arrays; big =
     max |x|, |y| over the usable samples when ``want_range``, else 0; down = the first sample whose time is below
     an earlier one, NaN times skipped, or -1: `streamgaze.fixations.first_decrease`, read on the way).
     ``valid``: bool array or None. The speed at sample i is taken over the span [i - half_span, i + half_span],
     cut short before the nearest samples that are not usable (`streamgaze.fixations.span_slow_mask` states the
-    rule).
+    rule). ``pso_samples`` > 0: a run whose previous sample is usable and at most ``max_gap_s`` before it (a
+    fast stretch just ended: the post-saccadic oscillation) starts that many samples later; the minimum count
+    and duration apply to what is left (`streamgaze_builtin.detectors.ivt.trim_pso` on the numpy path).
 
     ``run_parts(fn, n)`` -> ``[fn(lo, hi) for the parts of range(n)]`` may run the parts in threads (the loop
     releases the GIL); default one part. A part starts and ends at the first sample at or after its cut where
@@ -40,6 +42,7 @@ def ivt_events(const double[::1] t, const double[::1] x, const double[::1] y, va
     sc.thr2, sc.a2, sc.max_gap = threshold * threshold, aspect * aspect, max_gap_s
     sc.min_samples, sc.min_dur, sc.want_range = min_samples, min_duration_s - 1e-9, want_range
     sc.half = max(half_span, 1)
+    sc.pso = max(pso_samples, 0)
 
     def part(Py_ssize_t lo, Py_ssize_t hi):
         return _scan_part(&sc, lo, hi)
@@ -77,7 +80,7 @@ cdef struct _Scan:
     Py_ssize_t n
     bint has_valid
     double thr2, a2, max_gap, min_dur
-    Py_ssize_t min_samples, half
+    Py_ssize_t min_samples, half, pso
     bint want_range
 
 
@@ -180,6 +183,7 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, _Events* out,
     cdef double thr2 = sc.thr2, a2 = sc.a2, max_gap = sc.max_gap, min_dur = sc.min_dur, m = 0.0
     cdef Py_ssize_t n = sc.n, min_samples = sc.min_samples, half = sc.half, mask = _ring(sc.half) - 1
     cdef Py_ssize_t i, j, k = 0, start = -1, head = 0, tail = 0, prev_bad, next_bad, j1, j2
+    cdef Py_ssize_t pso = sc.pso, skip = 0
     cdef double dx, dy, dt, d2, ti, tmax = -INFINITY
     cdef Py_ssize_t first_down = -1, first_time = -1
     prev_bad = begin - half - 1  # the last not-usable sample before begin, or one no span reaches
@@ -223,15 +227,19 @@ cdef Py_ssize_t _scan(_Scan* sc, Py_ssize_t begin, Py_ssize_t end, _Events* out,
             if want_range:
                 m = max(m, fabs(x[i]), fabs(y[i]))
         if start >= 0 and (not slow or t[i] - t[i - 1] > max_gap):  # the open run ends before i
-            k = _close(t, x, y, start, i, min_samples, min_dur, out, k)
+            if start + skip < i:
+                k = _close(t, x, y, start + skip, i, min_samples, min_dur, out, k)
             start = -1
         if slow and start < 0:
             start = i
+            skip = 0
+            if pso > 0 and i > 0 and t[i] - t[i - 1] <= max_gap and _usable(t, x, y, v, has_valid, n, i - 1):
+                skip = pso
         if bad_here:
             head += 1
             prev_bad = i
-    if start >= 0:
-        k = _close(t, x, y, start, end, min_samples, min_dur, out, k)
+    if start >= 0 and start + skip < end:
+        k = _close(t, x, y, start + skip, end, min_samples, min_dur, out, k)
     big[0] = m
     down[0], first[0], latest[0] = first_down, first_time, tmax
     return k
