@@ -59,8 +59,12 @@ def export_parquet(store_path, out_dir) -> dict[str, int]:
         con = duckdb.connect()
         try:
             con.execute(f"ATTACH '{_sql_text(store_path.resolve())}' AS s (READ_ONLY)")
+            held = {r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 's'").fetchall()}
             for table in SCHEMA:
-                counts[table] = _copy_table(con, table, tmp / table)
+                if table not in held:  # a table added later (store.ADDED_TABLES) that this older store lacks
+                    con.execute(f"CREATE TEMP TABLE {table} ({SCHEMA[table]})")
+                counts[table] = _copy_table(con, table, tmp / table, "s" if table in held else "temp")
         except duckdb.Error as exc:
             raise StreamGazeError(f"{store_path}: Parquet export failed: {str(exc).splitlines()[0]}") from None
         finally:
@@ -71,12 +75,12 @@ def export_parquet(store_path, out_dir) -> dict[str, int]:
     return counts
 
 
-def _copy_table(con, table: str, folder: Path) -> int:
+def _copy_table(con, table: str, folder: Path, schema: str = "s") -> int:
     cols = _columns(table)
-    n = con.execute(f"SELECT count(*) FROM s.{table}").fetchall()[0][0]
-    select = f"SELECT {', '.join(cols)} FROM s.{table}"
+    n = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
+    select = f"SELECT {', '.join(cols)} FROM {schema}.{table}"
     named = PARTITION_COLUMN in cols and con.execute(
-        f"SELECT count({PARTITION_COLUMN}) FROM s.{table}").fetchall()[0][0] > 0
+        f"SELECT count({PARTITION_COLUMN}) FROM {schema}.{table}").fetchall()[0][0] > 0
     if named:
         con.execute(f"COPY ({select}) TO '{_sql_text(folder)}' "
                     f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN 'data_{{i}}')").fetchall()

@@ -45,7 +45,15 @@ SCHEMA = {
     # streamgaze review: one row per verdict (mode verify) or human answer (mode answer); latest row wins
     "reviews": "reviewer VARCHAR, question_id VARCHAR, task VARCHAR, point_idx INTEGER, mode VARCHAR, "
     "verdict VARCHAR, reason VARCHAR, answer VARCHAR, correct BOOLEAN, created_at TIMESTAMP",
+    # streamgaze ingest-dataset: the source files of each recording (a rerun skips unchanged ones) and its checks
+    "recording_sources": "video_id VARCHAR, dataset VARCHAR, role VARCHAR, path VARCHAR, size BIGINT, hash VARCHAR",
+    "recording_checks": "video_id VARCHAR, dataset VARCHAR, n_gaze BIGINT, gaze_rate_hz DOUBLE, video_fps DOUBLE, "
+    "video_duration_s DOUBLE, gaze_duration_s DOUBLE, coverage DOUBLE, invalid_share DOUBLE, outside_share DOUBLE, "
+    "frames_per_sample DOUBLE, rate_mismatch BOOLEAN, warnings VARCHAR",
 }
+#: Tables added after schema version 1 without a version bump: a store that lacks them is still read, and gets
+#: them (empty) with its next committed write.
+ADDED_TABLES = ("recording_sources", "recording_checks")
 
 READ_ONLY_CONFIG = {
     "enable_external_access": False,
@@ -118,6 +126,8 @@ class Store:
         if not self._pending:
             con.execute("BEGIN TRANSACTION")
         try:
+            for table in ADDED_TABLES:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({SCHEMA[table]})")
             if self._needs_version:
                 con.execute(f"CREATE TABLE IF NOT EXISTS meta ({SCHEMA['meta']})")
                 con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
@@ -250,7 +260,7 @@ def _check_schema(path: Path, con: duckdb.DuckDBPyConnection) -> bool:
             version = None
         if version != SCHEMA_VERSION:
             raise InputError(path, f"store schema version {rows[0][0]}, this streamgaze reads {SCHEMA_VERSION}")
-    missing = [t for t in SCHEMA if t not in tables and not (t == "meta" and not rows)]
+    missing = [t for t in SCHEMA if t not in tables and t not in ADDED_TABLES and not (t == "meta" and not rows)]
     if missing:
         raise InputError(path, f"store lacks table {', '.join(missing)}; it was not made by this version or was altered")
     return not rows

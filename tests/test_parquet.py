@@ -45,6 +45,10 @@ def store(small_world, small_truth, tmp_path_factory):
         con.execute("INSERT INTO fixations VALUES (?, 1, 0.5, 0.8, 0.25, 0.5, 36, 'ivt')", [small_world.video_id])
         con.execute("INSERT INTO label_requests VALUES (?, 'e1', 'openai', 'm', 1, 0, 10, 2, 0.001, 0.3, false, 'ok', NULL)",
                     [small_world.video_id])
+        con.execute("INSERT INTO recording_sources VALUES (?, 'synthetic', 'gaze', '/data/gaze.csv', 10, 'ab12')",
+                    [small_world.video_id])
+        con.execute("INSERT INTO recording_checks VALUES (?, 'synthetic', 100, 200.0, 30.0, 45.0, 44.9, 0.98, 0.01, "
+                    "0.0, 0.15, false, '')", [small_world.video_id])
     return path
 
 

@@ -254,3 +254,6 @@ def test_score_with_store_puts_human_accuracy_beside_the_models(world, tmp_path)
     assert SR in scores["tasks"] and scores["human"]["tasks"][SR]["accuracy"] == 0.5
     table = CliRunner().invoke(cli, ["score", str(run), "--store", str(store)])
     assert table.exit_code == 0 and "human" in table.output and "0.500" in table.output
+    report = (run / "report.md").read_text()  # the report gets the human baseline with clustered intervals
+    assert "## Human baseline" in report and "fewer than two reviewers" in report
+    assert "agreement on blind answers: fewer than two reviewers" in table.output

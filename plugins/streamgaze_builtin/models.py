@@ -1,12 +1,15 @@
-"""Built-in models: the ``random`` and ``first-option`` baselines, and any OpenAI-compatible endpoint
+"""Built-in models: the ``random`` and ``first-option`` baselines, the blind ``prior``, ``longest`` and
+``shortest`` baselines (answers from the option texts alone), and any OpenAI-compatible endpoint
 (``openai:<model>`` with frames, ``text-only:<model>`` without)."""
 from __future__ import annotations
 
 import hashlib
 
 from streamgaze.plugins.api import (
+    BLIND_BASELINES,
     DEFAULT_ENDPOINT,
     LETTERS,
+    StreamGazeError,
     ModelOptions,
     Request,
     hookimpl,
@@ -14,6 +17,7 @@ from streamgaze.plugins.api import (
     openai_fleet,
     redact_url,
     resolve_api_key,
+    blind_answers,
 )
 
 
@@ -49,6 +53,37 @@ class FirstOptionModel:
         return "Yes" if request.proactive or not request.options else "A"
 
 
+class BlindModel:
+    """A blind baseline (``prior``, ``longest``, ``shortest``; `streamgaze.plugins.api.blind_answers`): the
+    answers are worked out once from every question being evaluated (`prepare`), then looked up."""
+
+    uses_frames = False
+    uses_prompt = False
+    endpoint = None
+    baseline = ""
+
+    def __init__(self, spec: str, options: ModelOptions):
+        self.answers: dict[tuple[str, int], str] | None = None
+
+    def prepare(self, questions: list[dict]) -> None:
+        self.answers = blind_answers(questions, self.baseline)
+
+    async def ask(self, request: Request) -> str:
+        if self.answers is None:
+            raise StreamGazeError(f"the {self.baseline} baseline answers from the question set: call prepare(questions) first")
+        answer = self.answers.get((request.question_id, request.point_idx))
+        if answer is None and request.proactive:  # a streaming poll: every point of a question gets one answer
+            answer = self.answers.get((request.question_id, 0))
+        if answer is None:
+            raise StreamGazeError(f"question {request.question_id!r} was not in the question set given to prepare()")
+        return answer.capitalize() if request.proactive else answer
+
+
+def _blind(name: str) -> type:
+    return type(f"{name.capitalize()}Baseline", (BlindModel,), {"baseline": name,
+                                                                 "__doc__": f"The blind `{name}` baseline."})
+
+
 class OpenAIModel:
     """Any OpenAI-compatible chat completions endpoint, or several (each request to the least busy); frames as
     base64 JPEG ``image_url`` parts."""
@@ -58,7 +93,8 @@ class OpenAIModel:
 
     def __init__(self, spec: str, options: ModelOptions):
         urls = options.endpoints()
-        key = resolve_api_key(None, urls[0], f"model {spec!r}")
+        # Batch files are written or read without sending anything: no key needed then
+        key = "unused" if options.offline else resolve_api_key(None, urls[0], f"model {spec!r}")
         self.model = spec
         self.options = options
         self.endpoint = redact_url(urls[0] or DEFAULT_ENDPOINT)  # recorded: never a key
@@ -72,15 +108,20 @@ class OpenAIModel:
         parts.append({"type": "text", "text": request.prompt})
         return parts
 
+    def request_body(self, request: Request) -> dict:
+        """The chat-completions body of one request: what `ask` sends and what a Batch file holds."""
+        return {"model": self.model, "messages": [{"role": "user", "content": self.content(request)}],
+                "temperature": self.options.temperature, "max_tokens": self.options.max_tokens,
+                **({"top_p": self.options.top_p} if self.options.top_p is not None else {})}
+
     async def ask(self, request: Request) -> str:
         """The reply; raises `RetriesExhausted` when the request failed for good or its retry budget ran out."""
         # the messages go as extra_body: sent as they are, not walked by the SDK's parameter transform, which
         # costs about as much CPU as all the rest of a request (bench/bench_client.py)
-        messages = [{"role": "user", "content": self.content(request)}]
-        top_p = {"top_p": self.options.top_p} if self.options.top_p is not None else {}
+        body = self.request_body(request)
+        messages = body.pop("messages")
         resp = await self.fleet.call(lambda client: client.chat.completions.create(
-            model=self.model, messages=[], extra_body={"messages": messages},
-            temperature=self.options.temperature, max_tokens=self.options.max_tokens, **top_p))
+            messages=[], extra_body={"messages": messages}, **body))
         if not resp.choices:
             return ""
         return resp.choices[0].message.content or ""
@@ -97,4 +138,5 @@ class TextOnlyModel(OpenAIModel):
 
 @hookimpl
 def streamgaze_models():
-    return {"random": RandomModel, "first-option": FirstOptionModel, "openai:": OpenAIModel, "text-only:": TextOnlyModel}
+    return {"random": RandomModel, "first-option": FirstOptionModel, **{b: _blind(b) for b in BLIND_BASELINES},
+            "openai:": OpenAIModel, "text-only:": TextOnlyModel}

@@ -1,4 +1,4 @@
-"""Evaluation: ``eval``, ``score``, ``review-score``."""
+"""Evaluation: ``eval``, ``score``, ``compare``, ``review-score``."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, batch_options, batch_settings, finite_float
 from streamgaze.errors import StreamGazeError
 from streamgaze.eval.audit_run import audit_run, verdict
 from streamgaze.eval.config import EvalConfig
@@ -15,12 +15,14 @@ from streamgaze.eval.prompts import GAZE_MODES, PROMPT_STYLES
 from streamgaze.eval.reference_protocol import PROTOCOLS
 from streamgaze.eval.release import find_benchmark
 from streamgaze.eval.runner import evaluate
+from streamgaze.eval.compare import compare_runs
 from streamgaze.eval.samples import write_samples
-from streamgaze.eval.score import score_command
+from streamgaze.eval.score import run_question_videos, score_command
 from streamgaze.progress import console
 from streamgaze.review.data import human_scores
 
-MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-only:<model>` (no frames); "
+MODEL_HELP = ("Built in: `random`, `first-option`, blind `prior`/`longest`/`shortest`, `openai:<model>` or "
+              "`text-only:<model>` (no frames); "
               "models from plugins by their names (`streamgaze plugins list`; an unknown name lists them all).")
 
 
@@ -50,11 +52,12 @@ MODEL_HELP = ("Built in: `random`, `first-option`, `openai:<model>` or `text-onl
 @click.option("--poll-s", default=1.0, show_default=True, type=finite_float(0.05), help="Streaming: poll interval P (and window W).")
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
 @SHARD
+@batch_options
 def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_urls: tuple[str, ...], concurrency: int, retry_budget: float,
              frame_cache: Path | None, no_frame_cache: bool, gaze_prompt: str, prompt_style: str | None,
              protocol: str, temperature: float | None, top_p: float | None, max_tokens: int | None, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float,
-             shard=None) -> None:
+             shard=None, **batch) -> None:
     """Ask a model every question; a rerun appends only what is missing.
 
     Ends with `audit run`'s verdict. Exit code 0 when every request was answered, 1 when some failed or the audit
@@ -76,7 +79,16 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
                         protocol=protocol, temperature=temperature, top_p=top_p, max_tokens=max_tokens, shard=shard,
                         base_urls=base_urls, retry_budget_s=retry_budget,
                         frame_cache=False if no_frame_cache else (frame_cache or True))
-    outcome = evaluate(qa_dir, config)
+    batch = batch_settings(**batch)
+    if batch:
+        from streamgaze.eval.batch import evaluate_batch
+
+        outcome = evaluate_batch(qa_dir, config, **batch)
+        if batch["write_dir"] is not None:  # requests written, the run folder left as it was
+            click.echo(outcome.summary)
+            return
+    else:
+        outcome = evaluate(qa_dir, config)
     click.echo(outcome.summary)
     write_samples(out_dir)
     checked = audit_run(out_dir)
@@ -98,10 +110,12 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
 @click.option("--wandb", "wandb_project", metavar="PROJECT", help="Also log each run (settings, scores, per-sample table) to this Weights & Biases project (extra streamgaze[wandb]).")
 def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store: Path | None, scoring: str,
           wandb_project: str | None) -> None:
-    """Accuracy per task, family and overall, with bootstrap 95% intervals; writes report.md, report.html and
-    scores.png. Several run folders are shown side by side."""
-    result = score_command(list(runs), report_dir=report_dir, human=human_scores(store) if store else None,
-                           scoring=scoring)
+    """Accuracy per task, family and overall, with clustered bootstrap 95% intervals; writes report.md,
+    report.html and scores.png. Several run folders are shown side by side; two get a paired comparison
+    (the second minus the first) in the report."""
+    human = human_scores(store, videos=run_question_videos(runs)) if store else None
+    result = score_command(list(runs), report_dir=report_dir, human=human,
+                           scoring=scoring, comparison=compare_runs(*runs) if len(runs) == 2 else None)
     if wandb_project:
         from streamgaze.eval.wandb_log import log_runs  # the optional extra is imported only when asked for
 
@@ -111,7 +125,34 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
         return
     scores = result["scores"]
     tables.print_scores({**scores, "human": result["human"]} if result["human"] is not None else scores)
+    if result["human"] is not None:
+        tables.print_agreement(result["human"])
+    flags = {t: tuple(b) for s in scores.values() for t, b in (s.get("blind_flags") or {}).items()}
+    for task, baselines in sorted(flags.items()):
+        console.print(f"warning: {task}: the blind {' and '.join(baselines)} baseline's interval lies above chance "
+                      "(the text gives answers away; see the report's \"Blind baselines\")")
     for p in result["reports"]:
+        console.print(f"report: {p}")
+
+
+@click.command()
+@click.argument("run_1", metavar="R1", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_2", metavar="R2", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), metavar="DIRECTORY",
+              help="Also write the two runs' report (report.md, report.html, ...) with the comparison section there.")
+def compare(run_1: Path, run_2: Path, as_json: bool, report_dir: Path | None) -> None:
+    """Paired difference R2 - R1 on the questions both runs answered, per task and overall: clustered
+    bootstrap 95% intervals, exact McNemar p-values (a sign-flip test for proactive tasks), Holm-corrected."""
+    comparison = compare_runs(run_1, run_2)
+    reports = []
+    if report_dir is not None:
+        reports = score_command([run_1, run_2], report_dir=report_dir, comparison=comparison)["reports"]
+    if as_json:
+        click.echo(json.dumps(comparison))
+        return
+    tables.print_comparison(comparison)
+    for p in reports:
         console.print(f"report: {p}")
 
 
@@ -119,9 +160,11 @@ def score(runs: tuple[Path, ...], as_json: bool, report_dir: Path | None, store:
 @STORE
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 def review_score(store: Path, as_json: bool) -> None:
-    """Human accuracy per task from the answers given in `streamgaze review` (answer mode)."""
+    """Human accuracy per task from the answers given in `streamgaze review` (answer mode), with clustered
+    intervals, and the agreement between reviewers (Cohen's kappa for two, Fleiss' for more)."""
     scores = human_scores(store)
     if as_json:
         click.echo(json.dumps(scores))
     else:
         tables.print_scores({"human": scores})
+        tables.print_agreement(scores)

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from streamgaze.cli import tables
-from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, finite_float, parse_params
+from streamgaze.cli.common import POSITIVE_INT, SEED, SHARD, STORE, batch_options, batch_settings, finite_float, parse_params
 from streamgaze.demo.run import run_demo
 from streamgaze.gaze.fixations import run_fixations
 from streamgaze.gaze.ingest import get_loader
@@ -70,14 +70,21 @@ def fixations(store: Path, detector: str, params: tuple[str, ...], device: str) 
 @click.option("--retry-budget", "retry_budget", type=finite_float(0), metavar="SECONDS", help="Retry a failed request until this much time has passed (openai labeller; default 600).")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
 @SHARD
+@batch_options
 def objects(store: Path, labeller: str, truth: Path | None, base_urls: tuple[str, ...], model: str | None, concurrency: int, api_key: str | None, retry_budget: float | None, params: tuple[str, ...],
-            shard=None) -> None:
+            shard=None, **batch) -> None:
     """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
     options = parse_params(params)
     base_url = (base_urls[0] if len(base_urls) == 1 else list(base_urls)) if base_urls else None
     given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key, "retry_budget_s": retry_budget}
     options.update({k: v for k, v in given.items() if v is not None})
     options["concurrency"] = concurrency
+    batch = batch_settings(**batch)
+    if batch:
+        from streamgaze.objects.batch import run_objects_batch
+
+        click.echo(run_objects_batch(store, labeller, options, shard=shard, **batch))
+        return
     click.echo(run_objects(store, labeller=labeller, options=options, shard=shard))
 
 

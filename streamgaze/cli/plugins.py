@@ -23,6 +23,7 @@ KIND_LABELS = {
     "validators": "validator",
     "answer_logic": "answer logic",
     "suites": "suite",
+    "dataset_recipes": "dataset",
 }
 
 

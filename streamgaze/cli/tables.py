@@ -10,10 +10,14 @@ def _print(table: Table, console: Console | None = None) -> None:
     (console or Console()).print(table)
 
 
+def _ci(ci) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+
+
 def score_table(scores: dict) -> Table:
     """``streamgaze score`` / ``review-score``: accuracy (95% CI) per task, family and overall, one column per run."""
     names = list(scores)
-    table = Table("task", "n", *names, title="accuracy (95% CI)")
+    table = Table("task", "n", *names, title="accuracy (clustered 95% CI: videos, then questions)")
     tasks = sorted({t for s in scores.values() for t in s["tasks"]})
     for t in tasks:
         cells = []
@@ -29,15 +33,46 @@ def score_table(scores: dict) -> Table:
         table.add_row(t, n, *cells)
     fams = sorted({f for s in scores.values() for f in s["families"]})
     for f in fams:
-        table.add_row(f"family: {f}", "", *(f"{scores[n]['families'].get(f, float('nan')):.3f}" for n in names))
+        table.add_row(f"family: {f}", "", *(f"{scores[n]['families'].get(f, float('nan')):.3f}"
+                                            + _ci(scores[n].get("families_ci95", {}).get(f)) for n in names))
     table.add_row("overall", "", *(
-        f"{scores[n]['overall']:.3f}" + ("" if scores[n]["complete"] else f" incomplete ({scores[n]['tasks_scored']} tasks)")
+        f"{scores[n]['overall']:.3f}" + _ci(scores[n].get("overall_ci95"))
+        + ("" if scores[n]["complete"] else f" incomplete ({scores[n]['tasks_scored']} tasks)")
         for n in names))
     return table
 
 
 def print_scores(scores: dict) -> None:
     _print(score_table(scores))
+
+
+def print_agreement(human: dict) -> None:
+    """``score --store`` / ``review-score``: agreement between reviewers, one line each."""
+    from streamgaze.eval.report import agreement_text
+
+    ag = human.get("agreement") or {}
+    click.echo(f"agreement on verification verdicts: {agreement_text(ag.get('verdicts'))}")
+    click.echo(f"agreement on blind answers: {agreement_text(ag.get('answers'))}")
+
+
+def comparison_table(c: dict) -> Table:
+    """``streamgaze compare``: the paired difference per task and overall."""
+    first, second = c["runs"]
+    table = Table("task", "n", first, second, "difference (95% CI)", "p", "p (Holm)", title=f"{second} - {first}")
+    for t, v in c["tasks"].items():
+        if not v["n"]:
+            table.add_row(t, "0", "-", "-", "no shared answers", "", "")
+            continue
+        table.add_row(t, str(v["n"]), f"{v['accuracy_1']:.3f}", f"{v['accuracy_2']:.3f}",
+                      f"{v['diff']:+.3f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]", f"{v['p']:.3g}", f"{v['p_holm']:.3g}")
+    o = c["overall"]
+    if o["diff"] is not None:
+        table.add_row("overall (mean of tasks)", "", "", "", f"{o['diff']:+.3f} [{o['ci95'][0]:+.2f}, {o['ci95'][1]:+.2f}]", "", "")
+    return table
+
+
+def print_comparison(c: dict) -> None:
+    _print(comparison_table(c))
 
 
 def generation_table(report: dict) -> Table:
@@ -49,8 +84,19 @@ def generation_table(report: dict) -> Table:
     return table
 
 
+def answer_bias_table(report: dict) -> Table:
+    """``streamgaze generate``: each task's answer letters and the blind baselines' accuracy."""
+    table = Table("task", "answer letters", "prior", "longest", "shortest", title="answers and blind baselines")
+    for task_id, r in report["tasks"].items():
+        letters = " ".join(f"{k} {v}" for k, v in r.get("answer_letters", {}).items()) or "-"
+        blind = r.get("blind_baselines") or {}
+        table.add_row(task_id, letters, *("-" if blind.get(b) is None else f"{blind[b]:.2f}" for b in ("prior", "longest", "shortest")))
+    return table
+
+
 def print_generation_report(report: dict) -> None:
     _print(generation_table(report))
+    _print(answer_bias_table(report))
     for task_id, problem in report.get("broken_tasks", {}).items():
         click.echo(f"left out task {task_id}: {problem}", err=True)
 
@@ -139,3 +185,30 @@ def print_audit(summary: dict) -> None:
     if regen:
         click.echo(f"regenerated: {sum(regen['questions'].values())} questions in {regen['qa_dir']}; "
                    f"{regen['mapped']} of {regen['released']} released questions mapped ({regen['mapping']})")
+
+
+#: ``ingest-dataset``: above this many recordings the summary lists only the failed and warned ones.
+DATASET_TABLE_ROWS = 40
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def dataset_table(outcomes: list) -> Table:
+    """``streamgaze ingest-dataset``: one row per recording (status, gaze, video, coverage, warnings or error)."""
+    rows = outcomes if len(outcomes) <= DATASET_TABLE_ROWS else [o for o in outcomes if o.error or o.warnings]
+    title = "recordings" if rows is outcomes else f"recordings with a problem ({len(rows)} of {len(outcomes)})"
+    table = Table("recording", "status", "gaze rows", "gaze Hz", "video fps", "video s", "coverage", "invalid",
+                  "outside", "warnings / error", title=title)
+    for o in rows:
+        m = o.checks or {}
+        table.add_row(o.video_id, o.status, _num(m.get("n_gaze"), "d"), _num(m.get("gaze_rate_hz"), ".1f"),
+                      _num(m.get("video_fps"), ".2f"), _num(m.get("video_duration_s"), ".1f"),
+                      _num(m.get("coverage"), ".0%"), _num(m.get("invalid_share"), ".1%"),
+                      _num(m.get("outside_share"), ".1%"), o.error or "; ".join(o.warnings))
+    return table
+
+
+def print_dataset_summary(outcomes: list) -> None:
+    _print(dataset_table(outcomes), Console(width=200))

@@ -10,6 +10,7 @@ from streamgaze.cli import tables
 from streamgaze.cli.common import STORE, finite_float
 from streamgaze.eval.reference_results import export_reference_results
 from streamgaze.eval.samples import export_hf_dataset
+from streamgaze.gaze.datasets.recipes import load_recipe, recipe_paths
 from streamgaze.gaze.overlay import render_overlay
 from streamgaze.plugins.manager import registry
 from streamgaze.errors import StreamGazeError
@@ -37,10 +38,19 @@ def sql(query: str, store: Path | None, parquet_dir: Path | None, as_json: bool)
 
 @click.command()
 def formats() -> None:
-    """List every ingest FORMAT and the plugin that provides it."""
+    """List every ingest FORMAT and dataset recipe with the plugin that provides it."""
     for name, entry in registry("gaze_loaders").items():
         doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
         click.echo(f"{name:<24} {entry.source.label:<32} {doc[0] if doc else ''}")
+    recipes = recipe_paths()
+    if recipes:
+        click.echo("\ndatasets (streamgaze ingest-dataset NAME ROOT):")
+    for name, (path, label) in recipes.items():
+        try:
+            title = load_recipe(path).title
+        except StreamGazeError as exc:
+            title = f"(broken recipe) {exc}"
+        click.echo(f"{name:<24} {label:<32} {title}")
 
 
 @click.group()

@@ -7,7 +7,11 @@ names like ``openai:gpt-4o`` (empty for plain names). A model is any object with
 - ``async def ask(self, request: Request) -> str`` (the raw reply; raise to signal a failure, see `retryable`),
 - ``uses_frames: bool`` (False: the runner skips frame extraction, e.g. the baselines and ``text-only:``),
 - ``uses_prompt: bool`` (False: the runner does not build prompts; baselines),
-- optional ``endpoint: str | None`` (recorded in run.json, never a key) and ``async def aclose(self)``.
+- optional ``endpoint: str | None`` (recorded in run.json, never a key) and ``async def aclose(self)``,
+- optional ``prepare(self, questions: list[dict])``: called once before the first request with every question
+  being evaluated (the blind ``prior`` baseline learns from the other videos' questions),
+- optional ``request_body(request) -> dict``: the chat-completions body that ``ask`` sends (frames as base64
+  ``image_url`` parts); a model with it can be run through Batch files (`streamgaze.llm.batch`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ class ModelOptions:
     timeout_s: float = 60.0
     temperature: float = 0.0
     top_p: float | None = None  # None: not sent (the endpoint's default)
+    offline: bool = False  # nothing is sent (Batch files are written or read): no API key needed
     base_urls: tuple[str, ...] = ()  # every ``--base-url``: requests go to the least busy (`streamgaze.llm.fleet`)
     concurrency: int = 8  # the ceiling of requests in flight
     retry_budget_s: float = 600.0  # a request is retried until this much time has passed

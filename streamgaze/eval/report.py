@@ -15,6 +15,15 @@ import numpy as np
 from streamgaze.paths import check_outputs
 
 CHANCE_MCQ = 0.25
+INTERVAL_NOTE = ("Intervals are 95 % clustered bootstrap intervals (1000 resamples): each resample draws videos with "
+                 "replacement, then questions with replacement within each drawn video, because questions that share a "
+                 "video are not independent; a proactive question with all its test points is one unit. Family and "
+                 "overall intervals come from the same video draws as the task intervals.")
+TABLE_TITLE = "Accuracy per task (95 % clustered bootstrap interval)"
+
+
+def _ci_text(ci) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
 HUMAN = 0.827  # the paper's human mean accuracy (context only; not comparable with demo numbers)
 
 
@@ -64,10 +73,14 @@ def _task_rows(scores_by_run: dict, names: list[str], tasks: list[str]) -> list[
 REPORT_FILES = ("scores.png", "report.md", "scores.json", "report.html")
 
 
-def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) -> list[Path]:
+def write_report(scores_by_run: dict, out_dir, reference: dict | None = None, comparison: dict | None = None,
+                 human: dict | None = None) -> list[Path]:
     """Write ``report.md``, ``scores.png`` and ``scores.json`` into ``out_dir``; return their paths. With
     ``reference`` (the same runs under `streamgaze.eval.score.score_run_reference`), both files add the section
-    "Reference scoring": per task and run, our accuracy, the reference's and the difference."""
+    "Reference scoring": per task and run, our accuracy, the reference's and the difference. With
+    ``comparison`` (`streamgaze.eval.compare.compare_runs` of two runs), the section "Paired comparison". With
+    ``human`` (the review stage's human scores), the section "Human baseline": accuracy per task with clustered
+    intervals and the agreement between reviewers."""
     out_dir = Path(out_dir)
     check_outputs(out_dir, REPORT_FILES)  # every target checked before the first is written
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +96,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
         s = scores_by_run[n]
         status = "yes" if s["complete"] else f"no ({s['tasks_scored']} tasks; missing: {', '.join(s['missing_tasks']) or '-'})"
         md.append(f"| {n} | {s.get('model')} | {s.get('gaze_prompt')} | {s['overall']:.3f} | {status} |")
-    md += ["", "## Accuracy per task (95 % bootstrap interval)", ""]
+    md += ["", f"## {TABLE_TITLE}", "", INTERVAL_NOTE, ""]
     md.append("| task | family | n | chance | " + " | ".join(names) + " |")
     md.append("|---|---|---|---|" + "---|" * len(names))
     for row in _task_rows(scores_by_run, names, tasks):
@@ -92,8 +105,10 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
     fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
     for f in fams:
         md.append(f"| **family {f}** | | | | " + " | ".join(
-            f"{scores_by_run[n]['families'][f]:.3f}" if f in scores_by_run[n]["families"] else "-" for n in names) + " |")
-    md.append("| **overall** | | | | " + " | ".join(f"**{scores_by_run[n]['overall']:.3f}**" for n in names) + " |")
+            f"{scores_by_run[n]['families'][f]:.3f}{_ci_text(scores_by_run[n].get('families_ci95', {}).get(f))}"
+            if f in scores_by_run[n]["families"] else "-" for n in names) + " |")
+    md.append("| **overall** | | | | " + " | ".join(f"**{scores_by_run[n]['overall']:.3f}**{_ci_text(scores_by_run[n].get('overall_ci95'))}"
+                                                      for n in names) + " |")
     md += [
         "",
         f"Chance is {CHANCE_MCQ} for the 4-option multiple-choice tasks; for the proactive tasks the chance column is the "
@@ -128,6 +143,9 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
                 qa = s.get("question_accuracy")
                 runs.append("-" if yr is None else f"yes {yr:.2f}; all points right {qa if qa is not None else 0:.2f}")
         md.append(f"| {t} | {gold} | " + " | ".join(runs) + " |")
+    md += _human_md(human)
+    md += _blind_md(scores_by_run)
+    md += _comparison_md(comparison)
     md += _reference_md(scores_by_run, reference)
     md += _streaming_md(scores_by_run)
     flagged = [n for n in names if scores_by_run[n].get("flagged")]
@@ -139,7 +157,7 @@ def write_report(scores_by_run: dict, out_dir, reference: dict | None = None) ->
     path_json = out_dir / "scores.json"
     path_json.write_text(json.dumps(scores_by_run, indent=2) + "\n", encoding="utf-8")
     path_html = out_dir / "report.html"
-    path_html.write_text(_html(scores_by_run, tasks, png, reference), encoding="utf-8")
+    path_html.write_text(_html(scores_by_run, tasks, png, reference, comparison, human), encoding="utf-8")
     return [path_md, png, path_json, path_html]
 
 
@@ -149,6 +167,123 @@ REFERENCE_NOTE = ("Reference scoring: the StreamGaze reference's evaluate_result
                   "(expected no), questions without a prediction left out of the denominator, the average over the "
                   "task files present. Each cell: ours / reference (reference - ours); n is the reference's count "
                   "of trials.")
+
+
+HUMAN_HEAD = ["task", "answers", "accuracy (95 % CI)", "agreement on answers"]
+HUMAN_NOTE = ("Human accuracy from the answers given in the review page's answer mode (latest answer per reviewer, "
+              "question and test point), with clustered intervals (videos, then questions; all reviewers' answers to a "
+              "question form one unit). Agreement between reviewers: Cohen's kappa for two reviewers (items both "
+              "rated), Fleiss' kappa for more (items rated by at least two), with the raw share of agreeing pairs.")
+
+
+def agreement_text(a: dict | None) -> str:
+    """One agreement block (`streamgaze.review.data.agreement`) as text."""
+    if not a:
+        return "fewer than two reviewers"
+    if not a["items"]:
+        return f"{a['reviewers']} reviewers, no item rated by two"
+    kappa = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
+    name = "Cohen's" if a["method"] == "cohen" else "Fleiss'"
+    return f"{name} kappa {kappa}, raw agreement {a['agreement']:.3f} ({a['items']} items, {a['reviewers']} reviewers)"
+
+
+def _human_rows(human: dict | None) -> tuple[list[list[str]], list[str]]:
+    if not human or not human.get("tasks"):
+        return [], []
+    ag = human.get("agreement") or {}
+    by_task = ag.get("answers_by_task") or {}
+    rows = [[t, str(v["n"]), f"{v['accuracy']:.3f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", agreement_text(by_task.get(t))]
+            for t, v in human["tasks"].items()]
+    rows.append(["overall (mean of tasks)", "", f"{human['overall']:.3f}{_ci_text(human.get('overall_ci95'))}", ""])
+    notes = [f"Reviewers: {', '.join(human.get('reviewers') or []) or '-'}",
+             f"Verification verdicts: {agreement_text(ag.get('verdicts'))}",
+             f"Blind answers: {agreement_text(ag.get('answers'))}"]
+    return rows, notes
+
+
+def _human_md(human: dict | None) -> list[str]:
+    rows, notes = _human_rows(human)
+    if not rows:
+        return []
+    out = ["", "## Human baseline", "", HUMAN_NOTE, "", "| " + " | ".join(HUMAN_HEAD) + " |", "|" + "---|" * len(HUMAN_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""] + [f"- {n}" for n in notes]
+
+
+BLIND_HEAD = ["task", "n", "chance", "prior", "longest", "shortest", "flagged"]
+BLIND_NOTE = ("Blind baselines answer without the video: prior picks the option whose text is most often right in the "
+              "other videos' questions of the task (leave-one-video-out), longest / shortest the option with the most / "
+              "fewest characters (proactive points: the answer most often expected at that point elsewhere). A task is "
+              "flagged when a baseline's clustered 95 % interval lies entirely above chance (1 / options; proactive: the "
+              "majority answer's share): its questions give the answer away in their text. Tasks with fewer than 10 "
+              "questions are not flagged.")
+
+
+def _blind_rows(scores_by_run: dict) -> list[list[str]]:
+    """A row per task (from the first run that scored it): each blind baseline's accuracy and interval."""
+    rows = []
+    tasks = sorted({t for s in scores_by_run.values() for t in s["tasks"]})
+    for t in tasks:
+        ref = next(s["tasks"][t] for s in scores_by_run.values() if t in s["tasks"])
+        blind = ref.get("blind") or {}
+        if not blind:
+            continue
+        cells = ["-" if b not in blind else f"{blind[b]['accuracy']:.3f} [{blind[b]['ci95'][0]:.2f}, {blind[b]['ci95'][1]:.2f}]"
+                 for b in ("prior", "longest", "shortest")]
+        chance = ref.get("chance")
+        rows.append([t, str(ref.get("n_questions", ref["n"])), "" if chance is None else f"{chance:.2f}", *cells,
+                     ", ".join(ref.get("blind_above_chance") or []) or "-"])
+    return rows
+
+
+def _blind_md(scores_by_run: dict) -> list[str]:
+    rows = _blind_rows(scores_by_run)
+    if not rows:
+        return []
+    out = ["", "## Blind baselines", "", BLIND_NOTE, "", "| " + " | ".join(BLIND_HEAD) + " |", "|" + "---|" * len(BLIND_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+COMPARISON_HEAD = ["task", "n", "first", "second", "difference (95 % CI)", "only first right", "only second right",
+                   "p", "p (Holm)", "test"]
+
+
+def _comparison_note(comparison: dict) -> str:
+    first, second = comparison["runs"]
+    return (f"The paired difference {second} - {first} on the items both runs answered (multiple-choice questions; "
+            "proactive test points). Intervals are clustered bootstrap intervals (videos, then questions within them; "
+            "a proactive question with its points is one unit). p: exact McNemar test on the discordant questions "
+            "(multiple choice) or an exact sign-flip permutation test on the per-question differences (proactive); "
+            "p (Holm) corrects for the number of tasks compared. Overall: the mean of the task differences.")
+
+
+def _comparison_rows(comparison: dict | None) -> list[list[str]]:
+    """A row per compared task, then overall (tasks without a shared answered item are left out)."""
+    if not comparison or not comparison["overall"]["tasks"]:
+        return []
+    rows = []
+    for t, v in comparison["tasks"].items():
+        if not v["n"]:
+            continue
+        rows.append([t, str(v["n"]), f"{v['accuracy_1']:.3f}", f"{v['accuracy_2']:.3f}",
+                     f"{v['diff']:+.3f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]", str(v["only_1_right"]),
+                     str(v["only_2_right"]), f"{v['p']:.3g}", f"{v['p_holm']:.3g}", v["test"]])
+    o = comparison["overall"]
+    rows.append(["overall (mean of tasks)", "", "", "", f"{o['diff']:+.3f} [{o['ci95'][0]:+.2f}, {o['ci95'][1]:+.2f}]",
+                 "", "", "", "", ""])
+    return rows
+
+
+def _comparison_md(comparison: dict | None) -> list[str]:
+    rows = _comparison_rows(comparison)
+    if not rows:
+        return []
+    first, second = comparison["runs"]
+    out = ["", f"## Paired comparison: {second} - {first}", "", _comparison_note(comparison), "",
+           "| " + " | ".join(COMPARISON_HEAD) + " |", "|" + "---|" * len(COMPARISON_HEAD)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
 
 
 def _reference_rows(scores_by_run: dict, reference: dict | None) -> list[list[str]]:
@@ -233,7 +368,8 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.sum td{fo
 .flag{color:#a33}p.note{color:#555;font-size:13px;max-width:900px}img{max-width:100%}"""
 
 
-def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | None = None) -> str:
+def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | None = None,
+          comparison: dict | None = None, human: dict | None = None) -> str:
     names = list(scores_by_run)
     e = lambda v: escape(str(v))  # noqa: E731
     parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>StreamGaze evaluation report</title>",
@@ -249,7 +385,8 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
     if png.exists():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         parts.append(f"<img alt=\"accuracy per task\" src=\"data:image/png;base64,{data}\">")
-    parts.append("<h2>Accuracy per task (95 % bootstrap interval)</h2><table><tr><th>task</th><th>family</th><th>n</th><th>chance</th>"
+    parts.append(f"<h2>{TABLE_TITLE}</h2><p class=\"note\">{escape(INTERVAL_NOTE)}</p>"
+                 "<table><tr><th>task</th><th>family</th><th>n</th><th>chance</th>"
                  + "".join(f"<th>{e(n)}</th>" for n in names) + "</tr>")
     for row in _task_rows(scores_by_run, names, tasks):
         cells = ["<td>-</td>" if c is None else
@@ -260,9 +397,11 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
     fams = sorted({f for s in scores_by_run.values() for f in s["families"]})
     for f in fams:
         parts.append(f"<tr class=\"sum\"><td>family {e(f)}</td><td></td><td></td><td></td>" + "".join(
-            f"<td>{scores_by_run[n]['families'][f]:.3f}</td>" if f in scores_by_run[n]["families"] else "<td>-</td>" for n in names) + "</tr>")
+            f"<td>{scores_by_run[n]['families'][f]:.3f} <span class=\"ci\">{_ci_text(scores_by_run[n].get('families_ci95', {}).get(f))}</span></td>"
+            if f in scores_by_run[n]["families"] else "<td>-</td>" for n in names) + "</tr>")
     parts.append("<tr class=\"sum\"><td>overall</td><td></td><td></td><td></td>"
-                 + "".join(f"<td>{scores_by_run[n]['overall']:.3f}</td>" for n in names) + "</tr></table>")
+                 + "".join(f"<td>{scores_by_run[n]['overall']:.3f} <span class=\"ci\">{_ci_text(scores_by_run[n].get('overall_ci95'))}</span></td>"
+                           for n in names) + "</tr></table>")
     parts.append(f"<p class=\"note\">Chance is {CHANCE_MCQ} for the 4-option multiple-choice tasks; for the proactive tasks "
                  "the chance column is the majority-class rate of the test points (a micro average over points). Missing, "
                  "unparsed, refused and errored answers all count as wrong. The StreamGaze paper reports a human mean "
@@ -274,6 +413,24 @@ def _html(scores_by_run: dict, tasks: list[str], png: Path, reference: dict | No
             parts.append(f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{s['correct']}</td><td>{s['wrong']}</td><td>{s['unparsed']}</td>"
                          f"<td>{s['refused']}</td><td>{s['errors']}</td><td>{s['missing']}</td></tr>")
     parts.append("</table>")
+    rows, notes = _human_rows(human)
+    if rows or notes:
+        parts.append(f"<h2>Human baseline</h2><p class=\"note\">{e(HUMAN_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in HUMAN_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    rows = _blind_rows(scores_by_run)
+    if rows:
+        parts.append(f"<h2>Blind baselines</h2><p class=\"note\">{e(BLIND_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in BLIND_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table>")
+    rows = _comparison_rows(comparison)
+    if rows:
+        parts.append(f"<h2>Paired comparison</h2><p class=\"note\">{e(_comparison_note(comparison))}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in COMPARISON_HEAD) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        parts.append("</table>")
     rows = _reference_rows(scores_by_run, reference)
     if rows:
         parts.append(f"<h2>Reference scoring</h2><p class=\"note\">{e(REFERENCE_NOTE)}</p><table><tr>"

@@ -227,7 +227,8 @@ def salience_window(item: Item) -> float:
 
 
 def build_request(item: Item, model, mode: str, n_frames: int, video: VideoContext | None,
-                  prompt_style: str = "windowed", protocol: str = "ours") -> Request:
+                  prompt_style: str = "windowed", protocol: str = "ours", decode: bool = True) -> Request:
+    """The request about ``item``; ``decode=False`` leaves out the images (what a Batch result's row records)."""
     q = item.q
     if protocol == "reference":
         item = reference_protocol.with_reference_clip(item)
@@ -255,17 +256,50 @@ def build_request(item: Item, model, mode: str, n_frames: int, video: VideoConte
     if getattr(model, "uses_frames", True) and video is not None:
         if protocol == "reference":
             idx = reference_protocol.clip_indices(item.clip, video.fps, video.n_frames, n_frames)
-            req.images = reference_protocol.jpegs(video, idx, overlay=(mode == "overlay"))
+            if decode:
+                req.images = reference_protocol.jpegs(video, idx, overlay=(mode == "overlay"))
         else:
             idx = frame_indices(item.clip, video.fps, video.n_frames, n_frames)
-            req.images = video.jpegs(idx, overlay=(mode == "overlay"))
+            if decode:
+                req.images = video.jpegs(idx, overlay=(mode == "overlay"))
         req.frame_times = [round(i / video.fps, 4) for i in idx]
-        if mode == "salience" and idx:
+        if mode == "salience" and idx and decode:
             req.images.append(video.salience_jpeg(idx[-1], max(t0, t1 - s_window), t1))
         req.gaze_until = video.gaze_until(mode, idx, (max(t0, t1 - s_window), t1), shown_units)
     elif shown_units:  # a model without frames still reads the scanpath text
         req.gaze_until = video.gaze_until(mode, [], (t0, t1), shown_units)
     return req
+
+
+def answer_row(it: Item, req: Request, text: str | None, error: str | None, latency: float, model_name: str,
+               mode: str, streaming: bool = False) -> dict:
+    """The predictions row of one reply (or failure) to ``req``: parsed and judged the same way for an online
+    answer and a Batch result."""
+    if error is not None:
+        parsed, outcome, kind = None, "error", "error"
+    elif streaming:
+        parsed, kind = parse_yes_no(text)
+        outcome = parsed if parsed is not None else ("refused" if is_refusal(text) else "unparsed")
+    else:
+        parsed, outcome, kind = judge(text, options=req.options, answer=it.expected, proactive=it.proactive)
+    return {
+        "question_id": it.q["id"],
+        "task": it.q["task"],
+        "point_idx": it.point_idx,
+        **({"t_s": it.t_s} if it.proactive else {}),
+        "model": model_name,
+        "gaze_prompt": mode,
+        "response": text,
+        "parsed": parsed,
+        "parse": kind,
+        "outcome": outcome,
+        "latency_s": round(latency, 4),
+        "clip": list(req.clip) if req.clip is not None else None,
+        "frames": req.frame_times,
+        "gaze_until": None if req.gaze_until is None else round(req.gaze_until, 6),
+        **({"k_last": it.k_last} if it.k_last is not None else {}),
+        **({"error": error} if error else {}),
+    }
 
 
 # -- streaming alert metric (tasks.md 3.5) -------------------------------------------------------------
@@ -346,9 +380,12 @@ def run_eval(qa_dir, config: EvalConfig) -> str:
     return evaluate(qa_dir, config).summary
 
 
-def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
+def evaluate(qa_dir, config: EvalConfig, batch=None) -> EvalOutcome:
     """`run_eval`, returning an `EvalOutcome`: every question file is read and checked before anything is written
-    or sent (a bad file is an `InputError`); ``streamgaze eval`` exits 1 when ``failed`` is not 0."""
+    or sent (a bad file is an `InputError`); ``streamgaze eval`` exits 1 when ``failed`` is not 0.
+
+    ``batch`` (a `streamgaze.eval.batch.EvalBatch`): write the requests to Batch files, or read Batch results,
+    instead of asking the model; it checks its input before the run folder is touched."""
     if not isinstance(config, EvalConfig):
         raise TypeError(f"run_eval(qa_dir, config): config must be an EvalConfig, not {type(config).__name__}")
     c = config
@@ -371,10 +408,12 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     items = [it for q in questions for it in items_of(q)]
 
     options = ModelOptions(base_url=base_url, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s,
-                           temperature=c.temperature, top_p=c.top_p,
+                           temperature=c.temperature, top_p=c.top_p, offline=batch is not None,
                            base_urls=c.base_urls, concurrency=concurrency, retry_budget_s=c.retry_budget_s,
                            backoff_s=backoff_s, retries=retries)
     m = get_model(model, options)
+    if hasattr(m, "prepare"):  # a model that answers from the whole question set (the blind `prior`)
+        m.prepare(questions)
     endpoint = redact_url(getattr(m, "endpoint", None))  # a key written into the URL is never recorded
 
     # a missing store is bad input too: said before the run folder is touched
@@ -410,7 +449,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
                                                          store_path if store is not None else None,
                                                          fov_radius or OVERLAY_FOV_RADIUS, c.allow_missing)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    persist = getattr(batch, "writes_run", True)  # Batch files written: the run folder is left as it is
     run_path = out_dir / RUN
     run_info = {
         "model": model,
@@ -433,6 +472,8 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         **({"videos_dir": str(Path(c.videos).resolve())} if release else {}),
         **({"shard": str(c.shard)} if c.shard is not None else {}),
     }
+    if batch is not None:  # checks its results against these settings before the run folder is touched
+        batch.prepare(c, items, m, run_info)
     old: dict = {}
     if run_path.exists():
         try:
@@ -455,7 +496,9 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
             raise InputError(run_path, f"this run folder streamed with P={prev.get('poll_s')} s, T={prev.get('tolerance_s')} s; use another --out")
         run_info["streaming"] = {"poll_s": poll_s, "tolerance_s": tolerance_s, "horizon_s": STREAM_HORIZON_S,
                                  "window_s": poll_s}
-    _write_json(run_path, run_info)
+    if persist:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_path, run_info)
 
     # what is left to ask
     if streaming:
@@ -499,7 +542,7 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         asked_total = sum(j.last_k - j.first_k + 1 for j in todo)
     else:
         absent = [it for it in todo if it.q["id"] in missing_videos]
-        if absent:
+        if absent and persist:
             _record_missing(pred_path, absent, missing_videos, model, gaze_prompt)
         asked_total = len(todo) - len(absent)
 
@@ -511,12 +554,15 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     t_start = time.perf_counter()
     try:
         to_ask = [j for j in todo if isinstance(j, StreamJob) or j.q["id"] not in missing_videos]
-        if protocol == "ours":  # the reference protocol samples its own frames
-            to_ask = dispatch.prefetch_frames(m, to_ask, videos, gaze_prompt, frames, stoppers)
-        asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, fleet, timeout_s,
-                         counts, prompt_style, asked_total,
-                         secrets=[s for u in c.base_urls or (base_url,) for s in url_secrets(u)], errors=errors,
-                         protocol=protocol))
+        if batch is not None:
+            batch.run(to_ask, videos, pred_path, counts)
+        else:
+            if protocol == "ours":  # the reference protocol samples its own frames
+                to_ask = dispatch.prefetch_frames(m, to_ask, videos, gaze_prompt, frames, stoppers)
+            asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, fleet, timeout_s,
+                             counts, prompt_style, asked_total,
+                             secrets=[s for u in c.base_urls or (base_url,) for s in url_secrets(u)], errors=errors,
+                             protocol=protocol))
     finally:
         for stop in stoppers:
             stop()
@@ -532,9 +578,10 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
         run_info["last_run"] = {"asked": len(todo), "already": len(items) - len(todo), "outcomes": counts,
                                 "seconds": round(elapsed, 3)}
     dispatch.record(run_info, m, fleet, frame_counts(), "last_stream_run" if streaming else "last_run")
-    _write_json(run_path, run_info)
+    if persist:
+        _write_json(run_path, run_info)
     stored = ""
-    if store is not None:
+    if store is not None and persist:
         n = sync_store(out_dir, store_path)
         stored = f"; {n} rows in {store_path} (predictions)"
     outcome_text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
@@ -546,6 +593,9 @@ def evaluate(qa_dir, config: EvalConfig) -> EvalOutcome:
     if streaming:
         summary = (f"{out_dir}: streaming, {len(todo)} questions polled ({asked} polls: {outcome_text}), "
                    f"{len(proactive_qs) - len(todo)} already done; {pred_path}{stored}")
+    elif batch is not None:
+        summary = f"{out_dir}: {batch.summary(len(items) - len(todo))}{stored}"
+        return batch.outcome(summary)
     else:
         summary = f"{out_dir}: asked {len(todo)} ({outcome_text}), {len(items) - len(todo)} already answered; {pred_path}{stored}"
     return EvalOutcome(summary, asked=asked, failed=counts.get("error", 0), last_error=errors[-1] if errors else None)
@@ -708,33 +758,10 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
         else:
             req = build_request(it, m, mode, n_frames, video, prompt_style, protocol)
         text, error, latency = await dispatch.ask(m, req, fleet, timeout_s, secrets)
-        if error is not None:
-            parsed, outcome, kind = None, "error", "error"
-            if errors is not None:
-                errors.append(error)
-        elif streaming:
-            parsed, kind = parse_yes_no(text)
-            outcome = parsed if parsed is not None else ("refused" if is_refusal(text) else "unparsed")
-        else:
-            parsed, outcome, kind = judge(text, options=req.options, answer=it.expected, proactive=it.proactive)
-        row = {
-            "question_id": it.q["id"],
-            "task": it.q["task"],
-            "point_idx": it.point_idx,
-            **({"t_s": it.t_s} if it.proactive else {}),
-            "model": model_name,
-            "gaze_prompt": mode,
-            "response": text,
-            "parsed": parsed,
-            "parse": kind,
-            "outcome": outcome,
-            "latency_s": round(latency, 4),
-            "clip": list(req.clip) if req.clip is not None else None,
-            "frames": req.frame_times,
-            "gaze_until": None if req.gaze_until is None else round(req.gaze_until, 6),
-            **({"k_last": it.k_last} if it.k_last is not None else {}),
-            **({"error": error} if error else {}),
-        }
+        if error is not None and errors is not None:
+            errors.append(error)
+        row = answer_row(it, req, text, error, latency, model_name, mode, streaming)
+        outcome = row["outcome"]
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         fh.flush()
         counts[outcome] = counts.get(outcome, 0) + 1

@@ -1,6 +1,7 @@
 """Scoring (tasks.md 3.5): accuracy per task over *every* question of the QA files a run refers to (missing,
 unparsed, refused and errored answers count as wrong), proactive tasks as a micro average over test points,
-bootstrap 95 % intervals, family means, the overall mean of task accuracies, and completeness.
+clustered bootstrap 95 % intervals (videos, then questions within them: `streamgaze.eval.stats`) for tasks,
+families and the overall mean of task accuracies, and completeness.
 
 `score_run_reference` scores the same run folder with the StreamGaze reference's rules
 (`streamgaze.eval.reference_scoring`; ``score --scoring reference``).
@@ -16,6 +17,7 @@ import numpy as np
 from streamgaze.errors import InputError
 from streamgaze.eval import reference_scoring as ref
 from streamgaze.eval.report import REPORT_FILES, write_report
+from streamgaze.eval.stats import BOOTSTRAP, Units, macro_intervals, question_bootstrap_ci, stratified_intervals
 from streamgaze.eval.runner import (
     PREDICTIONS,
     RUN,
@@ -28,26 +30,20 @@ from streamgaze.eval.runner import (
 )
 from streamgaze.paths import check_outputs
 from streamgaze.shards import shard_of
+from streamgaze.tasks.blind import BLIND_BASELINES, blind_outcomes
 from streamgaze.tasks.spec import family_of
 from streamgaze.tasks.suites import DEFAULT_SUITE, registered_suites
 
-BOOTSTRAP = 1000
 MAX_LISTED = 20
+BLIND_MIN_QUESTIONS = 10  # fewer questions give no interval worth flagging
+INTERVALS = ("clustered bootstrap: videos resampled, then questions within each drawn video (a proactive "
+             "question with all its test points is one unit)")
 
 
 def bootstrap_ci(correct: np.ndarray, resamples: int = BOOTSTRAP, seed: int = 0) -> list[float]:
-    """Percentile 95 % interval of the mean of 0/1 outcomes over ``resamples`` resamples with replacement.
-
-    For 0/1 data a resample's count of ones is Binomial(n, p), so it is drawn as such (same distribution as
-    index resampling, O(resamples) instead of O(resamples * n))."""
-    n = len(correct)
-    if n == 0:
-        return [0.0, 0.0]
-    p = float(np.mean(correct))
-    rng = np.random.default_rng(seed)
-    means = rng.binomial(n, p, size=resamples) / n
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return [round(float(min(lo, p)), 4), round(float(max(hi, p)), 4)]
+    """The per-question interval (questions treated as independent; too narrow when questions share a video).
+    Scores use clustered intervals (`streamgaze.eval.stats.clustered_ci`); this stays for comparison."""
+    return question_bootstrap_ci(correct, resamples, seed)
 
 
 def _run_info(run_dir: Path) -> dict:
@@ -99,6 +95,15 @@ def _qa_dir(run_dir: Path, info: dict) -> Path:
     return qa_dir
 
 
+def run_question_videos(run_dirs) -> dict[str, str]:
+    """``{question id: video id}`` over the question files of the runs (the clusters of the human scores)."""
+    out: dict[str, str] = {}
+    for run_dir in run_dirs:
+        _, questions, _, _ = load_run(run_dir)
+        out.update({q["id"]: q["video_id"] for qs in questions.values() for q in qs})
+    return out
+
+
 def question_dir(run_dir) -> Path:
     """The folder of a run folder's question files."""
     return _qa_dir(Path(run_dir), _run_info(Path(run_dir)))
@@ -115,11 +120,12 @@ def score_run(run_dir) -> dict:
     """The scores of one run folder (the contract's ``score --json`` object, plus detail)."""
     run_dir = Path(run_dir)
     info, questions, changed, latest = load_run(run_dir)
-    tasks = {}
-    for seed, (task, qs) in enumerate(sorted(questions.items())):
-        tasks[task] = _score_task(task, qs, latest, seed)
+    tasks, units = {}, {}
+    for task, qs in sorted(questions.items()):
+        tasks[task], units[task] = _score_task(task, qs, latest)
     return {
-        **summarise(tasks),
+        **summarise(tasks, units),
+        "blind_flags": {t: v["blind_above_chance"] for t, v in tasks.items() if v.get("blind_above_chance")},
         "tasks": tasks,
         **_run_fields(run_dir, info, changed),
         **({"streaming": score_streaming(run_dir, info, questions)} if (run_dir / STREAM).exists() and info.get("streaming") else {}),
@@ -140,10 +146,11 @@ def reference_trial(item, row: dict | None) -> bool | None:
     return ref.mcq_correct(row.get("response"), item.q["answer"])
 
 
-def _score_task_reference(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
+def _score_task_reference(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
     items = [it for q in qs for it in items_of(q)]
     trials = [(it, reference_trial(it, latest.get(it.key))) for it in items]
     judged = [(it, ok) for it, ok in trials if ok is not None]
+    units = Units.from_outcomes((it.q["id"], it.q["video_id"], ok) for it, ok in judged)
     correct = sum(ok for _, ok in judged)
     total = len(judged)
     proactive = any(it.proactive for it in items)
@@ -153,14 +160,14 @@ def _score_task_reference(task: str, qs: list[dict], latest: dict, seed: int) ->
         "correct": correct,
         "unparsed": sum(not (ref.has_yes_or_no if it.proactive else ref.has_letter)(latest[it.key].get("response"))
                         for it, _ in judged),
-        "ci95": bootstrap_ci(np.array([ok for _, ok in judged], dtype=float), seed=seed),
+        "ci95": units.interval(),
         "missing": 0,  # the reference leaves them out: see "left_out"
         "left_out": len(items) - total,
         "answered": total,
         "family": (qs[0].get("family") if qs else None) or family_of(task),
         "kind": "proactive" if proactive else "mcq",
         "n_questions": len(qs),
-    }
+    }, units
 
 
 def score_run_reference(run_dir) -> dict:
@@ -170,19 +177,29 @@ def score_run_reference(run_dir) -> dict:
     run (`streamgaze.eval.reference_scoring.average`), ``families`` the family means over the same tasks."""
     run_dir = Path(run_dir)
     info, questions, changed, latest = load_run(run_dir)
-    tasks = {task: _score_task_reference(task, qs, latest, seed)
-             for seed, (task, qs) in enumerate(sorted(questions.items()))}
+    tasks, units = {}, {}
+    for task, qs in sorted(questions.items()):
+        tasks[task], units[task] = _score_task_reference(task, qs, latest)
     families: dict[str, list[float]] = {}
-    for t in tasks.values():
+    members: dict[str, list[str]] = {}
+    for name, t in tasks.items():
         families.setdefault(t["family"], []).append(t["accuracy"])
+        members.setdefault(t["family"], []).append(name)
     missing = [t for t, v in tasks.items() if v["n"] == 0]
+    overall = round(ref.average(t["accuracy"] for t in tasks.values()), 4)
+    family_means = {f: round(ref.average(v), 4) for f, v in sorted(families.items())}
+    cis = macro_intervals(units, {"overall": list(tasks), **{f"family {f}": v for f, v in members.items()}},
+                          shown={"overall": overall, **{f"family {f}": v for f, v in family_means.items()}})
     return {
         "scoring": "reference",
-        "overall": round(ref.average(t["accuracy"] for t in tasks.values()), 4),
+        "overall": overall,
+        "overall_ci95": cis["overall"],
         "complete": not missing,
         "tasks_scored": f"{len(tasks) - len(missing)}/{len(tasks)}",
         "missing_tasks": missing,
-        "families": {f: round(ref.average(v), 4) for f, v in sorted(families.items())},
+        "families": family_means,
+        "families_ci95": {f: cis[f"family {f}"] for f in family_means},
+        "intervals": INTERVALS,
         "tasks": tasks,
         **_run_fields(run_dir, info, changed),
     }
@@ -201,27 +218,46 @@ def _suite_block(tasks: dict, ids) -> dict:
             "tasks_scored": f"{len(ids) - len(missing)}/{len(ids)}", "missing_tasks": missing, "tasks": ids}
 
 
-def summarise(tasks: dict) -> dict:
+def summarise(tasks: dict, units: dict[str, Units] | None = None) -> dict:
     """The run-level numbers from per-task scores: ``suites`` (every registered suite with a task in the run),
     ``all_tasks`` (every task present), and ``overall`` / ``complete`` / ``families`` of the default suite
-    (`DEFAULT_SUITE`; every task present when no plugin declares it or the run has none of its tasks)."""
+    (`DEFAULT_SUITE`; every task present when no plugin declares it or the run has none of its tasks).
+
+    With ``units`` (each task's resampled units), the means get clustered intervals from one joint draw:
+    ``overall_ci95``, ``families_ci95`` and each suite block's ``ci95``."""
     all_tasks = _suite_block(tasks, sorted(tasks))
     suites = {name: _suite_block(tasks, suite.tasks) for name, suite in registered_suites().items()
               if set(suite.tasks) & set(tasks)}
     main = suites.get(DEFAULT_SUITE, all_tasks)
     families: dict[str, list[float]] = {}
+    members: dict[str, list[str]] = {}
     for t in main["tasks"]:
         if t in tasks and tasks[t]["n"] > 0:
             families.setdefault(tasks[t]["family"], []).append(tasks[t]["accuracy"])
+            members.setdefault(tasks[t]["family"], []).append(t)
+    family_means = {f: _mean(v) for f, v in sorted(families.items())}
+    extra: dict = {}
+    if units is not None:
+        scored = lambda ids: [t for t in ids if t in tasks and tasks[t]["n"] > 0]  # noqa: E731
+        blocks = {"all_tasks": all_tasks, **{f"suite {k}": v for k, v in suites.items()}}
+        groups = {**{k: scored(b["tasks"]) for k, b in blocks.items()}, **{f"family {f}": m for f, m in members.items()}}
+        shown = {**{k: b["overall"] for k, b in blocks.items()}, **{f"family {f}": v for f, v in family_means.items()}}
+        cis = macro_intervals(units, groups, shown=shown)
+        for k, b in blocks.items():
+            b["ci95"] = cis[k]
+        extra = {"overall_ci95": main["ci95"], "families_ci95": {f: cis[f"family {f}"] for f in family_means},
+                 "intervals": INTERVALS}
     return {
         "overall": main["overall"],
+        **({"overall_ci95": extra["overall_ci95"]} if extra else {}),
         "complete": main["complete"],
         "tasks_scored": main["tasks_scored"],
         "missing_tasks": main["missing_tasks"],
         "suite": DEFAULT_SUITE if main is not all_tasks else "all_tasks",
         "suites": suites,
         "all_tasks": all_tasks,
-        "families": {f: _mean(v) for f, v in sorted(families.items())},
+        "families": family_means,
+        **({k: extra[k] for k in ("families_ci95", "intervals")} if extra else {}),
     }
 
 
@@ -279,7 +315,8 @@ def score_streaming(run_dir: Path, info: dict, questions: dict[str, list[dict]])
     return out
 
 
-def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
+def _score_task(task: str, qs: list[dict], latest: dict) -> tuple[dict, Units]:
+    """One task's scores, and its resampled units (a question; a proactive question with its points)."""
     items = [it for q in qs for it in items_of(q)]
     proactive = any(it.proactive for it in items)
     outcomes = []
@@ -296,6 +333,7 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
             parsed_letters[row["parsed"]] += 1
     counts = Counter(outcomes)
     correct = np.array([o == "correct" for o in outcomes], dtype=float)
+    units = Units.from_outcomes((it.q["id"], it.q["video_id"], ok) for it, ok in zip(items, correct))
     n = len(items)
     family = (qs[0].get("family") if qs else None) or family_of(task)
     out = {
@@ -308,7 +346,7 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
         "errors": counts["error"],
         "missing": counts["missing"],
         "answered": n - counts["missing"],
-        "ci95": bootstrap_ci(correct, seed=seed),
+        "ci95": units.interval(),
         "family": family,
         "kind": "proactive" if proactive else "mcq",
         "n_questions": len(qs),
@@ -321,21 +359,34 @@ def _score_task(task: str, qs: list[dict], latest: dict, seed: int) -> dict:
         out["yes_rate"] = round(sum(r == "yes" for r in replies) / len(replies), 4) if replies else None
         out["expected_yes_rate"] = round(yes_exp, 4)
         out["chance"] = round(max(yes_exp, 1 - yes_exp), 4) if n else None  # majority-class rate
-        per_q = []
-        for q in qs:
-            pts = [o == "correct" for it, o in zip(items, outcomes) if it.q["id"] == q["id"]]
-            if pts:
-                per_q.append(all(pts))
-        out["question_accuracy"] = round(float(np.mean(per_q)), 4) if per_q else None
+        all_right = units.x == units.w  # per question: every test point right
+        out["question_accuracy"] = round(float(np.mean(all_right)), 4) if len(units) else None
         out["parsed_answers"] = dict(sorted(parsed_letters.items()))
     else:
         out["chance"] = round(float(np.mean([1 / max(len(q["options"]), 1) for q in qs])), 4) if qs else 0.25
         out["answer_letters"] = dict(sorted(Counter(q["answer"] for q in qs).items()))
         out["parsed_letters"] = dict(sorted(parsed_letters.items()))
-    return out
+    blind_units = {b: Units.from_outcomes(blind_outcomes(qs, b)) for b in BLIND_BASELINES}
+    out["ci95"], *blind_cis = stratified_intervals([units, *blind_units.values()])
+    out["blind"], out["blind_above_chance"] = blind_check(blind_units, blind_cis, out["chance"], len(qs))
+    return out, units
 
 
-def _names(run_dirs: list[Path]) -> list[str]:
+def blind_check(blind_units: dict[str, Units], cis: list, chance: float | None, n_questions: int) -> tuple[dict, list[str]]:
+    """Each blind baseline's accuracy on the task's questions with its clustered interval, and the baselines
+    whose interval lies entirely above ``chance`` (the task can be answered from the text alone). A task with
+    fewer than `BLIND_MIN_QUESTIONS` questions is never flagged."""
+    blind, above = {}, []
+    for (b, units), ci in zip(blind_units.items(), cis):
+        if not len(units):
+            continue
+        blind[b] = {"accuracy": round(float(units.x.sum() / units.w.sum()), 4), "ci95": ci}
+        if chance is not None and n_questions >= BLIND_MIN_QUESTIONS and ci[0] > chance:
+            above.append(b)
+    return blind, above
+
+
+def run_names(run_dirs: list[Path]) -> list[str]:
     names = [p.resolve().name for p in run_dirs]
     if len(set(names)) < len(names):
         names = [f"{p.resolve().parent.name}/{p.resolve().name}" for p in run_dirs]
@@ -349,28 +400,30 @@ def score_runs(run_dirs, scoring: str = "ours") -> dict:
     "reference" (`score_run_reference`)."""
     run_dirs = [Path(p) for p in run_dirs]
     fn = SCORINGS[scoring]
-    return {name: fn(p) for name, p in zip(_names(run_dirs), run_dirs)}
+    return {name: fn(p) for name, p in zip(run_names(run_dirs), run_dirs)}
 
 
 CONTRACT_TASK_KEYS = ("accuracy", "n", "correct", "unparsed", "ci95")
 SCORINGS = {"ours": score_run, "reference": score_run_reference}
 
 
-def score_command(runs, report_dir=None, human: dict | None = None, scoring: str = "ours") -> dict:
+def score_command(runs, report_dir=None, human: dict | None = None, scoring: str = "ours",
+                  comparison: dict | None = None) -> dict:
     """``streamgaze score``'s data; writes report.md (and the chart), prints nothing (the CLI does).
 
     Returns ``{"scores": {run: scores}, "human": human, "reports": [paths], "json": obj}``; ``scores`` and ``obj``
     (what ``--json`` prints: the one run's scores, ``{"runs": ...}`` for several) follow ``scoring`` ("ours" or
     "reference"). The report always shows our scoring, with the reference's beside it in its own section.
     ``human`` (the review stage's `human_scores`, passed in by the CLI) is added as a column in the table and a
-    key in the JSON."""
+    key in the JSON. ``comparison`` (`streamgaze.eval.compare.compare_runs`, passed in by the CLI when it scores
+    exactly two runs) adds the report's "Paired comparison" section."""
     if scoring not in SCORINGS:
         raise InputError("--scoring", f"unknown scoring {scoring!r} (one of: {', '.join(SCORINGS)})")
     out_dir = Path(report_dir) if report_dir else Path(runs[0])
     check_outputs(out_dir, REPORT_FILES)  # a bad --report fails before scoring, nothing written
     ours = score_runs(runs)
     reference = score_runs(runs, "reference")
-    paths = write_report(ours, out_dir, reference=reference)
+    paths = write_report(ours, out_dir, reference=reference, comparison=comparison, human=human)
     scores = ours if scoring == "ours" else reference
     obj = next(iter(scores.values())) if len(scores) == 1 else {"runs": scores}
     if human is not None:

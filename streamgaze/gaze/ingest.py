@@ -460,6 +460,27 @@ def _with_video_id(table: pa.Table, video_id: str) -> pa.Table:
     return table.add_column(0, "video_id", pc.fill_null(pa.nulls(table.num_rows, pa.string()), video_id))
 
 
+def videos_table(video_id: str, dataset: str, info: VideoInfo, overrides: dict | None = None) -> pa.Table:
+    """The ``videos`` row of a probed video; a loader's ``video_overrides`` (frame times from its own file) win."""
+    fps, n_frames, duration = info.fps, info.n_frames, info.duration_s
+    ov = overrides or {}
+    if ov.get("fps"):
+        fps = ov["fps"]
+        duration = ov.get("duration_s", n_frames / fps)
+    return pa.table(
+        {
+            "video_id": [video_id],
+            "dataset": [dataset],
+            "path": [str(info.path)],
+            "fps": pa.array([fps], pa.float64()),
+            "width": pa.array([info.width], pa.int32()),
+            "height": pa.array([info.height], pa.int32()),
+            "duration_s": pa.array([duration], pa.float64()),
+            "n_frames": pa.array([n_frames], pa.int32()),
+        }
+    )
+
+
 def _default_video_id(loader, paths: list[Path], video: Path | None) -> str:
     if video is not None:
         return Path(video).stem
@@ -493,15 +514,60 @@ def ingest(
     Returns a one-line summary: rows per table, video id, gaze rate (from the median dt), fraction valid.
     """
     check_store_path(store_path)
-    loader = get_loader(fmt)
+    prepared = prepare(store_path, fmt, paths, video=video, video_id=video_id, dataset=dataset,
+                       allow_unknown_videos=allow_unknown_videos)
+    with open_store(store_path) as store:
+        with store.transaction():
+            write_prepared(store, prepared)
+    return prepared.summary()
+
+
+@dataclass
+class Prepared:
+    """One ingest's validated tables, ready to write: ``tables[name]`` replaces the rows of ``ids_of[name]``."""
+
+    fmt: str
+    video_id: str
+    tables: dict[str, pa.Table]
+    ids_of: dict[str, list[str]]
+    notes: list[str]
+    video: VideoInfo | None = None
+
+    def summary(self) -> str:
+        return _summary(self.fmt, self.video_id, self.tables, self.notes)
+
+
+def write_prepared(store, prepared: Prepared) -> None:
+    """Replace the rows of a `Prepared` ingest (call inside ``store.transaction()``)."""
+    for name, table in prepared.tables.items():
+        store.replace_video_rows(name, prepared.ids_of[name], table)
+
+
+def prepare(
+    store_path: str | Path | None,
+    fmt: str,
+    paths: list[Path],
+    *,
+    video: str | Path | None = None,
+    video_id: str | None = None,
+    dataset: str | None = None,
+    allow_unknown_videos: bool = False,
+    info: VideoInfo | None = None,
+    loader=None,
+) -> Prepared:
+    """Everything `ingest` does before opening the store for writing: parse, probe, validate. ``store_path``
+    is only read (to know which videos it holds) and may be None with ``allow_unknown_videos``; a probed
+    ``info`` may stand in for ``video``; a ``loader`` already looked up saves the plugin registry's look-up."""
+    loader = loader or get_loader(fmt)
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError("PATH", "no input files given")
     for p in paths:
         if not p.exists():
             raise InputError(p, "no such file or folder")
-    info = probe_video(video) if video is not None else None
-    vid = video_id or _default_video_id(loader, paths, Path(video) if video else None)
+    if info is None and video is not None:
+        info = probe_video(video)
+    vid = video_id or _default_video_id(loader, paths, info.path if info else None)
     ctx = LoadContext(paths=paths, video_id=vid, video=info, dataset=dataset)
     tables = loader(ctx)
     if info is None and ctx.video_path is not None:
@@ -573,35 +639,15 @@ def ingest(
             ctx.notes.append(f"{u.deg_per_unit:.1f} deg per frame width ({u.source})")
 
     if info is not None:
-        fps, n_frames, duration = info.fps, info.n_frames, info.duration_s
-        ov = ctx.video_overrides
-        if ov.get("fps"):
-            fps = ov["fps"]
-            duration = ov.get("duration_s", n_frames / fps)
         ids_of["videos"] = [vid]
-        out["videos"] = pa.table(
-            {
-                "video_id": [vid],
-                "dataset": [dataset or fmt],
-                "path": [str(info.path)],
-                "fps": pa.array([fps], pa.float64()),
-                "width": pa.array([info.width], pa.int32()),
-                "height": pa.array([info.height], pa.int32()),
-                "duration_s": pa.array([duration], pa.float64()),
-                "n_frames": pa.array([n_frames], pa.int32()),
-            }
-        )
+        out["videos"] = videos_table(vid, dataset or fmt, info, ctx.video_overrides)
     if not out:
         raise InputError(src, f"format {fmt!r} produced no data")
 
-    with open_store(store_path) as store:
-        with store.transaction():
-            for name, table in out.items():
-                store.replace_video_rows(name, ids_of[name], table)
-
+    label = vid
     if from_column and len({v for n in from_column for v in ids_of[n]}) > 1:
-        vid = f"{len({v for n in from_column for v in ids_of[n]})} videos (video_id column)"
-    return _summary(fmt, vid, out, ctx.notes)
+        label = f"{len({v for n in from_column for v in ids_of[n]})} videos (video_id column)"
+    return Prepared(fmt, label, out, ids_of, ctx.notes, info)
 
 
 def _summary(fmt: str, vid: str, out: dict[str, pa.Table], notes: list[str]) -> str:

@@ -15,6 +15,7 @@ from streamgaze.errors import InputError
 from streamgaze.merge import staged_output
 from streamgaze.paths import check_outputs
 from streamgaze.shards import Shard
+from streamgaze.tasks.blind import blind_accuracies
 from streamgaze.tasks.generate import REPORT_FILE, output_names
 
 
@@ -45,7 +46,7 @@ def _settings(report: dict) -> dict:
             "tasks": {t: {k: v for k, v in entry.items() if k not in COUNTS} for t, entry in report["tasks"].items()}}
 
 
-COUNTS = ("questions", "skipped", "answer_letters")
+COUNTS = ("questions", "skipped", "answer_letters", "blind_baselines")  # per shard; summed or recomputed
 
 
 def _lines_by_video(path: Path, shard: Shard) -> dict[str, list[str]]:
@@ -87,8 +88,9 @@ def merge_question_folders(inputs: list[Path], out: Path) -> str:
     names = output_names(task_ids)
     check_outputs(out, names)
     files: dict[str, str] = {}
+    merged_lines: dict[str, list[str]] = {}
     total = 0
-    for name in names[:-1]:
+    for task_id, name in zip(task_ids, names[:-1]):
         videos: dict[str, list[str]] = {}
         for p, s in zip(inputs, shards):
             path = p / name
@@ -96,6 +98,7 @@ def merge_question_folders(inputs: list[Path], out: Path) -> str:
                 raise InputError(path, "question file missing from the shard's folder")
             videos.update(_lines_by_video(path, s))  # shards hold disjoint videos
         lines = [line for video in sorted(videos) for line in videos[video]]
+        merged_lines[task_id] = lines
         total += len(lines)
         files[name] = "".join(line + "\n" for line in lines)
     report = {k: v for k, v in reports[0].items() if k not in ("shard", "tasks")}
@@ -111,6 +114,8 @@ def merge_question_folders(inputs: list[Path], out: Path) -> str:
                 for k, n in (r["tasks"][task_id].get(key) or {}).items():
                     summed[k] = summed.get(k, 0) + int(n)
             entry[key] = dict(sorted(summed.items()))
+        if "blind_baselines" in entry:  # leave-one-video-out over every video: recomputed, not summed
+            entry["blind_baselines"] = blind_accuracies([json.loads(line) for line in merged_lines[task_id]])
         report["tasks"][task_id] = entry
     files[REPORT_FILE] = json.dumps(report, indent=2) + "\n"
     with staged_output(out, folder=True) as tmp:

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from streamgaze.errors import ExternalCallsFailed, PluginError, StreamGazeError
+from streamgaze.llm.batch import UNANSWERED, BatchSession
 from streamgaze.plugins.manager import lookup
 from streamgaze.progress import stage
 from streamgaze.shards import Shard, record_shard
@@ -96,12 +97,20 @@ def _validate(rows: Any, video_id: str, episode_ids: set[str], labeller: str) ->
 
 
 def run_objects(store_path: str | Path, labeller: str = "annotation", options: dict | None = None,
-                shard: Shard | None = None) -> str:
+                shard: Shard | None = None, batch: BatchSession | None = None) -> str:
     """Label every episode of every video in the store (of ``shard``'s videos only, when given; the others keep
-    their rows); returns a one-line summary."""
+    their rows); returns a one-line summary.
+
+    ``batch`` (a labeller with ``supports_batch``): in ``write`` mode the requests go to Batch files and the store
+    is left as it is; in ``read`` mode the answers come from Batch results (checked before the store is written),
+    and episodes whose requests are still unanswered keep their rows and are listed."""
     options = dict(options or {})
     entry = lookup("object_labellers", labeller)
     impl = entry.obj
+    if batch is not None:
+        if not getattr(impl, "supports_batch", False):
+            raise StreamGazeError(f"labeller {labeller!r} sends no requests: Batch files are for the openai labeller")
+        options["batch"] = batch
     # read and label on a read-only connection; open for writing only once everything is valid
     results: dict[str, list[dict]] = {}
     extra: dict[str, dict[str, list[dict]]] = {}
@@ -149,13 +158,24 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
                     extra.setdefault(table, {})[video["video_id"]] = list(trows)
                 n_episodes += len(eps)
                 advance(len(eps))
+    if batch is not None and batch.mode == "write":
+        files = batch.close()
+        return (f"objects ({labeller}): wrote {batch.writer.requests} requests ({batch.writer.bytes / 1e6:.1f} MB) in "
+                f"{len(files)} file(s) to {batch.folder} for {n_episodes} episodes; nothing sent, store unchanged")
+    unanswered_note, waiting = "", set()
+    if batch is not None:
+        batch.check()  # a result of another run: nothing is written
+        waiting = {k for k, why in failed.items() if why == UNANSWERED}
+        if waiting:
+            failed = {k: v for k, v in failed.items() if k not in waiting}
+            unanswered_note = f"; {len(waiting)} episodes kept their rows{batch.unanswered_note()}"
     all_rows = [r for vid in sorted(results) for r in results[vid]]
     columns = ["video_id", "episode_id", "name", "role", "attributes", "labeller"]
     table = pa.table({c: pa.array([r[c] for r in all_rows], pa.string()) for c in columns})
     with open_store(store_path) as store:
         with store.transaction() as con:
             for vid in sorted(results):  # every episode's rows go, but those of the episodes whose calls failed
-                kept = [ep for (v, ep) in failed if v == vid]
+                kept = [ep for (v, ep) in [*failed, *waiting] if v == vid]
                 con.execute("DELETE FROM objects WHERE video_id = ? AND episode_id NOT IN (SELECT unnest(?::VARCHAR[]))",
                             [vid, kept])
             store.insert("objects", table, columns)
@@ -176,4 +196,4 @@ def run_objects(store_path: str | Path, labeller: str = "annotation", options: d
                              f"their previous objects, the other {n_episodes - len(failed)} were labelled "
                              f"({labelled} with a gazed object); run it again to retry them")
     return (f"objects ({labeller}{f', shard {shard}' if shard else ''}): {n_episodes} episodes in {len(results)} video(s), {labelled} with a gazed object; "
-            f"rows: {counts['gazed']} gazed, {counts['fov']} fov, {counts['outside']} outside")
+            f"rows: {counts['gazed']} gazed, {counts['fov']} fov, {counts['outside']} outside{unanswered_note}")

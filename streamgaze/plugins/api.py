@@ -40,6 +40,7 @@ from streamgaze.gaze.ingest import (
 from streamgaze.gaze.overlay import GazeTrack, draw_gaze, resolve_video_path
 from streamgaze.gaze.video import read_frames_at
 from streamgaze.llm import cache as llm
+from streamgaze.llm.batch import UNANSWERED, settings_digest
 from streamgaze.llm.client import (
     DEFAULT_ENDPOINT,
     RetriesExhausted,
@@ -56,6 +57,7 @@ from streamgaze.plugins.hookspecs import hookimpl
 from streamgaze.progress import stage
 from streamgaze.store import open_store
 from streamgaze.tasks import names
+from streamgaze.tasks.blind import BLIND_BASELINES, blind_answers
 from streamgaze.tasks.api import (
     LETTERS,
     OPTION_COUNT,
@@ -77,12 +79,13 @@ from streamgaze.tasks.proactive import ProactiveParams, alert_candidates, alert_
 from streamgaze.tasks.rng import choice, sample
 
 __all__ = [
+    "BLIND_BASELINES", "blind_answers",
     "Action", "alert_candidates", "check_text", "read_json", "read_text", "shorten", "alert_points", "call_with_retries", "Candidate", "check_times", "choice",
     "compiled_ivt", "compiled_threads", "DEFAULT_DEG_PER_UNIT", "DEFAULT_ENDPOINT", "distractors_assured",
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
     "InputError", "ivt_pass", "Labelled", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client",
-    "redact_url", "url_secrets", "Fleet", "openai_fleet", "CALL_INFO",
+    "redact_url", "url_secrets", "settings_digest", "UNANSWERED", "Fleet", "openai_fleet", "CALL_INFO",
     "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
     "parallel_ranges", "ExternalCallsFailed", "PluginError", "present_candidates", "PresentParams", "ProactiveParams", "released_intervals",

@@ -79,3 +79,13 @@ def streamgaze_suites():
     A suite names the tasks whose mean accuracy is reported together (``streamgaze score``'s ``suites``); the
     suite ``streamgaze`` gives the contract's ``overall``. Called when a run is scored.
     """
+
+
+@hookspec
+def streamgaze_dataset_recipes():
+    """Dataset recipes: a list of paths to recipe files (``<name>.yaml``: which files make a recording, how gaze,
+    video and action files pair up by name, each file's format, dataset-level facts).
+
+    Called by ``streamgaze ingest-dataset NAME`` and listed by ``streamgaze formats``; the schema is
+    `streamgaze.gaze.datasets.recipes.Recipe`.
+    """

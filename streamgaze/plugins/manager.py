@@ -29,7 +29,7 @@ KINDS = {
     "validators": "streamgaze_validators",
 }
 #: Provider hooks that return a list of file paths (the others return ``{name: object}``).
-PATH_HOOKS = ("streamgaze_task_specs", "streamgaze_suites")
+PATH_HOOKS = ("streamgaze_task_specs", "streamgaze_suites", "streamgaze_dataset_recipes")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ import numpy as np
 
 from streamgaze.errors import InputError, StreamGazeError
 from streamgaze.eval.runner import load_questions
-from streamgaze.eval.score import bootstrap_ci, summarise
+from streamgaze.eval.score import INTERVALS, summarise
+from streamgaze.eval.stats import Units, fleiss_kappa
+from streamgaze.gaze.agreement import cohen_kappa
 from streamgaze.store import open_store
 from streamgaze.tasks.spec import family_of
 
@@ -148,26 +150,86 @@ def invalid_question_ids(store) -> set[str]:
     return {r["question_id"] for r in latest_reviews(store, mode="verify") if r["verdict"] == "invalid"}
 
 
-def human_scores(store_path) -> dict:
+def question_videos(store, question_ids) -> dict[str, str]:
+    """The video of each question the store's ``qa_items`` knows (the cluster of the human intervals)."""
+    ids = sorted(set(question_ids))
+    if not ids:
+        return {}
+    rows = store.rows("SELECT id, video_id FROM qa_items WHERE id IN (SELECT unnest(?))", [ids])
+    return {r["id"]: r["video_id"] for r in rows}
+
+
+def human_scores(store_path, videos: dict[str, str] | None = None) -> dict:
     """Human accuracy per task from the answer-mode reviews (latest answer per reviewer, question and test
-    point), shaped like one run of ``streamgaze score`` so it can sit beside the models."""
+    point), shaped like one run of ``streamgaze score`` so it can sit beside the models. Intervals are
+    clustered like the models' (videos from the store's ``qa_items``, then questions; a question's answers by
+    every reviewer and at every test point form one unit). A question's video comes from ``videos`` (question
+    id -> video id, e.g. the question files being reviewed or scored), else from the store's ``qa_items``; a
+    question known to neither is its own video."""
     with open_store(store_path, read_only=True) as store:
         rows = latest_reviews(store, mode="answer")
-    by_task: dict[str, list[bool]] = {}
+        verdicts = latest_reviews(store, mode="verify")
+        videos = {**question_videos(store, (r["question_id"] for r in rows)), **(videos or {})}
+    by_task: dict[str, list[tuple[str, str, bool]]] = {}
     reviewers: set[str] = set()
     for r in rows:
-        by_task.setdefault(r["task"], []).append(bool(r["correct"]))
+        qid = r["question_id"]
+        by_task.setdefault(r["task"], []).append((qid, videos.get(qid, f"question:{qid}"), bool(r["correct"])))
         reviewers.add(r["reviewer"])
-    tasks = {}
-    for seed, (task, outcomes) in enumerate(sorted(by_task.items())):
-        arr = np.array(outcomes, dtype=float)
+    tasks, units = {}, {}
+    for task, outcomes in sorted(by_task.items()):
+        arr = np.array([ok for _, _, ok in outcomes], dtype=float)
+        units[task] = Units.from_outcomes(outcomes)
         tasks[task] = {
             "accuracy": round(float(arr.mean()), 4), "n": len(arr), "correct": int(arr.sum()), "unparsed": 0,
-            "ci95": bootstrap_ci(arr, seed=seed), "missing": 0, "family": family_of(task),
+            "ci95": units[task].interval(), "missing": 0, "family": family_of(task),
         }
     return {
         "model": "human",
-        **summarise(tasks),
+        **summarise(tasks, units),
         "tasks": tasks,
         "reviewers": sorted(reviewers),
+        "intervals": INTERVALS,
+        "agreement": {"verdicts": agreement([(r["reviewer"], r["question_id"], r["verdict"]) for r in verdicts]),
+                      "answers": agreement([(r["reviewer"], (r["question_id"], r["point_idx"]), r["answer"]) for r in rows]),
+                      "answers_by_task": {task: agreement([(r["reviewer"], (r["question_id"], r["point_idx"]), r["answer"])
+                                                           for r in rows if r["task"] == task]) for task in sorted(by_task)}},
     }
+
+
+def agreement(ratings) -> dict | None:
+    """Agreement between reviewers from ``(reviewer, item, label)`` triples (one per reviewer and item: the
+    latest rows). Two reviewers: Cohen's kappa over the items both rated; more: Fleiss' kappa over the items
+    rated by at least two (each item's own number of raters). ``agreement`` is the raw share of agreeing
+    pairs of ratings; ``kappa`` is None where it is undefined (no shared item, or every rating the same label).
+    None when fewer than two reviewers rated anything."""
+    by_item: dict = {}
+    reviewers: set[str] = set()
+    for reviewer, item, label in ratings:
+        if label is None:
+            continue
+        by_item.setdefault(item, {})[reviewer] = label
+        reviewers.add(reviewer)
+    if len(reviewers) < 2:
+        return None
+    shared = {k: v for k, v in by_item.items() if len(v) >= 2}
+    out = {"method": "cohen" if len(reviewers) == 2 else "fleiss", "reviewers": len(reviewers), "items": len(shared)}
+    if not shared:
+        return {**out, "kappa": None, "agreement": None}
+    if len(reviewers) == 2:
+        first, second = sorted(reviewers)
+        a = [v[first] for v in shared.values()]
+        b = [v[second] for v in shared.values()]
+        kappa = cohen_kappa(np.array(a, dtype=object).astype(str), np.array(b, dtype=object).astype(str))
+        raw = float(np.mean([x == y for x, y in zip(a, b)]))
+    else:
+        labels = sorted({label for v in shared.values() for label in v.values()})
+        col = {label: j for j, label in enumerate(labels)}
+        table = np.zeros((len(shared), len(labels)))
+        for i, v in enumerate(shared.values()):
+            for label in v.values():
+                table[i, col[label]] += 1
+        kappa = fleiss_kappa(table)
+        n_i = table.sum(axis=1)
+        raw = float(np.mean((table * (table - 1)).sum(axis=1) / (n_i * (n_i - 1))))
+    return {**out, "kappa": None if not np.isfinite(kappa) else round(float(kappa), 4), "agreement": round(raw, 4)}

@@ -292,7 +292,7 @@ def create_app(store_path, qa_dir, *, reviewer: str | None = None, cache_dir=Non
     @app.get("/api/scores")
     def api_scores():
         with lock:
-            return jsonify(human_scores(store_path))
+            return jsonify(human_scores(store_path, videos={q["id"]: q["video_id"] for q in questions.questions}))
 
     return app
 

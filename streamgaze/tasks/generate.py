@@ -27,6 +27,7 @@ from streamgaze.progress import stage
 from streamgaze.shards import Shard, record_shard
 from streamgaze.store import Store, open_store
 from streamgaze.tasks.api import Candidate, Draft, Skip
+from streamgaze.tasks.blind import blind_accuracies
 from streamgaze.tasks.draw import ON_DEMAND_FIELDS, Dedup, DrawnQuestion, draw, question_time
 from streamgaze.tasks.rng import CandidateRngs, LazyRng, candidate_rng
 from streamgaze.tasks.spec import load_task_specs
@@ -352,6 +353,7 @@ def output_files(results: list[TaskResult], seed: int, shard: Shard | None = Non
             "questions": len(r.lines),
             "skipped": r.skip_totals(),
             "answer_letters": dict(sorted(letters.items())),
+            "blind_baselines": blind_accuracies([json.loads(line) for line in r.lines]),
             "params": r.params,
         }
     files[REPORT_FILE] = json.dumps(report, indent=2) + "\n"

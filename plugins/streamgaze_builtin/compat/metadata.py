@@ -189,6 +189,8 @@ class StreamGazeMetadataLoader:
         if len(ctx.paths) != 1:
             raise InputError(ctx.paths[-1], "streamgaze-metadata takes exactly one file")
         parsed = parse_metadata(ctx.paths[0])
+        if len(parsed.episodes) > 1 and ctx.video_id in parsed.episodes:  # a shared file: this video's rows
+            parsed.episodes = {ctx.video_id: parsed.episodes[ctx.video_id]}
         if len(parsed.episodes) != 1:
             raise InputError(ctx.paths[0], f"holds {len(parsed.episodes)} videos; import it with `streamgaze ingest streamgaze-metadata`")
         (video_id,) = parsed.episodes

@@ -35,6 +35,7 @@ from streamgaze.plugins.api import (
     DEFAULT_ENDPOINT,
     FOV_RADIUS,
     GazeTrack,
+    UNANSWERED,
     InputError,
     Labelled,
     Labeller,
@@ -47,6 +48,7 @@ from streamgaze.plugins.api import (
     redact_url,
     resolve_api_key,
     resolve_video_path,
+    settings_digest,
     stage,
     url_secrets,
 )
@@ -192,6 +194,7 @@ class Settings:
     usd_per_mtok_out: float | None = None
     cache_dir: Path | None = None
     base_urls: tuple[str, ...] = field(default=(), repr=False)  # every endpoint (``--base-url`` repeated)
+    batch: Any = field(default=None, repr=False)  # a `streamgaze.llm.batch.BatchSession`: Batch files, not HTTP
 
     @classmethod
     def from_options(cls, options: dict, store_path: Path) -> "Settings":
@@ -201,7 +204,9 @@ class Settings:
         urls = options.get("base_url") or None
         urls = tuple(str(u) for u in urls) if isinstance(urls, (list, tuple)) else ((str(urls),) if urls else ())
         base_url = urls[0] if urls else None
-        api_key = resolve_api_key(options.get("api_key"), base_url, "the openai labeller")
+        # Batch files are written or read without a request: no key needed then
+        api_key = ("unused" if options.get("batch") is not None
+                   else resolve_api_key(options.get("api_key"), base_url, "the openai labeller"))
         fmt = str(options.get("response_format", "json_object"))
         if fmt not in ("json_object", "json_schema", "none"):
             raise InputError("option response_format", f"{fmt!r}: expected json_object, json_schema or none")
@@ -230,6 +235,7 @@ class Settings:
             usd_per_mtok_out=_num(options, "usd_per_mtok_out", None, float, 0),
             cache_dir=Path(cache) if cache else Path(str(store_path) + ".cache") / "openai",
             base_urls=urls,
+            batch=options.get("batch"),
         )
         if s.fov_radius_deg is not None and s.camera_hfov_deg is None:
             raise InputError("option fov_radius_deg", "needs camera_hfov_deg (the scene camera's horizontal field of "
@@ -245,6 +251,12 @@ class Settings:
         if self.fov_radius is not None:
             return self.fov_radius
         return FOV_RADIUS
+
+    def batch_digest(self) -> str:
+        """The settings part of this labeller's Batch custom_ids: what shapes a request besides the frames."""
+        keep = ("model", "frames", "fov_radius", "fov_radius_px", "fov_radius_deg", "camera_hfov_deg", "max_tokens",
+                "temperature", "response_format", "jpeg_quality", "max_side", "crop_min_side")
+        return settings_digest({"labeller": LABELLER, "prompt": PROMPT_VERSION, **{k: getattr(self, k) for k in keep}})
 
     def response_format_param(self) -> dict | None:
         if self.response_format == "json_object":
@@ -430,20 +442,25 @@ class Asker:
         self.s = s
         self.cache = Cache(s.cache_dir)
         self.fleet = None  # routes, limits and retries the requests (`streamgaze.llm.fleet`)
+        self.video_id = ""
 
     def _cost(self, pt: int, ct: int) -> float:
         return ((self.s.usd_per_mtok_in or 0.0) * pt + (self.s.usd_per_mtok_out or 0.0) * ct) / 1e6
 
-    async def complete(self, messages: list[dict]) -> Reply:
+    async def complete(self, messages: list[dict], about: dict | None = None) -> Reply:
         """One chat completion: from the cache, or sent with retries (backoff on 429/5xx/timeouts)."""
         s = self.s
         body = request_body(s, messages)
         h = request_hash(body)
+        if s.batch is not None:
+            s.batch.expect(s.batch_digest(), h)  # one of this run's requests, cached or not
         hit = await asyncio.to_thread(self.cache.get, h)
         if hit is not None:
             return Reply(hit.get("content"), int(hit.get("prompt_tokens") or 0),
                          int(hit.get("completion_tokens") or 0), cached=True)
         reply = Reply()
+        if s.batch is not None:
+            return await self._from_batch(body, h, reply, about or {})
 
         async def attempt(client):
             t0 = time.perf_counter()
@@ -464,11 +481,32 @@ class Asker:
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
         content = (resp.choices[0].message.content or "") if resp.choices else ""
+        return await self._answered(reply, h, content, pt, ct)
+
+    async def _answered(self, reply: Reply, h: str, content: str, pt: int, ct: int) -> Reply:
+        """An answer (online or from a Batch result): counted, priced and cached the same way."""
         reply.content, reply.prompt_tokens, reply.completion_tokens = content, pt, ct
         reply.cost_usd += self._cost(pt, ct)
         await asyncio.to_thread(self.cache.put, h, {"content": content, "prompt_tokens": pt,
-                                                    "completion_tokens": ct, "model": s.model})
+                                                    "completion_tokens": ct, "model": self.s.model})
         return reply
+
+    async def _from_batch(self, body: dict, h: str, reply: Reply, about: dict) -> Reply:
+        """Batch mode: write the request to the Batch files (``about``: its episode and frame, for the manifest),
+        or take its answer from the Batch results."""
+        batch, digest = self.s.batch, self.s.batch_digest()
+        if batch.mode == "write":
+            batch.add(digest, h, body, video_id=self.video_id, **about)
+            reply.error = reply.reason = UNANSWERED
+            return reply
+        res = batch.take(digest, h)
+        if res is None:
+            reply.error = reply.reason = UNANSWERED
+            return reply
+        if res.error is not None:
+            reply.error, reply.reason = f"failed in the batch: {res.error}"[:300], "failed in the batch"
+            return reply
+        return await self._answered(reply, h, res.text or "", res.prompt_tokens, res.completion_tokens)
 
 
 @dataclass
@@ -507,7 +545,8 @@ async def ask_frame(asker: Asker, frame: Frame) -> FrameResult:
         return res
     messages = frame_messages(frame)
     for round_ in range(asker.s.json_retries + 1):
-        reply = await asker.complete(messages)
+        reply = await asker.complete(messages, {"episode_id": frame.episode_id, "frame": frame.idx,
+                                                "round": round_})
         res.add(reply)
         if reply.error:
             res.error = f"frame {frame.idx}: request failed: {reply.error}"
@@ -524,8 +563,9 @@ async def ask_frame(asker: Asker, frame: Frame) -> FrameResult:
     return res
 
 
-async def ask_all(s: Settings, frames: list[Frame], advance) -> list[FrameResult]:
+async def ask_all(s: Settings, frames: list[Frame], advance, video_id: str = "") -> list[FrameResult]:
     asker = Asker(s)
+    asker.video_id = video_id
     asker.fleet = openai_fleet(s.api_key, s.base_urls or (s.base_url,), s.timeout_s, ceiling=s.concurrency,
                                budget_s=s.retry_budget_s, backoff_s=s.backoff_s, max_attempts=s.retries)
     try:
@@ -613,6 +653,7 @@ class OpenAILabeller(Labeller):
     """Asks any OpenAI-compatible multimodal model about each episode's frames with the gaze region marked."""
 
     name = LABELLER
+    supports_batch = True  # `objects --batch-write/--batch-read/--batch`: the `batch` option (a BatchSession)
 
     def __init__(self):
         self._side: dict[str, list[dict]] = {}
@@ -626,7 +667,7 @@ class OpenAILabeller(Labeller):
         t_prep = time.perf_counter() - t0
         with stage("openai", total=len(frames) or None) as advance:
             t1 = time.perf_counter()
-            results = _run(ask_all(s, frames, advance))
+            results = _run(ask_all(s, frames, advance, vid))
             t_ask = time.perf_counter() - t1
         by_ep: dict[str, list[FrameResult]] = {}
         for r in results:
