@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 os.environ.setdefault("STREAMGAZE_PROGRESS", "0")
+# the eval's frame cache goes to a folder of the test session, never the user's cache folder
+os.environ.setdefault("STREAMGAZE_FRAME_CACHE_DIR", tempfile.mkdtemp(prefix="streamgaze-test-frames-"))
 
 
 @pytest.fixture(scope="session")

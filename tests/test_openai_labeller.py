@@ -425,3 +425,13 @@ def test_some_requests_failing_keep_those_episodes_rows(server, video, tmp_path)
     r = _cli_objects(store, srv.url, tmp_path)
     assert r.returncode == 0, r.stderr
     assert _objects(store) == before
+
+
+def test_two_endpoints_share_the_requests(server, video, tmp_path):
+    """`objects --base-url A --base-url B`: the requests are spread over both servers and every episode labelled."""
+    store = make_store(tmp_path / "s.duckdb", video)
+    a, b = server(), server()
+    r = _cli_objects(store, a.url, tmp_path, "--base-url", b.url)
+    assert r.returncode == 0, r.stderr
+    assert len(a.requests) > 0 and len(b.requests) > 0 and len(a.requests) + len(b.requests) == 21
+    assert {x["episode_id"] for x in _objects(store) if x["role"] == "gazed"} >= {"e1", "e2", "e3"}

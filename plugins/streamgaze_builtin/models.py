@@ -14,7 +14,7 @@ from streamgaze.plugins.api import (
     Request,
     hookimpl,
     image_part,
-    make_client,
+    openai_fleet,
     redact_url,
     resolve_api_key,
     blind_answers,
@@ -85,19 +85,23 @@ def _blind(name: str) -> type:
 
 
 class OpenAIModel:
-    """Any OpenAI-compatible chat completions endpoint; frames as base64 JPEG ``image_url`` parts."""
+    """Any OpenAI-compatible chat completions endpoint, or several (each request to the least busy); frames as
+    base64 JPEG ``image_url`` parts."""
 
     uses_frames = True
     uses_prompt = True
 
     def __init__(self, spec: str, options: ModelOptions):
+        urls = options.endpoints()
         # Batch files are written or read without sending anything: no key needed then
-        key = "unused" if options.offline else resolve_api_key(None, options.base_url, f"model {spec!r}")
+        key = "unused" if options.offline else resolve_api_key(None, urls[0], f"model {spec!r}")
         self.model = spec
         self.options = options
-        self.endpoint = redact_url(options.base_url or DEFAULT_ENDPOINT)  # recorded: never a key
-        # retries are the runner's (exponential backoff on 429/5xx/timeouts)
-        self.client = make_client(key, options.base_url, options.timeout_s)
+        self.endpoint = redact_url(urls[0] or DEFAULT_ENDPOINT)  # recorded: never a key
+        # routing, the adaptive in-flight limit and the retries (until the budget is spent) are the fleet's
+        self.fleet = openai_fleet(key, urls, options.timeout_s, ceiling=options.concurrency,
+                                  budget_s=options.retry_budget_s, backoff_s=options.backoff_s,
+                                  max_attempts=max(1, options.retries) if options.retries is not None else None)
 
     def content(self, request: Request) -> list[dict]:
         parts = [image_part(jpg) for jpg in request.images] if self.uses_frames else []
@@ -111,13 +115,19 @@ class OpenAIModel:
                 **({"top_p": self.options.top_p} if self.options.top_p is not None else {})}
 
     async def ask(self, request: Request) -> str:
-        resp = await self.client.chat.completions.create(**self.request_body(request))
+        """The reply; raises `RetriesExhausted` when the request failed for good or its retry budget ran out."""
+        # the messages go as extra_body: sent as they are, not walked by the SDK's parameter transform, which
+        # costs about as much CPU as all the rest of a request (bench/bench_client.py)
+        body = self.request_body(request)
+        messages = body.pop("messages")
+        resp = await self.fleet.call(lambda client: client.chat.completions.create(
+            messages=[], extra_body={"messages": messages}, **body))
         if not resp.choices:
             return ""
         return resp.choices[0].message.content or ""
 
     async def aclose(self) -> None:
-        await self.client.close()
+        await self.fleet.aclose()
 
 
 class TextOnlyModel(OpenAIModel):

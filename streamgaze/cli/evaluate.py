@@ -32,8 +32,11 @@ MODEL_HELP = ("Built in: `random`, `first-option`, blind `prior`/`longest`/`shor
 @click.option("--benchmark", "benchmark", type=click.Path(path_type=Path), metavar="ROOT", help="A released StreamGaze folder: --qa ROOT/dataset/qa (or ROOT/qa) and --videos ROOT/dataset/videos (or ROOT/videos).")
 @click.option("--allow-missing", is_flag=True, help="With --videos: record the questions whose video is not found as missing (wrong) instead of stopping.")
 @click.option("--model", required=True, help=MODEL_HELP)
-@click.option("--base-url", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...).")
-@click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight.")
+@click.option("--base-url", "base_urls", multiple=True, metavar="URL", help="OpenAI-compatible endpoint for openai:<model> (vLLM, Ollama, ...); repeat it for several: each request goes to the least busy.")
+@click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight at most (429 and 503 lower it for a while).")
+@click.option("--retry-budget", default=600.0, show_default=True, type=finite_float(0), metavar="SECONDS", help="Retry a failed request (429, 5xx, timeouts) until this much time has passed.")
+@click.option("--frame-cache", "frame_cache", type=click.Path(path_type=Path, file_okay=False), metavar="DIR", help="Folder of the frame cache (default: the user's cache folder, streamgaze/frames).")
+@click.option("--no-frame-cache", is_flag=True, help="Decode every frame again; keep nothing on disk.")
 @click.option("--gaze-prompt", default="none", show_default=True, type=click.Choice(list(GAZE_MODES)))
 @click.option("--prompt-style", type=click.Choice(list(PROMPT_STYLES)), help="`reference`: the reference harness's texts, for parity runs (flagged). Default: the protocol's (windowed; reference with --protocol reference).")
 @click.option("--protocol", default="ours", show_default=True, type=click.Choice(list(PROTOCOLS)),
@@ -50,7 +53,8 @@ MODEL_HELP = ("Built in: `random`, `first-option`, blind `prior`/`longest`/`shor
 @click.option("--tolerance-s", default=3.0, show_default=True, type=finite_float(0), help="Streaming: an alert within T' = max(T, P) of the onset is a hit.")
 @SHARD
 @batch_options
-def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_url: str | None, concurrency: int, gaze_prompt: str, prompt_style: str | None,
+def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | None, allow_missing: bool, model: str, base_urls: tuple[str, ...], concurrency: int, retry_budget: float,
+             frame_cache: Path | None, no_frame_cache: bool, gaze_prompt: str, prompt_style: str | None,
              protocol: str, temperature: float | None, top_p: float | None, max_tokens: int | None, out_dir: Path,
              store: Path | None, seed: int, frames: int, streaming: bool, poll_s: float, tolerance_s: float,
              shard=None, **batch) -> None:
@@ -67,10 +71,14 @@ def eval_cmd(qa_dir: Path | None, videos_dir: Path | None, benchmark: Path | Non
         raise StreamGazeError("give --qa QA_DIR (or --benchmark ROOT)")
     if allow_missing and videos_dir is None:
         raise StreamGazeError("--allow-missing goes with --videos or --benchmark")
-    config = EvalConfig(model=model, out_dir=out_dir, base_url=base_url, concurrency=concurrency, gaze_prompt=gaze_prompt,
+    if no_frame_cache and frame_cache is not None:
+        raise StreamGazeError("--frame-cache DIR and --no-frame-cache: give one or the other")
+    config = EvalConfig(model=model, out_dir=out_dir, base_url=base_urls[0] if base_urls else None, concurrency=concurrency, gaze_prompt=gaze_prompt,
                         store=store, seed=seed, frames=frames, prompt_style=prompt_style, streaming=streaming,
                         poll_s=poll_s, tolerance_s=tolerance_s, videos=videos_dir, allow_missing=allow_missing,
-                        protocol=protocol, temperature=temperature, top_p=top_p, max_tokens=max_tokens, shard=shard)
+                        protocol=protocol, temperature=temperature, top_p=top_p, max_tokens=max_tokens, shard=shard,
+                        base_urls=base_urls, retry_budget_s=retry_budget,
+                        frame_cache=False if no_frame_cache else (frame_cache or True))
     batch = batch_settings(**batch)
     if batch:
         from streamgaze.eval.batch import evaluate_batch

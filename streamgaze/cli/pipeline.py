@@ -63,18 +63,20 @@ def fixations(store: Path, detector: str, params: tuple[str, ...], device: str) 
 @STORE
 @click.option("--labeller", default="annotation", show_default=True, help="Object labeller plugin.")
 @click.option("--truth", type=click.Path(path_type=Path), help="Annotation file (truth.json) for the annotation labeller.")
-@click.option("--base-url", help="OpenAI-compatible endpoint (openai labeller).")
+@click.option("--base-url", "base_urls", multiple=True, metavar="URL", help="OpenAI-compatible endpoint (openai labeller); repeat it for several: each request goes to the least busy.")
 @click.option("--model", help="Model name (openai labeller).")
 @click.option("--concurrency", default=8, show_default=True, type=POSITIVE_INT, help="Requests in flight (openai labeller).")
 @click.option("--api-key", help="API key (openai labeller; default: $OPENAI_API_KEY). Never written anywhere.")
+@click.option("--retry-budget", "retry_budget", type=finite_float(0), metavar="SECONDS", help="Retry a failed request until this much time has passed (openai labeller; default 600).")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Labeller parameter.")
 @SHARD
 @batch_options
-def objects(store: Path, labeller: str, truth: Path | None, base_url: str | None, model: str | None, concurrency: int, api_key: str | None, params: tuple[str, ...],
+def objects(store: Path, labeller: str, truth: Path | None, base_urls: tuple[str, ...], model: str | None, concurrency: int, api_key: str | None, retry_budget: float | None, params: tuple[str, ...],
             shard=None, **batch) -> None:
     """Name the gazed object of each episode, the other objects inside the field of view, and those outside it."""
     options = parse_params(params)
-    given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key}
+    base_url = (base_urls[0] if len(base_urls) == 1 else list(base_urls)) if base_urls else None
+    given = {"truth": truth, "base_url": base_url, "model": model, "api_key": api_key, "retry_budget_s": retry_budget}
     options.update({k: v for k, v in given.items() if v is not None})
     options["concurrency"] = concurrency
     batch = batch_settings(**batch)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from streamgaze.errors import InputError
+from streamgaze.eval.frame_cache import FrameCounts, jpegs_once, track_digest, variant, video_identity
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.gaze.overlay import GazeTrack, fetch_numpy, overlay_frame, resolve_video_path
 
@@ -62,6 +63,11 @@ class VideoContext:
         self._lock = threading.Lock()  # guards the JPEG cache and the idle readers
         self._idle: list[FrameReader] = []
         self._cache: OrderedDict = OrderedDict()
+        self.disk_cache = None  # a `streamgaze.eval.frame_cache.FrameCache` set by the runner, or None
+        self.counts = FrameCounts()  # frames decoded and served from a cache
+        self._identity: str | None = None
+        self._pending: dict = {}  # (index, overlay) -> threading.Event: being decoded by another request
+        self._fresh: set = set()  # (index, overlay) decoded ahead (`streamgaze.eval.prefetch`), not yet counted
 
     @classmethod
     def load(cls, store, video_id: str, fov_radius: float = OVERLAY_FOV_RADIUS) -> "VideoContext":
@@ -165,28 +171,32 @@ class VideoContext:
         return self._prepare(self.raw_frames([idx])[idx], idx, overlay)
 
     def jpegs(self, indices: list[int], overlay: bool) -> list[bytes]:
-        """JPEG bytes of the frames ``indices`` (in sorted order), cached per (index, overlay)."""
+        """JPEG bytes of the frames ``indices`` (in sorted order): from memory, from the on-disk frame cache, or
+        decoded, each frame once even when several requests want it at the same time (`jpegs_once`)."""
+        return jpegs_once(self, sorted(indices), overlay)
+
+    def encode_jpegs(self, indices: list[int], overlay: bool) -> dict[int, bytes]:
+        """Decode, resize (gaze drawn if ``overlay``) and JPEG-encode the frames ``indices``; no cache."""
         import cv2
 
-        idx = sorted(indices)
-        with self._lock:
-            have = {i: self._cache[(i, overlay)] for i in idx if (i, overlay) in self._cache}
-            for i in have:
-                self._cache.move_to_end((i, overlay))
-        todo = [i for i in idx if i not in have]
-        if todo:
+        def encode(frame: np.ndarray, i: int) -> bytes:  # runs in the decoding thread, right after the decode
+            ok, buf = cv2.imencode(".jpg", self._prepare(frame, i, overlay), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            return buf.tobytes()
 
-            def encode(frame: np.ndarray, i: int) -> bytes:  # runs in the decoding thread, right after the decode
-                ok, buf = cv2.imencode(".jpg", self._prepare(frame, i, overlay), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                return buf.tobytes()
+        return self._read(indices, encode)
 
-            have.update(self._read(todo, encode))
-            with self._lock:
-                for i in todo:
-                    self._cache[(i, overlay)] = have[i]
-                while len(self._cache) > 1024:
-                    self._cache.popitem(last=False)
-        return [have[i] for i in idx]
+    def _disk_keys(self, indices: list[int], overlay: bool) -> dict[int, str]:
+        """The frame cache's key of each frame: the video file's identity, the index, the size, the overlay."""
+        if self._identity is None:
+            self._identity = video_identity(self.path)
+        if not overlay:
+            drawn = "plain"
+        elif self.gaze_drawn:
+            drawn = "in-video"
+        else:
+            drawn = "gaze-" + track_digest(self.track.t, self.track.x, self.track.y, [self.fov_radius, self.fps])
+        how = variant(MAX_SIDE, JPEG_QUALITY, drawn)
+        return {i: self.disk_cache.key(self._identity, i, how) for i in indices}
 
     def salience_jpeg(self, end_idx: int, t0: float, t1: float) -> bytes:
         """Heat map of the valid gaze in [t0, t1] (a Gaussian per sample, sigma 0.05 of the width, summed,

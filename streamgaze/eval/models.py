@@ -27,13 +27,22 @@ from streamgaze.plugins.manager import get_plugins, registry
 class ModelOptions:
     """Options every factory receives (from the ``eval`` command line)."""
 
-    base_url: str | None = None
+    base_url: str | None = None  # the first of ``base_urls``
     seed: int = 0
     max_tokens: int = 16
     timeout_s: float = 60.0
     temperature: float = 0.0
     top_p: float | None = None  # None: not sent (the endpoint's default)
     offline: bool = False  # nothing is sent (Batch files are written or read): no API key needed
+    base_urls: tuple[str, ...] = ()  # every ``--base-url``: requests go to the least busy (`streamgaze.llm.fleet`)
+    concurrency: int = 8  # the ceiling of requests in flight
+    retry_budget_s: float = 600.0  # a request is retried until this much time has passed
+    backoff_s: float = 1.0  # the first wait before a retry (then doubled, jittered)
+    retries: int | None = None  # at most this many attempts (None: the budget only)
+
+    def endpoints(self) -> tuple[str | None, ...]:
+        """The endpoints to send to: ``base_urls``, else ``base_url``, else (None,) for the default one."""
+        return self.base_urls or ((self.base_url,) if self.base_url else (None,))
 
 
 @dataclass

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from streamgaze import __version__
 from streamgaze.errors import ExternalCallsFailed, InputError
-from streamgaze.eval import prompts, reference_protocol
+from streamgaze.eval import dispatch, prompts, reference_protocol
 from streamgaze.eval.config import EvalConfig
 from streamgaze.eval.frames import VideoContext, frame_indices
 from streamgaze.eval.models import ModelOptions, Request, get_model
@@ -38,7 +38,7 @@ from streamgaze.eval.parse import is_refusal, judge, parse_yes_no
 from streamgaze.eval.release import find_video, gaze_viz_path, load_release_file, video_basename
 from streamgaze.gaze.geometry import OVERLAY_FOV_RADIUS
 from streamgaze.gaze.video import probe_video
-from streamgaze.llm.client import RetriesExhausted, call_with_retries, redact_url, url_secrets
+from streamgaze.llm.client import redact_url, url_secrets
 from streamgaze.paths import check_outputs
 from streamgaze.progress import stage
 from streamgaze.store import open_store
@@ -408,7 +408,9 @@ def evaluate(qa_dir, config: EvalConfig, batch=None) -> EvalOutcome:
     items = [it for q in questions for it in items_of(q)]
 
     options = ModelOptions(base_url=base_url, seed=seed, max_tokens=max_tokens, timeout_s=timeout_s,
-                           temperature=c.temperature, top_p=c.top_p, offline=batch is not None)
+                           temperature=c.temperature, top_p=c.top_p, offline=batch is not None,
+                           base_urls=c.base_urls, concurrency=concurrency, retry_budget_s=c.retry_budget_s,
+                           backoff_s=backoff_s, retries=retries)
     m = get_model(model, options)
     if hasattr(m, "prepare"):  # a model that answers from the whole question set (the blind `prior`)
         m.prepare(questions)
@@ -546,16 +548,24 @@ def evaluate(qa_dir, config: EvalConfig, batch=None) -> EvalOutcome:
 
     counts: dict[str, int] = {}
     errors: list[str] = []
+    fleet = dispatch.fleet_for(m, c)
+    frame_counts = dispatch.attach_frame_cache(videos.values(), c.frame_cache)
+    stoppers: list = []
     t_start = time.perf_counter()
     try:
         to_ask = [j for j in todo if isinstance(j, StreamJob) or j.q["id"] not in missing_videos]
         if batch is not None:
             batch.run(to_ask, videos, pred_path, counts)
         else:
-            asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, retries, backoff_s,
-                             timeout_s, counts, prompt_style, asked_total, secrets=url_secrets(base_url), errors=errors,
+            if protocol == "ours":  # the reference protocol samples its own frames
+                to_ask = dispatch.prefetch_frames(m, to_ask, videos, gaze_prompt, frames, stoppers)
+            asyncio.run(_run(m, to_ask, videos, pred_path, model, gaze_prompt, frames, concurrency, fleet, timeout_s,
+                             counts, prompt_style, asked_total,
+                             secrets=[s for u in c.base_urls or (base_url,) for s in url_secrets(u)], errors=errors,
                              protocol=protocol))
     finally:
+        for stop in stoppers:
+            stop()
         for v in {id(v): v for v in videos.values()}.values():
             v.close()
     elapsed = time.perf_counter() - t_start
@@ -567,6 +577,7 @@ def evaluate(qa_dir, config: EvalConfig, batch=None) -> EvalOutcome:
     else:
         run_info["last_run"] = {"asked": len(todo), "already": len(items) - len(todo), "outcomes": counts,
                                 "seconds": round(elapsed, 3)}
+    dispatch.record(run_info, m, fleet, frame_counts(), "last_stream_run" if streaming else "last_run")
     if persist:
         _write_json(run_path, run_info)
     stored = ""
@@ -727,7 +738,7 @@ def sync_store(run_dir, store_path) -> int:
     return len(rows)
 
 
-async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, retries, backoff_s, timeout_s,
+async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurrency, fleet, timeout_s,
                counts, prompt_style="windowed", total=None, secrets=(), errors=None, protocol="ours"):
     """Workers take items (one request each) or stream jobs (polls in order until the first "yes") off a queue;
     every reply is appended to ``pred_path`` and flushed at once."""
@@ -742,11 +753,11 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
 
     async def ask_one(it: Item, advance) -> dict:
         video = videos.get(it.q["id"])
-        if getattr(m, "uses_frames", True) or getattr(m, "uses_prompt", True):
+        if getattr(m, "uses_frames", True) and video is not None:  # frames: decoded in a worker thread
             req = await loop.run_in_executor(pool, build_request, it, m, mode, n_frames, video, prompt_style, protocol)
         else:
             req = build_request(it, m, mode, n_frames, video, prompt_style, protocol)
-        text, error, latency = await _ask(m, req, retries, backoff_s, timeout_s, secrets)
+        text, error, latency = await dispatch.ask(m, req, fleet, timeout_s, secrets)
         if error is not None and errors is not None:
             errors.append(error)
         row = answer_row(it, req, text, error, latency, model_name, mode, streaming)
@@ -782,24 +793,3 @@ async def _run(m, todo, videos, pred_path, model_name, mode, n_frames, concurren
         close = getattr(m, "aclose", None)
         if close is not None:
             await close()
-
-
-async def _ask(m, req: Request, retries: int, backoff_s: float, timeout_s: float,
-               secrets=()) -> tuple[str | None, str | None, float]:
-    """The reply, retried with exponential backoff on 429/5xx/timeouts; ``(text, error, latency_s)``, the latency
-    being that of the last attempt. The error line has ``secrets`` (and any key in a URL) redacted."""
-    latency = 0.0
-
-    async def attempt():
-        nonlocal latency
-        t0 = time.perf_counter()
-        try:
-            return await asyncio.wait_for(m.ask(req), timeout=timeout_s * 1.5 + 1)
-        finally:
-            latency = time.perf_counter() - t0
-
-    try:
-        text = await call_with_retries(attempt, retries=retries, backoff_s=backoff_s, retry_after=False, cap_s=None)
-    except RetriesExhausted as failed:  # any adapter failure becomes an error outcome
-        return None, failed.line(*secrets, limit=300), latency
-    return ("" if text is None else str(text)), None, latency

@@ -51,6 +51,7 @@ from streamgaze.llm.client import (
     resolve_api_key,
     url_secrets,
 )
+from streamgaze.llm.fleet import CALL_INFO, Fleet, openai_fleet
 from streamgaze.objects.stage import Labelled, Labeller
 from streamgaze.plugins.hookspecs import hookimpl
 from streamgaze.progress import stage
@@ -84,7 +85,7 @@ __all__ = [
     "Draft", "draw_distractors", "draw_gaze", "Episode", "events_columns", "events_table", "fixture_or_vague",
     "FOV_RADIUS", "frame_index", "gaze_table", "GazeTrack", "GazeUnits", "hookimpl", "image_part",
     "InputError", "ivt_pass", "Labelled", "Labeller", "llm", "LLMStep", "llm_step_params", "LoadContext", "make_client",
-    "redact_url", "url_secrets", "settings_digest", "UNANSWERED",
+    "redact_url", "url_secrets", "settings_digest", "UNANSWERED", "Fleet", "openai_fleet", "CALL_INFO",
     "merge_intervals", "mmss", "ModelOptions", "ms", "names", "ok_from_bad", "open_store", "OPTION_COUNT", "LETTERS", "OVERLAY_FOV_RADIUS",
     "pairwise_frame_gaze",
     "parallel_ranges", "ExternalCallsFailed", "PluginError", "present_candidates", "PresentParams", "ProactiveParams", "released_intervals",

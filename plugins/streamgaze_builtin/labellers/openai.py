@@ -40,10 +40,9 @@ from streamgaze.plugins.api import (
     Labelled,
     Labeller,
     RetriesExhausted,
-    call_with_retries,
     draw_gaze,
     image_part,
-    make_client,
+    openai_fleet,
     names,
     read_frames_at,
     redact_url,
@@ -180,7 +179,8 @@ class Settings:
     fov_radius_deg: float | None = None
     camera_hfov_deg: float | None = None
     min_share: float = 0.5
-    retries: int = 5
+    retries: int | None = None  # at most this many attempts per request (None: until retry_budget_s is spent)
+    retry_budget_s: float = 600.0
     backoff_s: float = 0.5
     timeout_s: float = 60.0
     max_tokens: int = 512
@@ -193,6 +193,7 @@ class Settings:
     usd_per_mtok_in: float | None = None
     usd_per_mtok_out: float | None = None
     cache_dir: Path | None = None
+    base_urls: tuple[str, ...] = field(default=(), repr=False)  # every endpoint (``--base-url`` repeated)
     batch: Any = field(default=None, repr=False)  # a `streamgaze.llm.batch.BatchSession`: Batch files, not HTTP
 
     @classmethod
@@ -200,7 +201,9 @@ class Settings:
         model = options.get("model")
         if not model:
             raise InputError("option model", "the openai labeller needs a model name (--model)")
-        base_url = options.get("base_url") or None
+        urls = options.get("base_url") or None
+        urls = tuple(str(u) for u in urls) if isinstance(urls, (list, tuple)) else ((str(urls),) if urls else ())
+        base_url = urls[0] if urls else None
         # Batch files are written or read without a request: no key needed then
         api_key = ("unused" if options.get("batch") is not None
                    else resolve_api_key(options.get("api_key"), base_url, "the openai labeller"))
@@ -217,7 +220,8 @@ class Settings:
             fov_radius_deg=_num(options, "fov_radius_deg", None, float, 0, 180, lo_open=True),
             camera_hfov_deg=_num(options, "camera_hfov_deg", None, float, 0, 360, lo_open=True),
             min_share=_num(options, "min_share", 0.5, float, 0, 1),
-            retries=_num(options, "retries", 5, int, 1, 100),
+            retries=_num(options, "retries", None, int, 1, 100),
+            retry_budget_s=_num(options, "retry_budget_s", 600.0, float, 0),
             backoff_s=_num(options, "backoff_s", 0.5, float, 0),
             timeout_s=_num(options, "timeout_s", 60.0, float, 0, lo_open=True),
             max_tokens=_num(options, "max_tokens", 512, int, 1),
@@ -230,6 +234,7 @@ class Settings:
             usd_per_mtok_in=_num(options, "usd_per_mtok_in", None, float, 0),
             usd_per_mtok_out=_num(options, "usd_per_mtok_out", None, float, 0),
             cache_dir=Path(cache) if cache else Path(str(store_path) + ".cache") / "openai",
+            base_urls=urls,
             batch=options.get("batch"),
         )
         if s.fov_radius_deg is not None and s.camera_hfov_deg is None:
@@ -436,8 +441,7 @@ class Asker:
     def __init__(self, s: Settings):
         self.s = s
         self.cache = Cache(s.cache_dir)
-        self.client = None
-        self.sem: asyncio.Semaphore | None = None
+        self.fleet = None  # routes, limits and retries the requests (`streamgaze.llm.fleet`)
         self.video_id = ""
 
     def _cost(self, pt: int, ct: int) -> float:
@@ -458,20 +462,19 @@ class Asker:
         if s.batch is not None:
             return await self._from_batch(body, h, reply, about or {})
 
-        async def attempt():
-            async with self.sem:  # held while a request is out, not while waiting to retry
-                t0 = time.perf_counter()
-                reply.sent += 1
-                try:
-                    return await asyncio.wait_for(self.client.chat.completions.create(**body),
-                                                  timeout=s.timeout_s * 1.5 + 1)
-                finally:
-                    reply.latency_s += time.perf_counter() - t0
+        async def attempt(client):
+            t0 = time.perf_counter()
+            reply.sent += 1
+            try:
+                return await client.chat.completions.create(**body)
+            finally:
+                reply.latency_s += time.perf_counter() - t0
 
         try:
-            resp = await call_with_retries(attempt, retries=s.retries, backoff_s=s.backoff_s)
+            resp = await self.fleet.call(attempt)
         except RetriesExhausted as failed:
-            reply.error = failed.line(s.api_key, *url_secrets(s.base_url), status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
+            secrets = [x for u in s.base_urls or (s.base_url,) for x in url_secrets(u)]
+            reply.error = failed.line(s.api_key, *secrets, status=True, limit=300) + f" (after {failed.attempts} attempt(s))"
             reply.reason = failure_reason(failed.error)
             return reply
         usage = getattr(resp, "usage", None)
@@ -563,8 +566,8 @@ async def ask_frame(asker: Asker, frame: Frame) -> FrameResult:
 async def ask_all(s: Settings, frames: list[Frame], advance, video_id: str = "") -> list[FrameResult]:
     asker = Asker(s)
     asker.video_id = video_id
-    asker.sem = asyncio.Semaphore(s.concurrency)
-    asker.client = make_client(s.api_key, s.base_url, s.timeout_s)
+    asker.fleet = openai_fleet(s.api_key, s.base_urls or (s.base_url,), s.timeout_s, ceiling=s.concurrency,
+                               budget_s=s.retry_budget_s, backoff_s=s.backoff_s, max_attempts=s.retries)
     try:
         async def one(f: Frame) -> FrameResult:
             r = await ask_frame(asker, f)
@@ -573,7 +576,8 @@ async def ask_all(s: Settings, frames: list[Frame], advance, video_id: str = "")
 
         return list(await asyncio.gather(*(one(f) for f in frames)))
     finally:
-        await asker.client.close()
+        s.endpoint_stats = asker.fleet.stats()
+        await asker.fleet.aclose()
 
 
 def _run(coro):
@@ -684,7 +688,8 @@ class OpenAILabeller(Labeller):
         self.last_run = {"video_id": vid, "frames": len(frames), "requests": sum(r.sent for r in results),
                          "cached": sum(r.cached for r in results), "prepare_s": t_prep, "ask_s": t_ask,
                          "failed": sum(st["status"] == "failed" for st in stats),
-                         "endpoint": redact_url(s.base_url or DEFAULT_ENDPOINT)}
+                         "endpoint": redact_url(s.base_url or DEFAULT_ENDPOINT),
+                         "endpoints": getattr(s, "endpoint_stats", [])}
         if failed:
             asked = [r for r in results if not r.frame.error]
             return Labelled(rows, failed, requests=len(asked), failed_requests=sum(bool(r.failed) for r in asked))
