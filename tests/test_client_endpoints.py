@@ -192,3 +192,35 @@ def test_spent_retry_budget_is_an_error_row_and_exit_code_1(tmp_path):
     assert outcomes(tmp_path / "R") == ["error"] * 3
     eps = json.loads((tmp_path / "R" / "run.json").read_text())["endpoints"]
     assert eps[0]["errors"] == srv.count and eps[0]["answered"] == 0
+
+
+def test_refused_connections_end_early_only_while_nothing_answered(monkeypatch):
+    """A wrong URL (every connection refused, nothing ever answered) gives up after UNREACHABLE_S, not after the
+    whole budget; once an endpoint has answered, refusals are retried to the budget (a restarting server)."""
+    import asyncio
+    import time
+
+    from streamgaze.llm import fleet as fleet_mod
+    from streamgaze.llm.client import RetriesExhausted
+
+    monkeypatch.setattr(fleet_mod, "UNREACHABLE_S", 0.3)
+    calls = {"n": 0}
+
+    async def refuse(client):
+        calls["n"] += 1
+        raise ConnectionRefusedError("refused")
+
+    async def ok(client):
+        return "fine"
+
+    fl = fleet_mod.Fleet(["http://a/v1"], lambda url: None, budget_s=60.0, backoff_s=0.05, seed=1)
+    t0 = time.monotonic()
+    with pytest.raises(RetriesExhausted):
+        asyncio.run(fl.call(refuse))
+    assert time.monotonic() - t0 < 5 and calls["n"] >= 2
+    fl = fleet_mod.Fleet(["http://a/v1"], lambda url: None, budget_s=3.0, backoff_s=0.05, seed=1)
+    assert asyncio.run(fl.call(ok)) == "fine"
+    t0 = time.monotonic()
+    with pytest.raises(RetriesExhausted):
+        asyncio.run(fl.call(refuse))
+    assert time.monotonic() - t0 >= 0.9  # retried on towards the budget, well past the early end

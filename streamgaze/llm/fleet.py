@@ -6,7 +6,8 @@ TCP does (`AdaptiveLimit`: additive increase, multiplicative decrease on 429 and
 the server's ``Retry-After`` (seconds or an HTTP date) and is taken out for a while when it keeps failing (a
 circuit breaker: `Endpoint`). A request is retried with jittered exponential backoff until its time budget is
 spent (``budget_s``, default 10 minutes), not a fixed number of times; a failure that is not transient (400, 401,
-404, ...) is never retried. What each endpoint did is in `Fleet.stats` (written to run.json).
+404, ...) is never retried, and connections refused for `UNREACHABLE_S` by a fleet that never answered (a wrong URL,
+no server) end the retries early. What each endpoint did is in `Fleet.stats` (written to run.json).
 """
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ BREAKER_COOLDOWN_S = 2.0  # first time out; doubles each time the probe fails, u
 BREAKER_MAX_COOLDOWN_S = 120.0
 BACKOFF_CAP_S = 60.0
 WAIT_POLL_S = 1.0  # a request waiting for an endpoint looks again at least this often
+UNREACHABLE_S = 20.0  # no endpoint ever answered and connections kept failing this long: a wrong URL or no server,
+# not a busy one; the requests give up instead of spending the whole budget
+
+
+def refused(exc: BaseException) -> bool:
+    """A connection that never got an HTTP answer (refused, no route, DNS), as opposed to a timeout."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return ("APIConnectionError" in names or isinstance(exc, ConnectionError)) and "APITimeoutError" not in names \
+        and not isinstance(exc, TimeoutError)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -221,6 +231,7 @@ class Fleet:
         self.in_flight = 0
         self._waiters: deque[asyncio.Future] = deque()
         self._rng = random.Random(seed)
+        self._refused_since: float | None = None  # first refused connection while no endpoint has answered
 
     @property
     def urls(self) -> list[str | None]:
@@ -342,6 +353,8 @@ class Fleet:
                 last = exc
                 if not retryable(exc) or (self.max_attempts is not None and attempt >= self.max_attempts):
                     raise RetriesExhausted(exc, attempt) from exc
+                if self._unreachable(exc, now):
+                    raise RetriesExhausted(exc, attempt) from exc
                 delay = max(backoff_s(attempt, self.backoff_s, self._rng), wait_after or 0.0)
                 if now + delay >= deadline:
                     raise RetriesExhausted(exc, attempt) from exc
@@ -353,6 +366,14 @@ class Fleet:
                 info.attempts, info.latency_s, info.endpoint = attempt, now - t0, e.url
             self._release(e)
             return result
+
+    def _unreachable(self, exc: BaseException, now: float) -> bool:
+        """True once connections have been refused for `UNREACHABLE_S` and no endpoint has ever answered."""
+        if not refused(exc) or any(e.answered for e in self.endpoints):
+            return False
+        if self._refused_since is None:
+            self._refused_since = now
+        return now - self._refused_since >= UNREACHABLE_S
 
     def stats(self) -> list[dict]:
         return [e.stats() for e in self.endpoints]
