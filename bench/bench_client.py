@@ -6,7 +6,8 @@ Run: python bench/bench_client.py [--baseline-python PATH] [--only a,b,...] [--q
 Each scenario runs in a child process per interpreter (this one, and ``--baseline-python``, e.g. a venv with
 main installed, default /tmp/venv/bin/python if present); the chat server runs in a process of its own
 (fake_chat_server.py), so the CPU measured is the client's alone. Scenarios:
-- inflight32: text-only questions at 32 in flight, 300 ms per reply: share of the in-flight limit (32 / 0.3 s);
+- inflight32: 960 text-only questions at 32 in flight, 300 ms per reply: share of the in-flight limit (32 / 0.3 s),
+  beside the share a bare HTTP client reaches against the same server (the server's own ceiling);
 - warm128: 16 frames per question from a 60 s clip, 128 in flight, 300 ms, a warm frame cache: requests/s;
 - distinct: a 10-minute demo world video, 231 requests of 16 distinct frames, 64 in flight, 300 ms, a cold frame
   cache: requests/s and CPU per request and per frame, against OpenCV's plain sequential decode of that video;
@@ -16,6 +17,7 @@ main installed, default /tmp/venv/bin/python if present); the chat server runs i
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -80,6 +82,38 @@ def _timed_eval(qa: Path, config) -> dict:
     return out
 
 
+def bare_client_share(url: str, n: int, in_flight: int) -> float:
+    """The share of the in-flight limit that a bare client reaches against the same server: ``in_flight``
+    keep-alive connections of raw HTTP/1.1 on asyncio streams, no prompts, parsing or files. The server's own
+    ceiling, the peer of the client's figure."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    body = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}).encode()
+    head = (f"POST {parts.path}/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+
+    async def worker(k: int) -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        for _ in range(k):
+            writer.write(head + body)
+            await writer.drain()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+        writer.close()
+
+    async def run() -> float:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(n // in_flight) for _ in range(in_flight)))
+        return (n // in_flight * in_flight) / (time.perf_counter() - t0) / (in_flight / DELAY_S)
+
+    return asyncio.run(run())
+
+
 def child(name: str, url: str, work: Path, quick: bool) -> dict:
     os.environ["STREAMGAZE_PROGRESS"] = "0"
     os.environ["STREAMGAZE_FRAME_CACHE_DIR"] = str(work / "frame-cache")
@@ -87,10 +121,11 @@ def child(name: str, url: str, work: Path, quick: bool) -> dict:
     _questions(work / "warmup", [(0.0, 1.0)])
     _timed_eval(work / "warmup", _config("text-only:bench", work / "R-warmup", url, 1))
     if name == "inflight32":
-        n = 160 if quick else 320
+        n = 320 if quick else 960  # 30 rounds: a steady-state rate, the run's start-up amortised
         _questions(work / "qa", [(0.0, 1.0)] * n)
         r = _timed_eval(work / "qa", _config("text-only:bench", work / "R", url, 32))
         r["share_of_limit"] = r["per_s"] / (32 / DELAY_S)
+        r["bare_client_share"] = bare_client_share(url, n, 32)
         return r
     if name == "warm128":
         sys.path.insert(0, str(HERE))
@@ -183,12 +218,17 @@ def run_one(python: str, name: str, quick: bool) -> dict:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    quick = "--quick" in args
-    baseline = next((a.split("=", 1)[1] for a in args if a.startswith("--baseline-python=")), None)
+    parser = argparse.ArgumentParser(description="Client benchmarks against a baseline interpreter, in one run.")
+    parser.add_argument("--baseline-python", metavar="PATH", help="python of the baseline (default /tmp/venv/bin/python "
+                        "if present)")
+    parser.add_argument("--only", metavar="A,B", help=f"scenarios to run (default all: {','.join(SERVERS)})")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    quick = args.quick
+    baseline = args.baseline_python
     if baseline is None and Path("/tmp/venv/bin/python").exists():
         baseline = "/tmp/venv/bin/python"
-    only = next((a.split("=", 1)[1].split(",") for a in args if a.startswith("--only=")), list(SERVERS))
+    only = args.only.split(",") if args.only else list(SERVERS)
     pythons = [("this tree", sys.executable)] + ([("baseline", baseline)] if baseline else [])
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (other work on the machine counts); "
           f"baseline: {baseline or 'none'}", flush=True)

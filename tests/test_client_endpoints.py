@@ -12,6 +12,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from streamgaze.cli import cli
@@ -224,3 +226,23 @@ def test_refused_connections_end_early_only_while_nothing_answered(monkeypatch):
     with pytest.raises(RetriesExhausted):
         asyncio.run(fl.call(refuse))
     assert time.monotonic() - t0 >= 0.9  # retried on towards the budget, well past the early end
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=300), max_size=5), st.text(max_size=200),
+       st.sampled_from([None, 0.8]), st.booleans())
+def test_ready_json_body_equals_the_dict_body(images, prompt, top_p, frames):
+    """What `ask` sends (`chat_json`, image parts made once per frame) is, as JSON, the `request_body` a Batch
+    file holds, for any frames and prompt text (quotes, control characters, non-ASCII)."""
+    import json
+
+    from streamgaze.eval.models import ModelOptions, Request
+    from streamgaze.plugins.api import chat_json
+    from streamgaze_builtin.models import OpenAIModel, TextOnlyModel
+
+    cls = OpenAIModel if frames else TextOnlyModel
+    m = cls("m", ModelOptions(base_url="http://127.0.0.1:9/v1", top_p=top_p))
+    req = Request("q", -1, prompt, images=images)
+    raw = chat_json({"model": m.model, **m.decoding()}, req.images if m.uses_frames else [], req.prompt)
+    assert json.loads(raw) == m.request_body(req)
+    assert chat_json({"model": "m"}, images, prompt) == chat_json({"model": "m"}, list(images), prompt)  # cached
